@@ -1,0 +1,325 @@
+//! The commands: `run` (the daemon), `check` (verify once and report), `validate` (config and
+//! secret references, contacting no one).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use credwatch::config::{self, Config, Integration};
+use credwatch::metrics::Metrics;
+use credwatch::runner::{self, Report};
+use credwatch::scheduler::{self, Sinks};
+use credwatch::server::{self, AppState};
+use credwatch::state::State;
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+/// Exit code: every check passed / the command succeeded.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a check failed, or the daemon could not start.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: the config (or a secret reference) is unusable.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// Proves that the credentials behind Genesys Cloud data-action integrations still work.
+#[derive(Debug, Parser)]
+#[command(name = "credwatch", version, about)]
+pub struct Args {
+    /// The config file.
+    #[arg(long, short, global = true, env = "CREDWATCH_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
+    #[arg(long, global = true, env = "CREDWATCH_LOG", default_value = "info")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: check on schedule, serve /metrics, /healthz and /readyz.
+    Run {
+        /// Address to serve on, overriding `[server] listen`.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Check integrations once and report; exit 0 if all pass, 1 if any fails, 2 on a config error.
+    Check {
+        /// Integrations to check (default: every active one).
+        names: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Validate the config and that every secret reference resolves; contacts no one.
+    Validate,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Runs the command; returns the exit code.
+pub async fn dispatch(args: Args) -> u8 {
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("credwatch: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    match args.command {
+        Command::Run { listen } => match run(config, listen).await {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                EXIT_FAILED
+            }
+        },
+        Command::Check { names, format } => check(config, &names, format).await,
+        Command::Validate => validate(&config),
+    }
+}
+
+async fn run(config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let listen = listen.unwrap_or(config.listen);
+    let state = Arc::new(State::load(&config.defaults.state_dir));
+    let metrics = Arc::new(Metrics::new());
+    metrics.set_config(&config, &state);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener.local_addr().context("listener address")?;
+    let integrations = Arc::new(config.integrations.clone());
+    tracing::info!(
+        config = %config.path,
+        integrations = integrations.len(),
+        active = config.active().count(),
+        "credwatch {} listening on http://{bound}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let shutdown = CancellationToken::new();
+    let sinks = Sinks {
+        state: state.clone(),
+        metrics: metrics.clone(),
+    };
+    let mut checks = scheduler::spawn(
+        &integrations,
+        config.defaults.concurrency,
+        sinks,
+        shutdown.clone(),
+    );
+    let app = AppState {
+        metrics,
+        state: state.clone(),
+        integrations,
+    };
+    let server = tokio::spawn(server::serve(listener, app, shutdown.clone()));
+    let saver = tokio::spawn(save_periodically(state.clone(), shutdown.clone()));
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new checks; waiting for the ones in flight");
+    shutdown.cancel();
+    while checks.join_next().await.is_some() {}
+    let _ = saver.await;
+    if let Err(e) = state.save() {
+        tracing::warn!("cannot save state: {e}");
+    }
+    server.await.context("server task")?.context("server")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn save_periodically(state: Arc<State>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        if let Err(e) = state.save() {
+            tracing::warn!("cannot save state: {e}");
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+async fn check(config: Config, names: &[String], format: Format) -> u8 {
+    let selected: Vec<Arc<Integration>> = if names.is_empty() {
+        config.integrations.clone()
+    } else {
+        let mut selected = Vec::new();
+        for name in names {
+            match config.integrations.iter().find(|i| &i.name == name) {
+                Some(integration) => selected.push(integration.clone()),
+                None => {
+                    let known: Vec<_> = config
+                        .integrations
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect();
+                    eprintln!(
+                        "credwatch: no integration named {name:?} in {}; configured: {}",
+                        config.path,
+                        known.join(", ")
+                    );
+                    return EXIT_CONFIG;
+                }
+            }
+        }
+        selected
+    };
+    let mut reports: Vec<(usize, Report)> =
+        futures_util::stream::iter(selected.iter().enumerate().filter(|(_, i)| i.active))
+            .map(|(index, integration)| async move { (index, runner::run(integration).await) })
+            .buffer_unordered(config.defaults.concurrency)
+            .collect()
+            .await;
+    reports.sort_by_key(|(index, _)| *index);
+    let rows = rows(&selected, reports.into_iter().map(|(_, r)| r).collect());
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("rows serialise")
+        ),
+        Format::Table => print_table(&rows),
+    }
+    if rows
+        .iter()
+        .any(|row| row.result != "success" && row.result != "inactive")
+    {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+/// One line of `credwatch check` output.
+#[derive(Debug, serde::Serialize)]
+struct Row {
+    name: String,
+    r#type: &'static str,
+    active: bool,
+    /// `success`, a failure reason, or `inactive` (not checked).
+    result: &'static str,
+    message: Option<String>,
+    duration_seconds: Option<f64>,
+    /// RFC 3339.
+    token_expiry: Option<String>,
+}
+
+fn rows(selected: &[Arc<Integration>], reports: Vec<Report>) -> Vec<Row> {
+    let mut reports = reports.into_iter().peekable();
+    selected
+        .iter()
+        .map(|integration| {
+            let report = reports.next_if(|r| Arc::ptr_eq(&r.integration, integration));
+            match report {
+                None => Row {
+                    name: integration.name.clone(),
+                    r#type: integration.kind.key,
+                    active: false,
+                    result: "inactive",
+                    message: Some("inactive: not checked".into()),
+                    duration_seconds: None,
+                    token_expiry: None,
+                },
+                Some(report) => Row {
+                    name: integration.name.clone(),
+                    r#type: integration.kind.key,
+                    active: true,
+                    result: report.result(),
+                    message: report.outcome.as_ref().err().map(|f| f.message.clone()),
+                    duration_seconds: Some(
+                        (report.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+                    ),
+                    token_expiry: report
+                        .outcome
+                        .as_ref()
+                        .ok()
+                        .and_then(|s| s.token_expiry)
+                        .map(|t| {
+                            chrono::DateTime::<chrono::Utc>::from(t)
+                                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        }),
+                },
+            }
+        })
+        .collect()
+}
+
+fn print_table(rows: &[Row]) {
+    let name_width = rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let type_width = rows
+        .iter()
+        .map(|r| r.r#type.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:<name_width$}  {:<type_width$}  {:<20}  {:>8}  MESSAGE",
+        "NAME", "TYPE", "RESULT", "TIME"
+    );
+    for row in rows {
+        let time = row
+            .duration_seconds
+            .map_or_else(|| "-".to_string(), |s| format!("{s:.2}s"));
+        println!(
+            "{:<name_width$}  {:<type_width$}  {:<20}  {:>8}  {}",
+            row.name,
+            row.r#type,
+            row.result,
+            time,
+            row.message.as_deref().unwrap_or("")
+        );
+    }
+}
+
+fn validate(config: &Config) -> u8 {
+    let mut problems = 0;
+    for integration in config.active() {
+        for secret in &integration.secrets {
+            if let Err(e) = secret.source.resolve() {
+                problems += 1;
+                eprintln!(
+                    "credwatch: {}: integration {:?}: {}: {e}",
+                    config.path, integration.name, secret.field
+                );
+            }
+        }
+    }
+    if problems > 0 {
+        eprintln!("credwatch: {problems} secret reference(s) do not resolve");
+        return EXIT_CONFIG;
+    }
+    println!(
+        "{}: valid; {} integrations ({} active), every secret reference resolves",
+        config.path,
+        config.integrations.len(),
+        config.active().count()
+    );
+    EXIT_OK
+}

@@ -1,0 +1,206 @@
+//! The config file as TOML gives it, with the byte spans that turn into line numbers, and the
+//! step from one raw `[[integration]]` to a checked [`Integration`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::{Spanned, Value};
+
+use super::section::{Section, Source};
+use super::{
+    Cadence, ConfigError, Defaults, Integration, Spec, Unnamed, parse_duration, parse_schedule,
+};
+use crate::http::HttpClient;
+use crate::verify;
+
+type RawTable = Spanned<BTreeMap<String, Spanned<Value>>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    pub(crate) server: RawServer,
+    #[serde(default)]
+    pub(crate) defaults: RawDefaults,
+    #[serde(default)]
+    pub(crate) integration: Vec<Spanned<RawIntegration>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub(crate) listen: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDefaults {
+    interval: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    concurrency: Option<Spanned<i64>>,
+    state_dir: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIntegration {
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    name: Option<Spanned<String>>,
+    active: Option<bool>,
+    notes: Option<String>,
+    interval: Option<Spanned<String>>,
+    schedule: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    follow_up: Option<bool>,
+    credentials: Option<RawTable>,
+    endpoints: Option<RawTable>,
+    tls: Option<RawTable>,
+    request: Option<RawTable>,
+}
+
+impl RawDefaults {
+    pub(crate) fn resolve(self, source: &Source) -> Result<Defaults, ConfigError> {
+        let duration = |value: Option<Spanned<String>>, key: &str, default: u64| match value {
+            None => Ok(std::time::Duration::from_secs(default)),
+            Some(v) => parse_duration(v.get_ref())
+                .map_err(|e| source.error(Some(v.span()), format!("defaults.{key}: {e}"))),
+        };
+        let concurrency = match self.concurrency {
+            None => 16,
+            Some(c) if (1..=10_000).contains(c.get_ref()) => *c.get_ref() as usize,
+            Some(c) => {
+                return Err(source.error(
+                    Some(c.span()),
+                    "defaults.concurrency: must be between 1 and 10000",
+                ));
+            }
+        };
+        Ok(Defaults {
+            interval: duration(self.interval, "interval", 300)?,
+            timeout: duration(self.timeout, "timeout", 15)?,
+            concurrency,
+            state_dir: self
+                .state_dir
+                .map(|s| PathBuf::from(s.into_inner()))
+                .unwrap_or_else(|| PathBuf::from("/var/lib/credwatch")),
+        })
+    }
+}
+
+/// Turns one `[[integration]]` into an [`Integration`] whose name is assigned later.
+pub(crate) fn build_integration(
+    source: &Arc<Source>,
+    index: usize,
+    raw: RawIntegration,
+    defaults: &Defaults,
+    shared_http: &HttpClient,
+    warnings: &mut Vec<String>,
+) -> Result<Unnamed, ConfigError> {
+    let kind_span = raw.kind.span();
+    let Some(kind) = verify::find_type(raw.kind.get_ref()) else {
+        let known: Vec<_> = verify::TYPES.iter().map(|t| t.key).collect();
+        return Err(source.error(
+            Some(kind_span),
+            format!(
+                "integration #{}: type: unknown type {:?}; expected one of {}",
+                index + 1,
+                raw.kind.get_ref(),
+                known.join(", ")
+            ),
+        ));
+    };
+    let name = match raw.name {
+        None => None,
+        Some(name) if name.get_ref().trim().is_empty() => {
+            return Err(source.error(
+                Some(name.span()),
+                format!(
+                    "integration #{} ({}): name: must not be empty",
+                    index + 1,
+                    kind.key
+                ),
+            ));
+        }
+        Some(name) => Some((name.get_ref().trim().to_string(), name.span())),
+    };
+    let owner: Arc<str> = match &name {
+        Some((n, _)) => format!("integration {n:?} ({})", kind.key).into(),
+        None => format!("integration #{} ({})", index + 1, kind.key).into(),
+    };
+    let at = |span: std::ops::Range<usize>, msg: String| {
+        source.error(Some(span), format!("{owner}: {msg}"))
+    };
+
+    let cadence = match (raw.interval, raw.schedule) {
+        (Some(i), Some(_)) => {
+            return Err(at(
+                i.span(),
+                "set either interval or schedule, not both".into(),
+            ));
+        }
+        (Some(i), None) => Cadence::Interval(
+            parse_duration(i.get_ref()).map_err(|e| at(i.span(), format!("interval: {e}")))?,
+        ),
+        (None, Some(s)) => Cadence::Schedule(Box::new(
+            parse_schedule(s.get_ref()).map_err(|e| at(s.span(), format!("schedule: {e}")))?,
+        )),
+        (None, None) => Cadence::Interval(defaults.interval),
+    };
+    let timeout = match raw.timeout {
+        None => defaults.timeout,
+        Some(t) => {
+            parse_duration(t.get_ref()).map_err(|e| at(t.span(), format!("timeout: {e}")))?
+        }
+    };
+
+    let section = |path: &str, table: Option<RawTable>| {
+        Section::new(
+            source.clone(),
+            owner.clone(),
+            path,
+            table,
+            kind_span.clone(),
+        )
+    };
+    let mut spec = Spec {
+        credentials: section("credentials", raw.credentials),
+        endpoints: section("endpoints", raw.endpoints),
+        tls: section("tls", raw.tls),
+        request: section("request", raw.request),
+    };
+    let http = match spec.tls.opt_string("ca_cert")? {
+        None => shared_http.clone(),
+        Some(path) => {
+            let pem = std::fs::read(&path).map_err(|e| {
+                spec.tls
+                    .error("ca_cert", format!("cannot read {path}: {e}"))
+            })?;
+            HttpClient::new(Some(&pem)).map_err(|e| spec.tls.error("ca_cert", e))?
+        }
+    };
+    let verifier = (kind.build)(&mut spec)?;
+    let mut secrets = Vec::new();
+    for section in [spec.credentials, spec.endpoints, spec.tls, spec.request] {
+        let (s, w) = section.finish()?;
+        secrets.extend(s);
+        warnings.extend(w);
+    }
+    Ok(Unnamed {
+        name,
+        integration: Integration {
+            name: String::new(),
+            kind,
+            active: raw.active.unwrap_or(true),
+            notes: raw.notes,
+            cadence,
+            timeout,
+            follow_up: raw.follow_up.unwrap_or(true),
+            verifier,
+            http,
+            secrets,
+        },
+    })
+}

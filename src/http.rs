@@ -1,0 +1,299 @@
+//! The HTTP client every verifier uses: rustls, pooled connections, a per-request timeout, a
+//! response-size cap, `User-Agent: credwatch/VERSION`, and redirects never followed (a token
+//! endpoint that redirects is answering something we did not ask, and credentials must never be
+//! replayed to another host). Transport failures come back already classified.
+
+use std::error::Error as _;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::outcome::{Failure, FailureReason};
+
+/// Largest response body credwatch reads; a larger one is a `protocol_error`.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Sent with every request.
+pub const USER_AGENT: &str = concat!("credwatch/", env!("CARGO_PKG_VERSION"));
+
+/// A pooled client plus the timeout every request through it gets.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+/// The client could not be built (bad extra trusted roots).
+#[derive(Debug, thiserror::Error)]
+pub enum HttpSetupError {
+    #[error("no PEM certificate could be read: {0}")]
+    BadPem(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+}
+
+/// A failed exchange, already given its failure reason.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct TransportError {
+    pub reason: FailureReason,
+    pub message: String,
+}
+
+impl From<TransportError> for Failure {
+    fn from(e: TransportError) -> Self {
+        Failure::new(e.reason, e.message)
+    }
+}
+
+/// A whole response, its body read up to [`MAX_BODY_BYTES`].
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl HttpClient {
+    /// A client trusting the system's and the webpki roots, plus `extra_roots_pem` if given.
+    pub fn new(extra_roots_pem: Option<&[u8]>) -> Result<Self, HttpSetupError> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(90));
+        if let Some(pem) = extra_roots_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| HttpSetupError::BadPem(e.without_url().to_string()))?;
+            if certs.is_empty() {
+                return Err(HttpSetupError::BadPem(
+                    "the file holds no certificate".into(),
+                ));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|e| HttpSetupError::Build(e.without_url().to_string()))?;
+        Ok(Self {
+            client,
+            timeout: Duration::from_secs(15),
+        })
+    }
+
+    /// The same pooled client with another per-request timeout.
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            client: self.client.clone(),
+            timeout,
+        }
+    }
+
+    /// Starts a request.
+    pub fn request(&self, method: Method, url: Url) -> RequestBuilder {
+        self.client.request(method, url).timeout(self.timeout)
+    }
+
+    /// Starts a GET.
+    pub fn get(&self, url: Url) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// Sends a request and reads the whole (capped) answer.
+    pub async fn send(&self, request: RequestBuilder) -> Result<Response, TransportError> {
+        let request = request.build().map_err(|e| classify(&e, self.timeout))?;
+        let host = host_of(request.url());
+        let mut response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| classify(&e, self.timeout))?;
+        if response
+            .content_length()
+            .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+        {
+            return Err(too_large(&host));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| classify(&e, self.timeout))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large(&host));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body,
+        })
+    }
+
+    /// Sends a request built by the `oauth2` crate through this client.
+    pub async fn send_oauth(
+        &self,
+        request: oauth2::HttpRequest,
+    ) -> Result<oauth2::HttpResponse, TransportError> {
+        let (parts, body) = request.into_parts();
+        let url = Url::parse(&parts.uri.to_string()).map_err(|e| TransportError {
+            reason: FailureReason::ConfigError,
+            message: format!("token URL is not valid: {e}"),
+        })?;
+        let builder = self
+            .request(parts.method, url)
+            .headers(parts.headers)
+            .body(body);
+        let response = self.send(builder).await?;
+        let mut out = oauth2::HttpResponse::new(response.body);
+        *out.status_mut() = response.status;
+        *out.headers_mut() = response.headers;
+        Ok(out)
+    }
+}
+
+impl Response {
+    /// The body as JSON of the expected shape; anything else is a `protocol_error`. The message
+    /// says where parsing failed, never what the body said.
+    pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, Failure> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            let problem = match e.classify() {
+                serde_json::error::Category::Data => "JSON of an unexpected shape",
+                _ => "not valid JSON",
+            };
+            Failure::new(
+                FailureReason::ProtocolError,
+                format!(
+                    "{what} answered HTTP {} with {problem} (line {}, column {})",
+                    self.status.as_u16(),
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })
+    }
+
+    /// How long the provider asked us to wait, from `Retry-After`.
+    pub fn retry_after(&self) -> Option<Duration> {
+        retry_after(&self.headers)
+    }
+}
+
+/// Parses `Retry-After` as delay-seconds or an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+fn host_of(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_string(),
+        _ => "the provider".to_string(),
+    }
+}
+
+fn too_large(host: &str) -> TransportError {
+    TransportError {
+        reason: FailureReason::ProtocolError,
+        message: format!(
+            "{host} sent an answer larger than {} KiB; credwatch stops reading there",
+            MAX_BODY_BYTES / 1024
+        ),
+    }
+}
+
+/// Gives a reqwest error its failure reason and an operator's message without the URL (URLs of
+/// web services may carry secrets).
+fn classify(error: &reqwest::Error, timeout: Duration) -> TransportError {
+    let host = error
+        .url()
+        .map(host_of)
+        .unwrap_or_else(|| "the provider".into());
+    let cause = root_causes(error);
+    let lowered = cause.to_lowercase();
+    let (reason, message) = if error.is_timeout() {
+        (
+            FailureReason::Timeout,
+            format!(
+                "no answer from {host} within {}",
+                humantime::format_duration(timeout)
+            ),
+        )
+    } else if ["certificate", "tls", "handshake", "peer sent", "alert"]
+        .iter()
+        .any(|needle| lowered.contains(needle))
+    {
+        (
+            FailureReason::TlsError,
+            format!("TLS with {host} failed: {cause}"),
+        )
+    } else if error.is_connect() {
+        (
+            FailureReason::NetworkError,
+            format!("cannot connect to {host}: {cause}"),
+        )
+    } else if error.is_builder() {
+        (
+            FailureReason::ConfigError,
+            format!("cannot build the request: {cause}"),
+        )
+    } else {
+        (
+            FailureReason::NetworkError,
+            format!("exchange with {host} failed: {cause}"),
+        )
+    };
+    TransportError { reason, message }
+}
+
+/// The innermost, most specific causes of an error, joined (`io::Error`s keep theirs inside).
+fn root_causes(error: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = error.source();
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+        {
+            parts.push(inner.to_string());
+        } else {
+            parts.push(e.to_string());
+        }
+        current = e.source();
+    }
+    parts.dedup();
+    match parts.last() {
+        Some(last) if parts.len() > 1 => format!("{}: {last}", parts[parts.len() - 2]),
+        Some(last) => last.clone(),
+        None => "no further detail".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "30".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(30)));
+        let later = SystemTime::now() + Duration::from_secs(120);
+        headers.insert(RETRY_AFTER, httpdate::fmt_http_date(later).parse().unwrap());
+        let parsed = retry_after(&headers).unwrap();
+        assert!(parsed > Duration::from_secs(100) && parsed <= Duration::from_secs(120));
+        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+    }
+}

@@ -1,0 +1,17 @@
+//! credwatch proves, on a schedule, that the credentials behind Genesys Cloud data-action
+//! integrations still work, and exports per-integration health as Prometheus metrics.
+//!
+//! The flow: [`config`] loads and validates integrations; the [`scheduler`] runs each one's
+//! [`verify::Verifier`] through [`runner`]; results land in [`state`] and [`metrics`], which the
+//! [`server`] exposes.
+
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod outcome;
+pub mod runner;
+pub mod scheduler;
+pub mod secret;
+pub mod server;
+pub mod state;
+pub mod verify;

@@ -1,0 +1,265 @@
+//! The Prometheus metrics of DESIGN.md section 5, in a registry of credwatch's own. Series are
+//! kept to about ten per integration: the failure-reason gauge holds only the current reason,
+//! and the duration histogram is per type.
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::config::Config;
+use crate::outcome::FailureReason;
+use crate::runner::Report;
+use crate::state::{State, unix_seconds};
+use crate::verify::TYPES;
+
+/// The git revision credwatch was built from (`unknown` outside a checkout).
+pub const REVISION: &str = env!("CREDWATCH_REVISION");
+
+const ITYPE: &[&str] = &["integration", "type"];
+
+/// Every credwatch metric.
+pub struct Metrics {
+    registry: Registry,
+    check_success: GaugeVec,
+    check_duration: HistogramVec,
+    last_duration: GaugeVec,
+    last_run: GaugeVec,
+    last_success: GaugeVec,
+    checks_total: IntCounterVec,
+    failure_reason: GaugeVec,
+    token_expiry: GaugeVec,
+    integration_info: GaugeVec,
+    integrations: GaugeVec,
+    integrations_limit: GaugeVec,
+    reload_successful: Gauge,
+    reload_timestamp: Gauge,
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let gauge = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(gauge.clone()))
+        .expect("unique metric");
+    gauge
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
+    let gauge = Gauge::new(name, help).expect("valid metric");
+    registry
+        .register(Box::new(gauge.clone()))
+        .expect("unique metric");
+    gauge
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric, the build info and the process collector.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("process collector registers once");
+        let build_info = gauge_vec(
+            &registry,
+            "credwatch_build_info",
+            "credwatch's version and git revision; always 1.",
+            &["version", "revision"],
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), REVISION])
+            .set(1.0);
+        let check_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "credwatch_check_duration_seconds",
+                "Time checks took, per integration type.",
+            )
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
+            ]),
+            &["type"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(check_duration.clone()))
+            .expect("unique metric");
+        let checks_total = IntCounterVec::new(
+            Opts::new(
+                "credwatch_checks_total",
+                "Checks run, by result: success or the failure reason.",
+            ),
+            &["integration", "type", "result"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(checks_total.clone()))
+            .expect("unique metric");
+        Self {
+            check_success: gauge_vec(
+                &registry,
+                "credwatch_check_success",
+                "1 if the last check of the integration passed, else 0.",
+                ITYPE,
+            ),
+            check_duration,
+            last_duration: gauge_vec(
+                &registry,
+                "credwatch_check_last_duration_seconds",
+                "Time the last check of the integration took.",
+                ITYPE,
+            ),
+            last_run: gauge_vec(
+                &registry,
+                "credwatch_check_last_run_timestamp_seconds",
+                "When the last check of the integration ended (unix seconds).",
+                ITYPE,
+            ),
+            last_success: gauge_vec(
+                &registry,
+                "credwatch_check_last_success_timestamp_seconds",
+                "When the integration last passed a check (unix seconds); survives restarts.",
+                ITYPE,
+            ),
+            checks_total,
+            failure_reason: gauge_vec(
+                &registry,
+                "credwatch_check_failure_reason",
+                "1 for the reason the last check of the integration failed; absent after a success.",
+                &["integration", "type", "reason"],
+            ),
+            token_expiry: gauge_vec(
+                &registry,
+                "credwatch_token_expiry_timestamp_seconds",
+                "Expiry of the token or session minted by the last successful check (unix seconds).",
+                ITYPE,
+            ),
+            integration_info: gauge_vec(
+                &registry,
+                "credwatch_integration_info",
+                "Configured integrations; always 1.",
+                &["integration", "type", "credential_type", "active"],
+            ),
+            integrations: gauge_vec(
+                &registry,
+                "credwatch_integrations",
+                "Integrations configured, by type (inactive ones included).",
+                &["type"],
+            ),
+            integrations_limit: gauge_vec(
+                &registry,
+                "credwatch_integrations_limit",
+                "How many integrations of the type Genesys Cloud allows.",
+                &["type"],
+            ),
+            reload_successful: gauge(
+                &registry,
+                "credwatch_config_last_reload_successful",
+                "Whether the last configuration load succeeded.",
+            ),
+            reload_timestamp: gauge(
+                &registry,
+                "credwatch_config_last_reload_success_timestamp_seconds",
+                "When the configuration was last loaded successfully (unix seconds).",
+            ),
+            registry,
+        }
+    }
+
+    /// Publishes a newly loaded config: inventory, limits, and last successes remembered from
+    /// earlier runs.
+    pub fn set_config(&self, config: &Config, state: &State) {
+        self.integration_info.reset();
+        for kind in TYPES {
+            self.integrations
+                .with_label_values(&[kind.key])
+                .set(config.count(kind) as f64);
+            self.integrations_limit
+                .with_label_values(&[kind.key])
+                .set(kind.limit as f64);
+        }
+        for integration in &config.integrations {
+            let active = if integration.active { "true" } else { "false" };
+            self.integration_info
+                .with_label_values(&[
+                    integration.name.as_str(),
+                    integration.kind.key,
+                    integration.verifier.credential_type(),
+                    active,
+                ])
+                .set(1.0);
+            if integration.active
+                && let Some(seconds) = state.last_success(&integration.name)
+            {
+                self.last_success
+                    .with_label_values(&[integration.name.as_str(), integration.kind.key])
+                    .set(seconds);
+            }
+        }
+        self.reload_successful.set(1.0);
+        self.reload_timestamp
+            .set(unix_seconds(std::time::SystemTime::now()));
+    }
+
+    /// Records one check.
+    pub fn observe(&self, report: &Report) {
+        let name = report.integration.name.as_str();
+        let kind = report.integration.kind.key;
+        let labels = [name, kind];
+        let seconds = report.duration.as_secs_f64();
+        self.check_duration
+            .with_label_values(&[kind])
+            .observe(seconds);
+        self.last_duration.with_label_values(&labels).set(seconds);
+        self.last_run
+            .with_label_values(&labels)
+            .set(unix_seconds(report.finished));
+        self.checks_total
+            .with_label_values(&[name, kind, report.result()])
+            .inc();
+        for reason in FailureReason::ALL {
+            let _ = self
+                .failure_reason
+                .remove_label_values(&[name, kind, reason.as_str()]);
+        }
+        match &report.outcome {
+            Ok(success) => {
+                self.check_success.with_label_values(&labels).set(1.0);
+                self.last_success
+                    .with_label_values(&labels)
+                    .set(unix_seconds(report.finished));
+                match success.token_expiry {
+                    Some(expiry) => self
+                        .token_expiry
+                        .with_label_values(&labels)
+                        .set(unix_seconds(expiry)),
+                    None => {
+                        let _ = self.token_expiry.remove_label_values(&labels);
+                    }
+                }
+            }
+            Err(failure) => {
+                self.check_success.with_label_values(&labels).set(0.0);
+                self.failure_reason
+                    .with_label_values(&[name, kind, failure.reason.as_str()])
+                    .set(1.0);
+            }
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding to a Vec cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}

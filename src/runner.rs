@@ -1,0 +1,78 @@
+//! Runs one check of one integration: a fresh context, the timeout around the whole check, and
+//! the scrub that keeps every secret the check touched out of the message it leaves with. The
+//! scheduler, `credwatch check` and the API all check through here.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::Integration;
+use crate::outcome::{Failure, FailureReason, Outcome};
+use crate::verify::CheckContext;
+
+/// The result of one check, with its timing.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub integration: Arc<Integration>,
+    pub outcome: Outcome,
+    /// When the check ended.
+    pub finished: SystemTime,
+    pub duration: Duration,
+}
+
+impl Report {
+    /// `success` or the failure reason: the `result` label.
+    pub fn result(&self) -> &'static str {
+        match &self.outcome {
+            Ok(_) => "success",
+            Err(failure) => failure.reason.as_str(),
+        }
+    }
+}
+
+/// Checks one integration now, bounded by its timeout.
+pub async fn run(integration: &Arc<Integration>) -> Report {
+    let ctx = CheckContext::new(
+        &integration.http,
+        integration.timeout,
+        integration.follow_up,
+    );
+    let started = Instant::now();
+    let outcome =
+        match tokio::time::timeout(integration.timeout, integration.verifier.check(&ctx)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Failure::new(
+                FailureReason::Timeout,
+                format!(
+                    "the check did not finish within its timeout of {}",
+                    humantime::format_duration(integration.timeout)
+                ),
+            )),
+        };
+    let outcome = outcome.map_err(|mut failure| {
+        failure.message = ctx.scrub(&failure.message);
+        failure
+    });
+    let duration = started.elapsed();
+    match &outcome {
+        Ok(_) => tracing::debug!(
+            integration = %integration.name,
+            r#type = integration.kind.key,
+            duration_ms = duration.as_millis() as u64,
+            "check passed"
+        ),
+        Err(failure) => tracing::warn!(
+            integration = %integration.name,
+            r#type = integration.kind.key,
+            reason = failure.reason.as_str(),
+            duration_ms = duration.as_millis() as u64,
+            "check failed: {}",
+            failure.message
+        ),
+    }
+    Report {
+        integration: integration.clone(),
+        outcome,
+        finished: SystemTime::now(),
+        duration,
+    }
+}

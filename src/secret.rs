@@ -1,0 +1,172 @@
+//! Secrets and secret references. A `Secret` never shows its value through `Debug` or `Display`;
+//! a `SecretRef` says where a secret lives and is resolved afresh at every check, so rotating a
+//! file takes effect without a reload.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// What `Debug` and `Display` print in place of a secret.
+pub const REDACTED: &str = "[redacted]";
+
+/// A secret value. The only way to read it is [`Secret::expose`].
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(SecretString::from(value.into()))
+    }
+
+    /// The value, for putting on the wire. Never log it.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+/// Where a secret lives: the four forms a secret field accepts in the config.
+#[derive(Clone, PartialEq)]
+pub enum SecretRef {
+    /// `"value"` written in the config (allowed, warned about).
+    Literal(Secret),
+    /// `{ file = "/path" }`: the file's content, one trailing newline removed.
+    File(PathBuf),
+    /// `{ env = "VAR" }`: an environment variable of the credwatch process.
+    Env(String),
+    /// `{ credential = "name" }`: systemd `LoadCredential=`, `$CREDENTIALS_DIRECTORY/name`.
+    Credential(String),
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// A secret reference could not be read. Messages name where, never what.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read secret file {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("environment variable {0} is not set")]
+    EnvMissing(String),
+    #[error("environment variable {0} is not valid UTF-8")]
+    EnvNotUnicode(String),
+    #[error(
+        "credential {0:?} needs $CREDENTIALS_DIRECTORY (set by systemd LoadCredential=), which is not set"
+    )]
+    NoCredentialsDirectory(String),
+    #[error("secret from {0} is not valid UTF-8")]
+    NotUnicode(String),
+    #[error("secret from {0} is empty")]
+    Empty(String),
+}
+
+impl SecretRef {
+    /// A description of the source that names it without revealing a value.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Literal(_) => "a literal in the config".to_string(),
+            Self::File(path) => format!("file {}", path.display()),
+            Self::Env(var) => format!("environment variable {var}"),
+            Self::Credential(name) => format!("systemd credential {name:?}"),
+        }
+    }
+
+    /// Reads the secret now.
+    pub fn resolve(&self) -> Result<Secret, SecretError> {
+        let value = match self {
+            Self::Literal(secret) => secret.expose().to_string(),
+            Self::File(path) => read_file(path.clone())?,
+            Self::Env(var) => match std::env::var(var) {
+                Ok(value) => value,
+                Err(std::env::VarError::NotPresent) => {
+                    return Err(SecretError::EnvMissing(var.clone()));
+                }
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(SecretError::EnvNotUnicode(var.clone()));
+                }
+            },
+            Self::Credential(name) => {
+                let dir = std::env::var_os("CREDENTIALS_DIRECTORY")
+                    .ok_or_else(|| SecretError::NoCredentialsDirectory(name.clone()))?;
+                read_file(PathBuf::from(dir).join(name))?
+            }
+        };
+        if value.is_empty() {
+            return Err(SecretError::Empty(self.describe()));
+        }
+        Ok(Secret::new(value))
+    }
+}
+
+fn read_file(path: PathBuf) -> Result<String, SecretError> {
+    let bytes = std::fs::read(&path).map_err(|source| SecretError::File {
+        path: path.clone(),
+        source,
+    })?;
+    let mut text = String::from_utf8(bytes)
+        .map_err(|_| SecretError::NotUnicode(format!("file {}", path.display())))?;
+    // `echo secret > file` leaves one newline; it is never part of the secret.
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
+}
+
+/// A secret field of an integration: its name in the config (`credentials.api_token`) and where
+/// its value lives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretField {
+    /// The dotted config path, e.g. `credentials.api_token`.
+    pub field: String,
+    /// Where the value lives.
+    pub source: SecretRef,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_redact() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret:?} {secret}"), "[redacted] [redacted]");
+        let literal = SecretRef::Literal(secret);
+        assert!(!format!("{literal:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn file_loses_one_trailing_newline_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        std::fs::write(&path, "  value \n\n").unwrap();
+        let secret = SecretRef::File(path).resolve().unwrap();
+        assert_eq!(secret.expose(), "  value \n");
+    }
+}

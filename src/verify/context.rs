@@ -1,0 +1,103 @@
+//! What a verifier gets for one check: the HTTP client (with the check's timeout), whether to
+//! make the follow-up call, and secret resolution that remembers every value it hands out so that
+//! no message leaving the check can carry one.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::http::HttpClient;
+use crate::outcome::{Failure, FailureReason};
+use crate::secret::{REDACTED, Secret, SecretField};
+
+/// Secrets shorter than this are not scrubbed from messages: they would mangle ordinary words.
+const MIN_SCRUB_LEN: usize = 4;
+
+/// Per-check context handed to [`super::Verifier::check`].
+pub struct CheckContext {
+    /// The integration's client, requests bounded by the check's timeout.
+    pub http: HttpClient,
+    /// `false` skips the authenticated follow-up call.
+    pub follow_up: bool,
+    /// The bound on the whole check.
+    pub timeout: Duration,
+    handed_out: Mutex<Vec<Secret>>,
+}
+
+impl CheckContext {
+    pub fn new(http: &HttpClient, timeout: Duration, follow_up: bool) -> Self {
+        Self {
+            http: http.with_timeout(timeout),
+            follow_up,
+            timeout,
+            handed_out: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Reads a secret field now; a reference that does not resolve is a `config_error`.
+    pub fn secret(&self, field: &SecretField) -> Result<Secret, Failure> {
+        let secret = field.source.resolve().map_err(|e| {
+            Failure::new(FailureReason::ConfigError, format!("{}: {e}", field.field))
+        })?;
+        self.remember(secret.clone());
+        Ok(secret)
+    }
+
+    /// Marks a value minted during the check (an access token) as secret too.
+    pub fn remember(&self, secret: Secret) {
+        self.handed_out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(secret);
+    }
+
+    /// Replaces every secret handed out during this check with `[redacted]`.
+    pub fn scrub(&self, message: &str) -> String {
+        let secrets = self
+            .handed_out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut out = message.to_string();
+        for secret in secrets.iter() {
+            let value = secret.expose();
+            if value.len() >= MIN_SCRUB_LEN {
+                out = out.replace(value, REDACTED);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretRef;
+
+    #[test]
+    fn scrub_removes_handed_out_secrets() {
+        let http = HttpClient::new(None).unwrap();
+        let ctx = CheckContext::new(&http, Duration::from_secs(1), true);
+        let field = SecretField {
+            field: "credentials.api_token".into(),
+            source: SecretRef::Literal(Secret::new("s3cr3t-value")),
+        };
+        ctx.secret(&field).unwrap();
+        assert_eq!(
+            ctx.scrub("server said s3cr3t-value is wrong"),
+            "server said [redacted] is wrong"
+        );
+    }
+
+    #[test]
+    fn unresolvable_secret_is_config_error_naming_the_field() {
+        let http = HttpClient::new(None).unwrap();
+        let ctx = CheckContext::new(&http, Duration::from_secs(1), true);
+        let field = SecretField {
+            field: "credentials.client_secret".into(),
+            source: SecretRef::Env("CREDWATCH_TEST_SURELY_UNSET".into()),
+        };
+        let failure = ctx.secret(&field).unwrap_err();
+        assert_eq!(failure.reason, FailureReason::ConfigError);
+        assert!(failure.message.contains("credentials.client_secret"));
+        assert!(failure.message.contains("CREDWATCH_TEST_SURELY_UNSET"));
+    }
+}

@@ -1,0 +1,145 @@
+//! Genesys Cloud: the OAuth client-credentials grant at `https://login.{region}/oauth/token`
+//! (through the `oauth2` crate), then `GET https://api.{region}/api/v2/tokens/me` with the token,
+//! which needs no permission beyond a valid token.
+
+use futures_util::future::BoxFuture;
+use reqwest::header::ACCEPT;
+use url::Url;
+
+use super::oauth::{self, TokenError};
+use super::{CheckContext, IntegrationType, Verifier, status_failure};
+use crate::config::{ConfigError, Spec};
+use crate::outcome::{Failure, FailureReason, Outcome, Success};
+use crate::secret::SecretField;
+
+pub const TYPE: IntegrationType = IntegrationType {
+    key: "genesys_cloud",
+    default_name: "Genesys Cloud Data Actions",
+    limit: 10,
+    build,
+};
+
+const PROVIDER: &str = "Genesys Cloud";
+
+/// The host suffixes of Genesys Cloud's regions.
+pub const REGIONS: &[&str] = &[
+    "mypurecloud.com",
+    "use2.us-gov-pure.cloud",
+    "usw2.pure.cloud",
+    "cac1.pure.cloud",
+    "mypurecloud.ie",
+    "euw2.pure.cloud",
+    "mypurecloud.de",
+    "euc2.pure.cloud",
+    "aps1.pure.cloud",
+    "apne2.pure.cloud",
+    "mypurecloud.com.au",
+    "mypurecloud.jp",
+    "apne3.pure.cloud",
+    "sae1.pure.cloud",
+    "mec1.pure.cloud",
+];
+
+struct GenesysCloud {
+    client_id: String,
+    client_secret: SecretField,
+    token_url: Url,
+    verify_url: Url,
+}
+
+fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
+    let c = &mut spec.credentials;
+    let client_id = c.string("client_id")?;
+    let client_secret = c.secret("client_secret")?;
+    let region = c.string("region")?;
+    let token_url = spec.endpoints.opt_url("token_url")?;
+    let verify_url = spec.endpoints.opt_url("verify_url")?;
+    let known = REGIONS.contains(&region.as_str());
+    // An unknown region is fine when both endpoints are given: a region newer than this list.
+    if !known && (token_url.is_none() || verify_url.is_none()) {
+        let c = &spec.credentials;
+        return Err(c.error(
+            "region",
+            format!(
+                "unknown region {region:?}; expected one of {} (or set endpoints.token_url and endpoints.verify_url)",
+                REGIONS.join(", ")
+            ),
+        ));
+    }
+    let default = |text: String| Url::parse(&text).expect("region URLs are valid");
+    Ok(Box::new(GenesysCloud {
+        client_id,
+        client_secret,
+        token_url: token_url
+            .unwrap_or_else(|| default(format!("https://login.{region}/oauth/token"))),
+        verify_url: verify_url
+            .unwrap_or_else(|| default(format!("https://api.{region}/api/v2/tokens/me"))),
+    }))
+}
+
+impl Verifier for GenesysCloud {
+    fn credential_type(&self) -> &str {
+        "client_credentials"
+    }
+
+    fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.run(ctx))
+    }
+}
+
+impl GenesysCloud {
+    async fn run(&self, ctx: &CheckContext) -> Outcome {
+        let secret = ctx.secret(&self.client_secret)?;
+        let granted = oauth::client_credentials(ctx, &self.token_url, &self.client_id, &secret)
+            .await
+            .map_err(token_failure)?;
+        let success = Success {
+            token_expiry: granted.expires_at,
+        };
+        if !ctx.follow_up {
+            return Ok(success);
+        }
+        let request = ctx
+            .http
+            .get(self.verify_url.clone())
+            .bearer_auth(granted.access_token.expose())
+            .header(ACCEPT, "application/json");
+        let response = ctx.http.send(request).await?;
+        match response.status.as_u16() {
+            200 => {
+                let _: serde_json::Map<String, serde_json::Value> =
+                    response.json("Genesys Cloud /api/v2/tokens/me")?;
+                Ok(success)
+            }
+            401 => Err(Failure::new(
+                FailureReason::InvalidCredentials,
+                "Genesys Cloud issued a token but the API rejected it (HTTP 401 from /api/v2/tokens/me)",
+            )),
+            _ => Err(status_failure("Genesys Cloud API", &response)),
+        }
+    }
+}
+
+fn token_failure(error: TokenError) -> Failure {
+    match error {
+        TokenError::OAuth {
+            ref code,
+            ref description,
+            ..
+        } if code == "invalid_client" => Failure::new(
+            FailureReason::InvalidCredentials,
+            oauth::oauth_message(PROVIDER, code, description.as_deref())
+                + " (check the OAuth client id and secret)",
+        ),
+        TokenError::OAuth {
+            ref code,
+            ref description,
+            ..
+        } if code == "unauthorized_client" => Failure::new(
+            FailureReason::PermissionDenied,
+            oauth::oauth_message(PROVIDER, code, description.as_deref())
+                + " (the OAuth client must use the Client Credentials grant)",
+        ),
+        other => oauth::standard_failure(PROVIDER, other),
+    }
+}
