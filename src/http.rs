@@ -222,7 +222,6 @@ fn classify(error: &reqwest::Error, timeout: Duration) -> TransportError {
         .map(host_of)
         .unwrap_or_else(|| "the provider".into());
     let cause = root_causes(error);
-    let lowered = cause.to_lowercase();
     let (reason, message) = if error.is_timeout() {
         (
             FailureReason::Timeout,
@@ -231,10 +230,7 @@ fn classify(error: &reqwest::Error, timeout: Duration) -> TransportError {
                 humantime::format_duration(timeout)
             ),
         )
-    } else if ["certificate", "tls", "handshake", "peer sent", "alert"]
-        .iter()
-        .any(|needle| lowered.contains(needle))
-    {
+    } else if is_tls(error as &(dyn std::error::Error + 'static)) {
         (
             FailureReason::TlsError,
             format!("TLS with {host} failed: {cause}"),
@@ -256,6 +252,21 @@ fn classify(error: &reqwest::Error, timeout: Duration) -> TransportError {
         )
     };
     TransportError { reason, message }
+}
+
+/// Whether a rustls error (handshake, certificate, alert) is anywhere in the chain. rustls
+/// errors travel inside `io::Error`s, whose own `source()` skips what they wrap.
+fn is_tls(error: &(dyn std::error::Error + 'static)) -> bool {
+    if error.is::<rustls::Error>() {
+        return true;
+    }
+    if let Some(inner) = error
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        return is_tls(inner);
+    }
+    error.source().is_some_and(is_tls)
 }
 
 /// The innermost, most specific causes of an error, joined (`io::Error`s keep theirs inside).

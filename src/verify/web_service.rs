@@ -34,7 +34,7 @@ enum Auth {
     UserDefined {
         fields: BTreeMap<String, SecretField>,
     },
-    UserDefinedOAuth {
+    UserDefinedOauth {
         login_url: Url,
         client_id: String,
         client_secret: SecretField,
@@ -97,7 +97,7 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
                     "must be a JSON pointer such as /access_token",
                 ));
             }
-            Auth::UserDefinedOAuth {
+            Auth::UserDefinedOauth {
                 login_url: c.url("login_url")?,
                 client_id: c.string("client_id")?,
                 client_secret: c.secret("client_secret")?,
@@ -152,7 +152,7 @@ fn placeholder_names(auth: &Auth) -> Vec<String> {
         Auth::None => Vec::new(),
         Auth::Basic { .. } => vec!["username".into(), "password".into()],
         Auth::UserDefined { fields } => fields.keys().cloned().collect(),
-        Auth::UserDefinedOAuth { fields, .. } => {
+        Auth::UserDefinedOauth { fields, .. } => {
             let mut names: Vec<String> = fields.keys().cloned().collect();
             names.push("token".into());
             names

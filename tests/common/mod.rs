@@ -1,0 +1,286 @@
+//! Helpers shared by the integration tests: configs, the built binary as a daemon, a parser of
+//! the Prometheus text format, and polling instead of sleeping.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use credwatch::config::{Config, Integration};
+use credwatch::runner::{self, Report};
+
+/// Parses config text that must be valid.
+pub fn config(text: &str) -> Config {
+    Config::parse("test.toml", text).unwrap_or_else(|e| panic!("config should parse: {e}"))
+}
+
+/// Checks the only integration of a config once.
+pub async fn check_only(text: &str) -> Report {
+    let config = config(text);
+    assert_eq!(config.integrations.len(), 1);
+    runner::run(&config.integrations[0]).await
+}
+
+/// The integration named `name`.
+pub fn named<'a>(config: &'a Config, name: &str) -> &'a Arc<Integration> {
+    config
+        .integrations
+        .iter()
+        .find(|i| i.name == name)
+        .unwrap_or_else(|| panic!("no integration {name:?}"))
+}
+
+/// A port on 127.0.0.1 where nothing listens (bound, then released).
+pub fn refused_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Polls `condition` every 50 ms until it holds or `limit` passes.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The built `credwatch` binary.
+pub fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_credwatch"))
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `credwatch run` in the background, with its logs collected.
+pub struct Daemon {
+    child: Child,
+    pub addr: SocketAddr,
+    logs: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    /// Starts the daemon on a free port and waits until it serves.
+    pub fn start(config: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut command = binary();
+        command
+            .arg("--config")
+            .arg(config)
+            .args(["run", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("credwatch starts");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = addr_tx.send(addr.parse::<SocketAddr>().expect("address logged"));
+                }
+                let mut logs = sink.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
+        let addr = match addr_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("credwatch did not start; logs:\n{}", logs.lock().unwrap());
+            }
+        };
+        Daemon { child, addr, logs }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// GET a path; returns status and body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(self.url(path)).await.expect("daemon answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    pub async fn metrics(&self) -> Metrics {
+        let (status, body) = self.get("/metrics").await;
+        assert_eq!(status, 200);
+        Metrics::parse(&body)
+    }
+
+    /// Scrapes every 50 ms until `condition` holds (or `limit` passes) and returns that scrape.
+    pub async fn metrics_when(
+        &self,
+        limit: Duration,
+        what: &str,
+        condition: impl Fn(&Metrics) -> bool,
+    ) -> Metrics {
+        let deadline = Instant::now() + limit;
+        loop {
+            let metrics = self.metrics().await;
+            if condition(&metrics) {
+                return metrics;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for: {what}\nlast scrape:\n{}\nlogs:\n{}",
+                metrics.text,
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then the exit status (waiting at most 30 s).
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Give the reader thread a moment to drain the pipe.
+                std::thread::sleep(Duration::from_millis(100));
+                return (status, self.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "credwatch did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One sample of a scrape.
+#[derive(Debug, Clone)]
+struct Sample {
+    name: String,
+    labels: Vec<(String, String)>,
+    value: f64,
+}
+
+/// A scrape, parsed into samples.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub text: String,
+    samples: Vec<Sample>,
+}
+
+impl Metrics {
+    pub fn parse(text: &str) -> Metrics {
+        let mut samples = Vec::new();
+        for line in text.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let (series, value) = line.rsplit_once(' ').expect("sample line");
+            let value: f64 = value.parse().expect("numeric value");
+            let (name, labels) = match series.split_once('{') {
+                None => (series.to_string(), Vec::new()),
+                Some((name, rest)) => (name.to_string(), parse_labels(rest.trim_end_matches('}'))),
+            };
+            samples.push(Sample {
+                name,
+                labels,
+                value,
+            });
+        }
+        Metrics {
+            text: text.to_string(),
+            samples,
+        }
+    }
+
+    /// Samples of `name` whose labels include `labels`.
+    fn matching<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(&str, &str)],
+    ) -> impl Iterator<Item = &'a Sample> + 'a {
+        self.samples.iter().filter(move |s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+    }
+
+    /// The value of the one sample of `name` whose labels include `labels`.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let matching: Vec<_> = self.matching(name, labels).collect();
+        assert!(
+            matching.len() <= 1,
+            "{name} {labels:?} matches {} samples",
+            matching.len()
+        );
+        matching.first().map(|s| s.value)
+    }
+
+    /// How many samples of `name` have labels including `labels`.
+    pub fn count(&self, name: &str, labels: &[(&str, &str)]) -> usize {
+        self.matching(name, labels).count()
+    }
+}
+
+fn parse_labels(text: &str) -> Vec<(String, String)> {
+    let mut labels = Vec::new();
+    let mut rest = text;
+    while let Some((key, after)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, escaped)) = chars.next() {
+                        value.push(if escaped == 'n' { '\n' } else { escaped });
+                    }
+                }
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        labels.push((key.trim_start_matches(',').to_string(), value));
+        rest = &after[end..];
+    }
+    labels
+}

@@ -1,0 +1,295 @@
+//! No secret leaves credwatch: with canary values in every secret field of every type, and
+//! providers that echo secrets back in their errors, no canary (nor its Basic-auth encoding)
+//! appears in the debug logs, `/metrics`, `check` output, `validate` output or any message.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use common::{Daemon, binary, write};
+use wiremock::matchers::path;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const CANARIES: &[&str] = &[
+    "CANARY-zendesk-token-7f3a",
+    "CANARY-genesys-secret-91bc",
+    "CANARY-genesys-echo-secret-55aa",
+    "CANARY-access-token-d00d",
+    "CANARY-aws-secret-key-0c0c",
+    "CANARY-aws-key-id-1d1d",
+    "CANARY-google-private-key-2e2e",
+    "CANARY-dynamics-password-3f3f",
+    "CANARY-dynamics-client-secret-4a4a",
+    "CANARY-salesforce-password-5b5b",
+    "CANARY-salesforce-token-6c6c",
+    "CANARY-salesforce-client-secret-7d7d",
+    "CANARY-web-password-8e8e",
+    "CANARY-web-field-9f9f",
+    "CANARY-web-oauth-secret-a0a0",
+];
+
+fn forms_of(canary: &str) -> Vec<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    vec![
+        canary.to_string(),
+        b64.encode(format!("ops@example.com/token:{canary}")),
+        b64.encode(format!("cid:{canary}")),
+    ]
+}
+
+fn assert_clean(place: &str, text: &str) {
+    for canary in CANARIES {
+        for form in forms_of(canary) {
+            assert!(!text.contains(&form), "{place} leaks {form}:\n{text}");
+        }
+    }
+}
+
+async fn providers() -> (MockServer, MockServer, MockServer) {
+    // Zendesk answers 401 with the token echoed in the body.
+    let zendesk = MockServer::start().await;
+    Mock::given(path("/api/v2/users/me.json"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_string(format!("bad token {}", CANARIES[0])),
+        )
+        .mount(&zendesk)
+        .await;
+    // A Genesys that grants a canary access token.
+    let genesys = MockServer::start().await;
+    Mock::given(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": CANARIES[3], "token_type": "bearer", "expires_in": 3600
+        })))
+        .mount(&genesys)
+        .await;
+    Mock::given(path("/api/v2/tokens/me"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_string(format!("token {} lacks scope", CANARIES[3])),
+        )
+        .mount(&genesys)
+        .await;
+    // A Genesys whose error description echoes the client secret.
+    let echo = MockServer::start().await;
+    Mock::given(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+            "error": "invalid_client",
+            "error_description": format!("secret {} is not valid", CANARIES[2])
+        })))
+        .mount(&echo)
+        .await;
+    (zendesk, genesys, echo)
+}
+
+fn config(zendesk: &str, genesys: &str, echo: &str, dir: &std::path::Path) -> String {
+    let key_file = write(dir, "google.pem", CANARIES[6]);
+    format!(
+        r#"
+[defaults]
+interval = "1s"
+timeout = "3s"
+state_dir = "{state}"
+
+[[integration]]
+type = "zendesk"
+[integration.credentials]
+email = "ops@example.com"
+base_url = "{zendesk}"
+api_token = "{c0}"
+
+[[integration]]
+type = "genesys_cloud"
+name = "Genesys granted"
+[integration.credentials]
+client_id = "cid"
+client_secret = {{ env = "CANARY_GENESYS" }}
+region = "mypurecloud.com"
+[integration.endpoints]
+token_url = "{genesys}/oauth/token"
+verify_url = "{genesys}/api/v2/tokens/me"
+
+[[integration]]
+type = "genesys_cloud"
+name = "Genesys echo"
+[integration.credentials]
+client_id = "cid"
+client_secret = "{c2}"
+region = "mypurecloud.com"
+[integration.endpoints]
+token_url = "{echo}/oauth/token"
+verify_url = "{echo}/api/v2/tokens/me"
+
+[[integration]]
+type = "aws_lambda"
+[integration.credentials]
+role_arn = "arn:aws:iam::123456789012:role/genesys"
+external_id = "org"
+access_key_id = "{c5}"
+secret_access_key = "{c4}"
+
+[[integration]]
+type = "google"
+[integration.credentials]
+credential_type = "gcp_service_account"
+client_id = "1"
+client_email = "sa@p.iam.gserviceaccount.com"
+private_key_id = "k"
+private_key = {{ file = "{key_file}" }}
+
+[[integration]]
+type = "dynamics365"
+[integration.credentials]
+username = "u@contoso.com"
+password = "{c7}"
+client_secret = "{c8}"
+org_url = "https://contoso.crm.dynamics.com"
+application_id = "app"
+
+[[integration]]
+type = "salesforce"
+[integration.credentials]
+username = "u@example.com"
+password = "{c9}"
+security_token = "{c10}"
+client_id = "3MVG9"
+client_secret = "{c11}"
+
+[[integration]]
+type = "web_service"
+[integration.credentials]
+credential_type = "basic"
+username = "u"
+password = "{c12}"
+[integration.request]
+url = "https://api.example.com/x"
+
+[[integration]]
+type = "web_service"
+[integration.credentials]
+credential_type = "user_defined_oauth"
+login_url = "https://login.example.com/token"
+client_id = "c"
+client_secret = "{c14}"
+[integration.credentials.fields]
+key = "{c13}"
+[integration.request]
+url = "https://api.example.com/x?k=${{credentials.key}}"
+[integration.request.headers]
+Authorization = "Bearer ${{credentials.token}}"
+"#,
+        state = dir.join("state").display(),
+        key_file = key_file.display(),
+        c0 = CANARIES[0],
+        c2 = CANARIES[2],
+        c4 = CANARIES[4],
+        c5 = CANARIES[5],
+        c7 = CANARIES[7],
+        c8 = CANARIES[8],
+        c9 = CANARIES[9],
+        c10 = CANARIES[10],
+        c11 = CANARIES[11],
+        c12 = CANARIES[12],
+        c13 = CANARIES[13],
+        c14 = CANARIES[14],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_canary_leaves_through_any_output() {
+    let (zendesk, genesys, echo) = providers().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "c.toml",
+        &config(&zendesk.uri(), &genesys.uri(), &echo.uri(), dir.path()),
+    );
+    let env = [("CANARY_GENESYS", CANARIES[1]), ("CREDWATCH_LOG", "debug")];
+
+    let daemon = Daemon::start(&config, &env);
+    let metrics = daemon
+        .metrics_when(
+            Duration::from_secs(20),
+            "every active integration checked twice",
+            |m| {
+                let total = |name: &str, result: &str| {
+                    m.get(
+                        "credwatch_checks_total",
+                        &[("integration", name), ("result", result)],
+                    )
+                    .unwrap_or(0.0)
+                };
+                m.count("credwatch_check_success", &[]) == 9
+                    && total("Zendesk Data Actions", "invalid_credentials") >= 2.0
+                    && total("Genesys granted", "permission_denied") >= 2.0
+                    && total("Genesys echo", "invalid_credentials") >= 2.0
+            },
+        )
+        .await;
+    assert_clean("/metrics", &metrics.text);
+    let (_, readyz) = daemon.get("/readyz").await;
+    assert_clean("/readyz", &readyz);
+    let (status, logs) = daemon.terminate();
+    assert!(status.success());
+    // The logs are at debug level and do carry the failure messages.
+    assert!(
+        logs.contains("DEBUG") && logs.contains("check failed"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("invalid_client"),
+        "echoing provider's answer is logged: {logs}"
+    );
+    assert!(
+        logs.contains("[redacted]"),
+        "the echoed secret was scrubbed: {logs}"
+    );
+    assert_clean("daemon logs", &logs);
+    let state =
+        std::fs::read_to_string(dir.path().join("state").join("state.json")).unwrap_or_default();
+    assert_clean("state file", &state);
+
+    for args in [
+        &["check", "--format", "json"][..],
+        &["check"],
+        &["validate"],
+        &["--log-level", "debug", "check", "Genesys echo"],
+    ] {
+        let mut command = binary();
+        command.arg("--config").arg(&config).args(args);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_clean(&format!("credwatch {args:?}"), &text);
+        if args[0] == "check" {
+            assert_eq!(out.status.code(), Some(1), "{text}");
+        }
+    }
+}
+
+#[test]
+fn debug_output_of_the_config_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:1",
+        dir.path(),
+    );
+    let config = credwatch::config::Config::parse("c.toml", &text).unwrap();
+    let debug = format!("{config:?}");
+    assert!(debug.contains("credentials.password"), "{debug}");
+    assert_clean("Debug of Config", &debug);
+    assert!(
+        config
+            .warnings
+            .iter()
+            .all(|w| CANARIES.iter().all(|c| !w.contains(c)))
+    );
+}
