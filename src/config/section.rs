@@ -137,6 +137,25 @@ impl Section {
         }
     }
 
+    /// A required string that must be one of `choices`.
+    pub fn one_of(
+        &mut self,
+        key: &str,
+        choices: &[&'static str],
+    ) -> Result<&'static str, ConfigError> {
+        let given = self.string(key)?;
+        choices
+            .iter()
+            .copied()
+            .find(|choice| *choice == given)
+            .ok_or_else(|| {
+                self.error(
+                    key,
+                    format!("unknown {given:?}; expected one of {}", choices.join(", ")),
+                )
+            })
+    }
+
     /// A required http(s) URL.
     pub fn url(&mut self, key: &str) -> Result<Url, ConfigError> {
         self.opt_url(key)?

@@ -49,16 +49,7 @@ struct Google {
 
 fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
     let c = &mut spec.credentials;
-    let given = c.string("credential_type")?;
-    let Some(credential_type) = CREDENTIAL_TYPES.iter().copied().find(|t| *t == given) else {
-        return Err(c.error(
-            "credential_type",
-            format!(
-                "unknown {given:?}; expected {}",
-                CREDENTIAL_TYPES.join(" or ")
-            ),
-        ));
-    };
+    let credential_type = c.one_of("credential_type", &CREDENTIAL_TYPES)?;
     let workspace = credential_type == "workspace_service_account";
     let key = match c.opt_secret_file("key_file")? {
         Some(file) => {

@@ -68,15 +68,28 @@ fn not_supported_yet(kind: &'static str) -> BoxFuture<'static, Outcome> {
     })
 }
 
-/// The failure for an HTTP status no provider-specific rule covered.
+/// The failure for an HTTP response no provider-specific rule covered.
 pub(crate) fn status_failure(provider: &str, response: &Response) -> Failure {
-    let status = response.status.as_u16();
-    let (reason, what) = match status {
+    failure_for_status(provider, response.status, response.retry_after())
+}
+
+/// The failure for an HTTP status, the same for every provider and endpoint: `who` names the
+/// party that answered (`Zendesk`, `Genesys Cloud token endpoint`).
+pub(crate) fn failure_for_status(
+    who: &str,
+    status: reqwest::StatusCode,
+    retry_after: Option<std::time::Duration>,
+) -> Failure {
+    let (reason, what) = match status.as_u16() {
         401 => (
             FailureReason::InvalidCredentials,
             "rejected the credentials",
         ),
         403 => (FailureReason::PermissionDenied, "refused access"),
+        404 => (
+            FailureReason::ConfigError,
+            "has no such endpoint (check the URL)",
+        ),
         429 => (FailureReason::RateLimited, "is rate limiting credwatch"),
         300..=399 => (
             FailureReason::ProtocolError,
@@ -85,12 +98,12 @@ pub(crate) fn status_failure(provider: &str, response: &Response) -> Failure {
         500..=599 => (FailureReason::ProviderError, "failed on its side"),
         _ => (FailureReason::ProtocolError, "gave an unexpected answer"),
     };
-    let mut message = format!("{provider} {what} (HTTP {status})");
-    if let Some(wait) = response.retry_after() {
+    let mut message = format!("{who} {what} (HTTP {})", status.as_u16());
+    if let Some(wait) = retry_after {
         message.push_str(&format!(
             "; retry after {}",
             humantime::format_duration(wait)
         ));
     }
-    Failure::new(reason, message).with_retry_after(response.retry_after())
+    Failure::new(reason, message).with_retry_after(retry_after)
 }

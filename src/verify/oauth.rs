@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use url::Url;
 
-use super::CheckContext;
+use super::{CheckContext, failure_for_status};
 use crate::http::{TransportError, retry_after};
 use crate::outcome::{Failure, FailureReason};
 use crate::secret::Secret;
@@ -166,37 +166,7 @@ pub fn standard_failure(provider: &str, error: TokenError) -> Failure {
         TokenError::Status {
             status,
             retry_after,
-        } => {
-            let (reason, what) = match status.as_u16() {
-                401 => (
-                    FailureReason::InvalidCredentials,
-                    "rejected the client credentials",
-                ),
-                403 => (FailureReason::PermissionDenied, "refused the client"),
-                404 => (
-                    FailureReason::ConfigError,
-                    "has no such endpoint (check the token URL)",
-                ),
-                429 => (FailureReason::RateLimited, "is rate limiting credwatch"),
-                300..=399 => (
-                    FailureReason::ProtocolError,
-                    "answered with a redirect, which credwatch does not follow",
-                ),
-                500..=599 => (FailureReason::ProviderError, "failed on its side"),
-                _ => (FailureReason::ProtocolError, "gave an unexpected answer"),
-            };
-            let mut message = format!(
-                "{provider} token endpoint {what} (HTTP {})",
-                status.as_u16()
-            );
-            if let Some(wait) = retry_after {
-                message.push_str(&format!(
-                    "; retry after {}",
-                    humantime::format_duration(wait)
-                ));
-            }
-            Failure::new(reason, message).with_retry_after(retry_after)
-        }
+        } => failure_for_status(&format!("{provider} token endpoint"), status, retry_after),
         TokenError::Protocol(message) => Failure::new(
             FailureReason::ProtocolError,
             format!("{provider}: {message}"),

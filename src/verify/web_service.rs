@@ -68,16 +68,7 @@ struct WebService {
 
 fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
     let c = &mut spec.credentials;
-    let given = c.string("credential_type")?;
-    let Some(credential_type) = CREDENTIAL_TYPES.iter().copied().find(|t| *t == given) else {
-        return Err(c.error(
-            "credential_type",
-            format!(
-                "unknown {given:?}; expected one of {}",
-                CREDENTIAL_TYPES.join(", ")
-            ),
-        ));
-    };
+    let credential_type = c.one_of("credential_type", &CREDENTIAL_TYPES)?;
     let auth = match credential_type {
         "none" => Auth::None,
         "basic" => Auth::Basic {
