@@ -1,21 +1,15 @@
-//! The commands: `run` (the daemon), `check` (verify once and report), `validate` (config and
-//! secret references, contacting no one).
+//! The commands: `run` (the daemon, in `credwatch::daemon`), `check` (verify once and report),
+//! `validate` (config and secret references, contacting no one).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use credwatch::config::{self, Config, Integration};
-use credwatch::metrics::Metrics;
+use credwatch::daemon;
 use credwatch::runner::{self, Report};
-use credwatch::scheduler::{self, Sinks};
-use credwatch::server::{self, AppState};
-use credwatch::state::State;
 use futures_util::StreamExt;
-use tokio_util::sync::CancellationToken;
 
 /// Exit code: every check passed / the command succeeded.
 pub const EXIT_OK: u8 = 0;
@@ -78,87 +72,15 @@ pub async fn dispatch(args: Args) -> u8 {
         tracing::warn!("{warning}");
     }
     match args.command {
-        Command::Run { listen } => match run(config, listen).await {
+        Command::Run { listen } => match daemon::run(config, args.config, listen).await {
             Ok(()) => EXIT_OK,
             Err(e) => {
-                tracing::error!("{e:#}");
+                tracing::error!("{e}");
                 EXIT_FAILED
             }
         },
         Command::Check { names, format } => check(config, &names, format).await,
         Command::Validate => validate(&config),
-    }
-}
-
-async fn run(config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()> {
-    let listen = listen.unwrap_or(config.listen);
-    let state = Arc::new(State::load(&config.defaults.state_dir));
-    let metrics = Arc::new(Metrics::new());
-    metrics.set_config(&config, &state);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let bound = listener.local_addr().context("listener address")?;
-    let integrations = Arc::new(config.integrations.clone());
-    tracing::info!(
-        config = %config.path,
-        integrations = integrations.len(),
-        active = config.active().count(),
-        "credwatch {} listening on http://{bound}",
-        env!("CARGO_PKG_VERSION")
-    );
-    let shutdown = CancellationToken::new();
-    let sinks = Sinks {
-        state: state.clone(),
-        metrics: metrics.clone(),
-    };
-    let mut checks = scheduler::spawn(
-        &integrations,
-        config.defaults.concurrency,
-        sinks,
-        shutdown.clone(),
-    );
-    let app = AppState {
-        metrics,
-        state: state.clone(),
-        integrations,
-    };
-    let server = tokio::spawn(server::serve(listener, app, shutdown.clone()));
-    let saver = tokio::spawn(save_periodically(state.clone(), shutdown.clone()));
-
-    wait_for_signal().await;
-    tracing::info!("shutting down: no new checks; waiting for the ones in flight");
-    shutdown.cancel();
-    while checks.join_next().await.is_some() {}
-    let _ = saver.await;
-    if let Err(e) = state.save() {
-        tracing::warn!("cannot save state: {e}");
-    }
-    server.await.context("server task")?.context("server")?;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-async fn save_periodically(state: Arc<State>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(10));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.cancelled() => return,
-        }
-        if let Err(e) = state.save() {
-            tracing::warn!("cannot save state: {e}");
-        }
-    }
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
     }
 }
 

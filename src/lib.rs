@@ -3,9 +3,10 @@
 //!
 //! The flow: [`config`] loads and validates integrations; the [`scheduler`] runs each one's
 //! [`verify::Verifier`] through [`runner`]; results land in [`state`] and [`metrics`], which the
-//! [`server`] exposes.
+//! [`server`] exposes; [`daemon`] ties them together with signals and reloads.
 
 pub mod config;
+pub mod daemon;
 pub mod http;
 pub mod metrics;
 pub mod outcome;

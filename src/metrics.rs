@@ -208,6 +208,36 @@ impl Metrics {
             .set(unix_seconds(std::time::SystemTime::now()));
     }
 
+    /// A reload failed: the running config stays, and the metric says so.
+    pub fn reload_failed(&self) {
+        self.reload_successful.set(0.0);
+    }
+
+    /// Drops every per-integration series of an integration that left the config.
+    pub fn forget(&self, name: &str, kind: &str) {
+        let labels = [name, kind];
+        for vec in [
+            &self.check_success,
+            &self.last_duration,
+            &self.last_run,
+            &self.last_success,
+            &self.token_expiry,
+        ] {
+            let _ = vec.remove_label_values(&labels);
+        }
+        let _ = self
+            .checks_total
+            .remove_label_values(&[name, kind, "success"]);
+        for reason in FailureReason::ALL {
+            let _ = self
+                .checks_total
+                .remove_label_values(&[name, kind, reason.as_str()]);
+            let _ = self
+                .failure_reason
+                .remove_label_values(&[name, kind, reason.as_str()]);
+        }
+    }
+
     /// Records one check.
     pub fn observe(&self, report: &Report) {
         let name = report.integration.name.as_str();

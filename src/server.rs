@@ -1,26 +1,34 @@
-//! The HTTP endpoints: `/metrics` for Prometheus, `/healthz` (the process serves) and `/readyz`
-//! (every active integration has been checked at least once, so the metrics mean something).
+//! The HTTP endpoints: `/metrics` for Prometheus, `/healthz` (the process serves), `/readyz`
+//! (every active integration has been checked at least once, so the metrics mean something) and
+//! `POST /-/reload` (reload the config, as SIGHUP does).
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::extract::State as AxumState;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Integration;
 use crate::metrics::Metrics;
 use crate::state::State;
 
+/// A reload asked for over HTTP, answered with the reload's error if it failed.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
 /// What the handlers read.
 #[derive(Clone)]
 pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub state: Arc<State>,
-    pub integrations: Arc<Vec<Arc<Integration>>>,
+    /// The running config's integrations; replaced on reload.
+    pub integrations: Arc<RwLock<Vec<Arc<Integration>>>>,
+    /// Where `POST /-/reload` sends its request.
+    pub reload: mpsc::Sender<ReloadRequest>,
 }
 
 /// The routes.
@@ -29,6 +37,7 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/-/reload", post(reload))
         .with_state(app)
 }
 
@@ -54,7 +63,12 @@ async fn metrics(AxumState(app): AxumState<AppState>) -> impl IntoResponse {
 }
 
 async fn readyz(AxumState(app): AxumState<AppState>) -> impl IntoResponse {
-    let active: Vec<_> = app.integrations.iter().filter(|i| i.active).collect();
+    let integrations = app
+        .integrations
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let active: Vec<_> = integrations.iter().filter(|i| i.active).collect();
     let checked = active
         .iter()
         .filter(|i| app.state.last_report(&i.name).is_some())
@@ -72,5 +86,26 @@ async fn readyz(AxumState(app): AxumState<AppState>) -> impl IntoResponse {
                 active.len()
             ),
         )
+    }
+}
+
+async fn reload(AxumState(app): AxumState<AppState>) -> impl IntoResponse {
+    let (answer, result) = oneshot::channel();
+    if app.reload.send(answer).await.is_err() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down\n".to_string(),
+        );
+    }
+    match result.await {
+        Ok(Ok(())) => (StatusCode::OK, "reloaded\n".to_string()),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reload failed, running config kept: {e}\n"),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down\n".to_string(),
+        ),
     }
 }

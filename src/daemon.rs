@@ -1,0 +1,243 @@
+//! The daemon: serves HTTP, runs the scheduler, reloads the config on SIGHUP or `POST /-/reload`
+//! (a bad config keeps the running one and flips `credwatch_config_last_reload_successful` to 0),
+//! and on SIGTERM or SIGINT lets the checks in flight finish, saves state and stops.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Integration};
+use crate::metrics::Metrics;
+use crate::scheduler::{self, Sinks};
+use crate::server::{self, AppState};
+use crate::state::State;
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The config being checked, and the tasks checking it.
+struct Running {
+    config: Config,
+    stop: CancellationToken,
+    checks: JoinSet<()>,
+}
+
+impl Running {
+    fn start(config: Config, sinks: &Sinks) -> Self {
+        let stop = CancellationToken::new();
+        let checks = scheduler::spawn(
+            &config.integrations,
+            config.defaults.concurrency,
+            sinks.clone(),
+            stop.clone(),
+        );
+        Self {
+            config,
+            stop,
+            checks,
+        }
+    }
+
+    /// No new checks; waits for the ones in flight (each bounded by its timeout).
+    async fn stop(&mut self) {
+        self.stop.cancel();
+        while self.checks.join_next().await.is_some() {}
+    }
+}
+
+/// Runs until SIGTERM or SIGINT. `config_path` is read again on reload; `listen` overrides
+/// `[server] listen`.
+pub async fn run(
+    config: Config,
+    config_path: PathBuf,
+    listen: Option<SocketAddr>,
+) -> Result<(), DaemonError> {
+    let addr = listen.unwrap_or(config.listen);
+    let state = Arc::new(State::load(&config.defaults.state_dir));
+    let metrics = Arc::new(Metrics::new());
+    metrics.set_config(&config, &state);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Listen { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Listen { addr, source })?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+
+    let (reload_tx, mut reload_rx) = mpsc::channel(4);
+    let integrations = Arc::new(RwLock::new(config.integrations.clone()));
+    let sinks = Sinks {
+        state: state.clone(),
+        metrics: metrics.clone(),
+    };
+    let app = AppState {
+        metrics,
+        state: state.clone(),
+        integrations: integrations.clone(),
+        reload: reload_tx,
+    };
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(server::serve(listener, app, shutdown.clone()));
+    let saver = tokio::spawn(save_periodically(state.clone(), shutdown.clone()));
+    tracing::info!(
+        config = %config.path,
+        integrations = config.integrations.len(),
+        active = config.active().count(),
+        "credwatch {} listening on http://{bound}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut running = Running::start(config, &sinks);
+    let reloader = Reloader {
+        path: config_path,
+        listen_overridden: listen.is_some(),
+        sinks: sinks.clone(),
+        integrations,
+    };
+
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading {}", reloader.path.display());
+                let _ = reloader.reload(&mut running).await;
+            }
+            Some(answer) = reload_rx.recv() => {
+                tracing::info!("reload requested over HTTP");
+                let _ = answer.send(reloader.reload(&mut running).await);
+            }
+        }
+    }
+
+    tracing::info!("shutting down: no new checks; waiting for the ones in flight");
+    shutdown.cancel();
+    running.stop().await;
+    let _ = saver.await;
+    if let Err(e) = state.save() {
+        tracing::warn!("cannot save state: {e}");
+    }
+    match server.await {
+        Ok(result) => result.map_err(DaemonError::Serve)?,
+        Err(e) => tracing::warn!("HTTP server task ended abnormally: {e}"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What a reload needs besides the running config.
+struct Reloader {
+    path: PathBuf,
+    listen_overridden: bool,
+    sinks: Sinks,
+    integrations: Arc<RwLock<Vec<Arc<Integration>>>>,
+}
+
+impl Reloader {
+    /// Loads the config again and, if it is valid, checks it instead of the running one.
+    async fn reload(&self, running: &mut Running) -> Result<(), String> {
+        let new = match Config::load(&self.path) {
+            Ok(config) => config,
+            Err(e) => {
+                tracing::error!("reload failed; keeping the running config: {e}");
+                self.sinks.metrics.reload_failed();
+                return Err(e.to_string());
+            }
+        };
+        for warning in &new.warnings {
+            tracing::warn!("{warning}");
+        }
+        self.warn_about_changes(&running.config, &new);
+        running.stop().await;
+        for old in &running.config.integrations {
+            let still_checked = new
+                .integrations
+                .iter()
+                .any(|i| i.active && i.name == old.name && i.kind.key == old.kind.key);
+            if !still_checked {
+                self.sinks.metrics.forget(&old.name, old.kind.key);
+            }
+        }
+        self.sinks.metrics.set_config(&new, &self.sinks.state);
+        *self.integrations.write().unwrap_or_else(|p| p.into_inner()) = new.integrations.clone();
+        tracing::info!(
+            integrations = new.integrations.len(),
+            active = new.active().count(),
+            "config reloaded"
+        );
+        *running = Running::start(new, &self.sinks);
+        Ok(())
+    }
+
+    fn warn_about_changes(&self, old: &Config, new: &Config) {
+        for integration in &new.integrations {
+            let Some(before) = old.integrations.iter().find(|o| o.name == integration.name) else {
+                continue;
+            };
+            let (was, is) = (
+                before.verifier.credential_type(),
+                integration.verifier.credential_type(),
+            );
+            if before.kind.key == integration.kind.key && was != is {
+                tracing::warn!(
+                    integration = %integration.name,
+                    "credential type changed from {was} to {is}; in Genesys Cloud this breaks every action that uses the integration"
+                );
+            }
+        }
+        if new.listen != old.listen && !self.listen_overridden {
+            tracing::warn!(
+                "server.listen changed to {}; restart credwatch to move the listener",
+                new.listen
+            );
+        }
+        if new.defaults.state_dir != old.defaults.state_dir {
+            tracing::warn!("defaults.state_dir changed; the new one is used after a restart");
+        }
+    }
+}
+
+async fn save_periodically(state: Arc<State>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        // Warn when saving starts failing and when it recovers, not every ten seconds.
+        match state.save() {
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(
+                    "cannot save state (last successes will not survive a restart): {e}"
+                );
+            }
+            Err(e) => tracing::debug!("still cannot save state: {e}"),
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("state saved again");
+            }
+            Ok(()) => {}
+        }
+    }
+}
