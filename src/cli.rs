@@ -25,9 +25,10 @@ pub struct Args {
     /// The config file.
     #[arg(long, short, global = true, env = "CREDWATCH_CONFIG", default_value = config::DEFAULT_PATH)]
     pub config: PathBuf,
-    /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
-    #[arg(long, global = true, env = "CREDWATCH_LOG", default_value = "info")]
-    pub log_level: String,
+    /// Log filter: a level (error, warn, info, debug, trace) or tracing directives
+    /// [default: info for run, error for check and validate, whose output says it all].
+    #[arg(long, global = true, env = "CREDWATCH_LOG")]
+    pub log_level: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -58,6 +59,17 @@ pub enum Format {
     Json,
 }
 
+impl Args {
+    /// The log filter: `--log-level`, else what suits the command.
+    pub fn log_filter(&self) -> &str {
+        match (&self.log_level, &self.command) {
+            (Some(level), _) => level,
+            (None, Command::Run { .. }) => "info",
+            (None, _) => "error",
+        }
+    }
+}
+
 /// Runs the command; returns the exit code.
 pub async fn dispatch(args: Args) -> u8 {
     let config = match Config::load(&args.config) {
@@ -69,7 +81,10 @@ pub async fn dispatch(args: Args) -> u8 {
         }
     };
     for warning in &config.warnings {
-        tracing::warn!("{warning}");
+        match args.command {
+            Command::Run { .. } => tracing::warn!("{warning}"),
+            _ => eprintln!("credwatch: warning: {warning}"),
+        }
     }
     match args.command {
         Command::Run { listen } => match daemon::run(config, args.config, listen).await {

@@ -11,10 +11,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level).unwrap_or_else(|e| {
+    let filter = tracing_subscriber::EnvFilter::try_new(args.log_filter()).unwrap_or_else(|e| {
         eprintln!(
             "credwatch: invalid --log-level {:?}: {e}; using info",
-            args.log_level
+            args.log_filter()
         );
         tracing_subscriber::EnvFilter::new("info")
     });
