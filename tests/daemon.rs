@@ -132,7 +132,7 @@ async fn daemon_exports_every_series_and_a_hung_provider_delays_no_one() {
         "[defaults]\ninterval = \"1s\"\ntimeout = \"5s\"\nstate_dir = \"{}\"\n{}{}{}{}{}",
         dir.path().join("state").display(),
         zendesk_block("Zendesk ok", &ok.uri(), token, ""),
-        zendesk_block("Zendesk hung", &hung.uri(), token, "timeout = \"8s\""),
+        zendesk_block("Zendesk hung", &hung.uri(), token, "timeout = \"12s\""),
         zendesk_block("Zendesk off", &inactive.uri(), token, "active = false"),
         genesys_block("Genesys ok", &gc_ok.uri()),
         genesys_block("Genesys bad", &gc_bad.uri()),
@@ -317,7 +317,7 @@ async fn daemon_exports_every_series_and_a_hung_provider_delays_no_one() {
 
     promtool(&m.text);
 
-    // SIGTERM: the hung check is drained (bounded by its 8 s timeout), then a clean exit.
+    // SIGTERM: the hung check is drained (bounded by its 12 s timeout), then a clean exit.
     let (status, logs) = daemon.terminate();
     assert!(status.success(), "exit {status:?}; logs:\n{logs}");
     assert!(logs.contains("stopped"), "{logs}");
