@@ -135,8 +135,3 @@ pub struct Success {
 
 /// What a verifier returns.
 pub type Outcome = Result<Success, Failure>;
-
-/// Shorthand for building a failure in verifiers: `fail(FailureReason::Timeout, "...")`.
-pub fn fail(reason: FailureReason, message: impl Into<String>) -> Failure {
-    Failure::new(reason, message)
-}

@@ -199,15 +199,6 @@ impl Section {
         }
     }
 
-    /// An optional boolean.
-    pub fn opt_bool(&mut self, key: &str) -> Result<Option<bool>, ConfigError> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(Value::Boolean(b)) => Ok(Some(b)),
-            Some(_) => Err(self.error(key, "must be true or false")),
-        }
-    }
-
     /// A required secret reference: `"literal"`, `{ file }`, `{ env }` or `{ credential }`.
     pub fn secret(&mut self, key: &str) -> Result<SecretField, ConfigError> {
         self.opt_secret(key)?

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use credwatch::config::{Config, Integration};
+use credwatch::config::Config;
 use credwatch::runner::{self, Report};
 
 /// Parses config text that must be valid.
@@ -25,35 +25,10 @@ pub async fn check_only(text: &str) -> Report {
     runner::run(&config.integrations[0]).await
 }
 
-/// The integration named `name`.
-pub fn named<'a>(config: &'a Config, name: &str) -> &'a Arc<Integration> {
-    config
-        .integrations
-        .iter()
-        .find(|i| i.name == name)
-        .unwrap_or_else(|| panic!("no integration {name:?}"))
-}
-
 /// A port on 127.0.0.1 where nothing listens (bound, then released).
 pub fn refused_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
-}
-
-/// Polls `condition` every 50 ms until it holds or `limit` passes.
-pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if condition().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The built `credwatch` binary.
