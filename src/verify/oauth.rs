@@ -114,21 +114,22 @@ fn granted(
             retry_after: wait,
         }),
         Err(RequestTokenError::Request(e)) => Err(TokenError::Transport(e)),
-        Err(RequestTokenError::Parse(_, _) | RequestTokenError::Other(_))
-            if status.is_some_and(|s| s != StatusCode::OK) =>
-        {
-            Err(TokenError::Status {
-                status: status.expect("checked"),
-                retry_after: wait,
-            })
+        Err(error @ (RequestTokenError::Parse(..) | RequestTokenError::Other(_))) => {
+            // A failed status with a body that is no OAuth error: the status says it all.
+            if let Some(status) = status.filter(|s| *s != StatusCode::OK) {
+                return Err(TokenError::Status {
+                    status,
+                    retry_after: wait,
+                });
+            }
+            Err(TokenError::Protocol(match error {
+                RequestTokenError::Parse(e, _) => format!(
+                    "the token endpoint answered HTTP 200 without a valid token response (at {})",
+                    e.path()
+                ),
+                other => format!("the token endpoint gave an unexpected answer: {other}"),
+            }))
         }
-        Err(RequestTokenError::Parse(e, _)) => Err(TokenError::Protocol(format!(
-            "the token endpoint answered HTTP 200 without a valid token response (at {})",
-            e.path()
-        ))),
-        Err(RequestTokenError::Other(e)) => Err(TokenError::Protocol(format!(
-            "the token endpoint gave an unexpected answer: {e}"
-        ))),
     }
 }
 
