@@ -63,17 +63,16 @@ async fn metrics(AxumState(app): AxumState<AppState>) -> impl IntoResponse {
 }
 
 async fn readyz(AxumState(app): AxumState<AppState>) -> impl IntoResponse {
-    let integrations = app
-        .integrations
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let active: Vec<_> = integrations.iter().filter(|i| i.active).collect();
-    let checked = active
-        .iter()
-        .filter(|i| app.state.last_report(&i.name).is_some())
-        .count();
-    if checked == active.len() {
+    let (active, checked) = {
+        let integrations = app.integrations.read().unwrap_or_else(|p| p.into_inner());
+        let active = integrations.iter().filter(|i| i.active);
+        let checked = active
+            .clone()
+            .filter(|i| app.state.last_report(&i.name).is_some())
+            .count();
+        (active.count(), checked)
+    };
+    if checked == active {
         (
             StatusCode::OK,
             format!("ready: {checked} active integrations checked\n"),
@@ -81,10 +80,7 @@ async fn readyz(AxumState(app): AxumState<AppState>) -> impl IntoResponse {
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "not ready: {checked} of {} active integrations checked\n",
-                active.len()
-            ),
+            format!("not ready: {checked} of {active} active integrations checked\n"),
         )
     }
 }
