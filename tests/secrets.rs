@@ -82,7 +82,34 @@ async fn providers() -> (MockServer, MockServer, MockServer) {
     (zendesk, genesys, echo)
 }
 
-fn config(zendesk: &str, genesys: &str, echo: &str, dir: &std::path::Path) -> String {
+/// A provider that answers every request with an OAuth error quoting the whole request: its
+/// form, its query and its Authorization header.
+struct EchoEverything;
+
+impl wiremock::Respond for EchoEverything {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let said = format!(
+            "{} {} {:?}",
+            request.url.query().unwrap_or_default(),
+            String::from_utf8_lossy(&request.body),
+            request.headers.get("authorization")
+        );
+        ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "error": "invalid_grant", "error_description": said
+        }))
+    }
+}
+
+async fn echo_everything() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(EchoEverything)
+        .mount(&server)
+        .await;
+    server
+}
+
+fn config(zendesk: &str, genesys: &str, echo: &str, all: &str, dir: &std::path::Path) -> String {
     let key_file = write(dir, "google.pem", CANARIES[6]);
     format!(
         r#"
@@ -136,6 +163,8 @@ client_id = "1"
 client_email = "sa@p.iam.gserviceaccount.com"
 private_key_id = "k"
 private_key = {{ file = "{key_file}" }}
+[integration.endpoints]
+token_url = "{all}/google/token"
 
 [[integration]]
 type = "dynamics365"
@@ -143,8 +172,10 @@ type = "dynamics365"
 username = "u@contoso.com"
 password = "{c7}"
 client_secret = "{c8}"
-org_url = "https://contoso.crm.dynamics.com"
+org_url = "{all}/dynamics"
 application_id = "app"
+[integration.endpoints]
+token_url = "{all}/entra/token"
 
 [[integration]]
 type = "salesforce"
@@ -154,6 +185,7 @@ password = "{c9}"
 security_token = "{c10}"
 client_id = "3MVG9"
 client_secret = "{c11}"
+login_url = "{all}"
 
 [[integration]]
 type = "web_service"
@@ -162,19 +194,19 @@ credential_type = "basic"
 username = "u"
 password = "{c12}"
 [integration.request]
-url = "https://api.example.com/x"
+url = "{all}/web"
 
 [[integration]]
 type = "web_service"
 [integration.credentials]
 credential_type = "user_defined_oauth"
-login_url = "https://login.example.com/token"
+login_url = "{all}/login"
 client_id = "c"
 client_secret = "{c14}"
 [integration.credentials.fields]
 key = "{c13}"
 [integration.request]
-url = "https://api.example.com/x?k=${{credentials.key}}"
+url = "{all}/web?k=${{credentials.key}}"
 [integration.request.headers]
 Authorization = "Bearer ${{credentials.token}}"
 "#,
@@ -198,11 +230,18 @@ Authorization = "Bearer ${{credentials.token}}"
 #[tokio::test(flavor = "multi_thread")]
 async fn no_canary_leaves_through_any_output() {
     let (zendesk, genesys, echo) = providers().await;
+    let all = echo_everything().await;
     let dir = tempfile::tempdir().unwrap();
     let config = write(
         dir.path(),
         "c.toml",
-        &config(&zendesk.uri(), &genesys.uri(), &echo.uri(), dir.path()),
+        &config(
+            &zendesk.uri(),
+            &genesys.uri(),
+            &echo.uri(),
+            &all.uri(),
+            dir.path(),
+        ),
     );
     let env = [("CANARY_GENESYS", CANARIES[1]), ("CREDWATCH_LOG", "debug")];
 
@@ -223,6 +262,8 @@ async fn no_canary_leaves_through_any_output() {
                     && total("Zendesk Data Actions", "invalid_credentials") >= 2.0
                     && total("Genesys granted", "permission_denied") >= 2.0
                     && total("Genesys echo", "invalid_credentials") >= 2.0
+                    && total("Salesforce Data Actions", "invalid_credentials") >= 2.0
+                    && total("Microsoft Dynamics 365 Data Actions", "invalid_credentials") >= 2.0
             },
         )
         .await;
@@ -277,6 +318,7 @@ async fn no_canary_leaves_through_any_output() {
 fn debug_output_of_the_config_redacts_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let text = config(
+        "http://127.0.0.1:1",
         "http://127.0.0.1:1",
         "http://127.0.0.1:1",
         "http://127.0.0.1:1",

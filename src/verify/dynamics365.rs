@@ -1,13 +1,16 @@
-//! Microsoft Dynamics 365: the Entra resource-owner password grant with scope
-//! `{org_url}/.default`, then `GET {org_url}/api/data/v9.2/WhoAmI`. The fields are validated now;
-//! the check itself lands with the Dynamics verifier issue.
+//! Microsoft Dynamics 365: the Entra resource-owner password grant (as MSAL sends it) with scope
+//! `{org_url}/.default`, then `GET {org_url}/api/data/v9.2/WhoAmI` with the token. Entra's errors
+//! are told apart by their `AADSTS` code.
 
 use futures_util::future::BoxFuture;
+use reqwest::header::ACCEPT;
+use serde::Deserialize;
 use url::Url;
 
-use super::{CheckContext, IntegrationType, Verifier, not_supported_yet};
+use super::oauth::{self, Grant, TokenError, TokenRequest};
+use super::{CheckContext, IntegrationType, Verifier, status_failure};
 use crate::config::{ConfigError, Spec};
-use crate::outcome::Outcome;
+use crate::outcome::{Failure, FailureReason, Outcome, Success};
 use crate::secret::SecretField;
 
 pub const TYPE: IntegrationType = IntegrationType {
@@ -17,31 +20,69 @@ pub const TYPE: IntegrationType = IntegrationType {
     build,
 };
 
-/// Fields kept for the check that lands with the Dynamics verifier.
-#[allow(dead_code)]
+const PROVIDER: &str = "Microsoft Entra";
+
 struct Dynamics365 {
     username: String,
     password: SecretField,
-    org_url: Url,
     application_id: String,
-    tenant: String,
     client_secret: Option<SecretField>,
-    token_url: Option<Url>,
+    token_url: Url,
+    /// `{org_url}/.default`.
+    scope: String,
+    who_am_i: Url,
 }
 
 fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
     let c = &mut spec.credentials;
+    let username = c.string("username")?;
+    let password = c.secret("password")?;
+    let org_url = c.url("org_url")?;
+    let org = org_url.as_str().trim_end_matches('/').to_string();
+    let who_am_i = Url::parse(&format!("{org}/api/data/v9.2/WhoAmI"))
+        .map_err(|e| c.error("org_url", format!("cannot form the WhoAmI URL: {e}")))?;
+    let application_id = c.string("application_id")?;
+    let tenant = c
+        .opt_string("tenant")?
+        .unwrap_or_else(|| "organizations".into());
+    if tenant.is_empty()
+        || !tenant
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-._".contains(ch))
+    {
+        return Err(c.error(
+            "tenant",
+            "must be a tenant id, a domain such as contoso.onmicrosoft.com, or organizations",
+        ));
+    }
+    let client_secret = c.opt_secret("client_secret")?;
+    let token_url = match spec.endpoints.opt_url("token_url")? {
+        Some(url) => url,
+        None => Url::parse(&format!(
+            "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
+        ))
+        .map_err(|e| {
+            spec.credentials
+                .error("tenant", format!("cannot form the token URL: {e}"))
+        })?,
+    };
     Ok(Box::new(Dynamics365 {
-        username: c.string("username")?,
-        password: c.secret("password")?,
-        org_url: c.url("org_url")?,
-        application_id: c.string("application_id")?,
-        tenant: c
-            .opt_string("tenant")?
-            .unwrap_or_else(|| "organizations".into()),
-        client_secret: c.opt_secret("client_secret")?,
-        token_url: spec.endpoints.opt_url("token_url")?,
+        username,
+        password,
+        application_id,
+        client_secret,
+        token_url,
+        scope: format!("{org}/.default"),
+        who_am_i,
     }))
+}
+
+/// WhoAmI's answer (only what the check reads).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct WhoAmI {
+    #[allow(dead_code)]
+    user_id: String,
 }
 
 impl Verifier for Dynamics365 {
@@ -49,7 +90,176 @@ impl Verifier for Dynamics365 {
         "password"
     }
 
-    fn check<'a>(&'a self, _ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
-        not_supported_yet(TYPE.key)
+    fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.run(ctx))
+    }
+}
+
+impl Dynamics365 {
+    async fn run(&self, ctx: &CheckContext) -> Outcome {
+        let password = ctx.secret(&self.password)?;
+        let client_secret = match &self.client_secret {
+            Some(field) => Some(ctx.secret(field)?),
+            None => None,
+        };
+        let granted = oauth::request_token::<oauth2::EmptyExtraTokenFields>(
+            ctx,
+            TokenRequest {
+                token_url: &self.token_url,
+                client_id: &self.application_id,
+                client_secret: client_secret.as_ref(),
+                client_in_body: true,
+                grant: Grant::Password {
+                    username: &self.username,
+                    password: &password,
+                },
+                scopes: std::slice::from_ref(&self.scope),
+            },
+        )
+        .await
+        .map_err(token_failure)?;
+        let success = Success {
+            token_expiry: granted.expires_at,
+        };
+        if !ctx.follow_up {
+            return Ok(success);
+        }
+        let request = ctx
+            .http
+            .get(self.who_am_i.clone())
+            .bearer_auth(granted.access_token.expose())
+            .header(ACCEPT, "application/json")
+            .header("OData-MaxVersion", "4.0")
+            .header("OData-Version", "4.0");
+        let response = ctx.http.send(request).await?;
+        match response.status.as_u16() {
+            200 => {
+                let _: WhoAmI = response.json("Dataverse WhoAmI")?;
+                Ok(success)
+            }
+            401 | 403 => Err(Failure::new(
+                FailureReason::PermissionDenied,
+                format!(
+                    "Entra signed {} in, but Dataverse refused WhoAmI (HTTP {}): the user needs a \
+                     license and a security role in this environment",
+                    self.username,
+                    response.status.as_u16()
+                ),
+            )),
+            _ => Err(status_failure("Dataverse WhoAmI", &response)),
+        }
+    }
+}
+
+/// The `AADSTS` code of an Entra error: the first of `error_codes`, else the one that starts
+/// `error_description` (`AADSTS50126: Error validating credentials...`).
+fn aadsts_code(description: Option<&str>, body: &serde_json::Value) -> Option<u64> {
+    if let Some(code) = body
+        .get("error_codes")
+        .and_then(|codes| codes.get(0))
+        .and_then(|code| code.as_u64())
+    {
+        return Some(code);
+    }
+    let text = description?;
+    let digits = &text[text.find("AADSTS")? + "AADSTS".len()..];
+    let end = digits
+        .find(|ch: char| !ch.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
+/// The reason and an operator's hint for each AADSTS code PROVIDERS.md lists.
+fn aadsts_reason(code: u64) -> Option<(FailureReason, &'static str)> {
+    Some(match code {
+        50126 | 50034 => (
+            FailureReason::InvalidCredentials,
+            "wrong username or password, or no such user",
+        ),
+        50053 => (
+            FailureReason::AccountLocked,
+            "the account is locked after too many failed sign-ins",
+        ),
+        50055 => (
+            FailureReason::ExpiredCredentials,
+            "the password has expired",
+        ),
+        50057 => (
+            FailureReason::AccountDisabled,
+            "the user account is disabled",
+        ),
+        50076 | 50079 | 50158 => (
+            FailureReason::MfaRequired,
+            "a Conditional Access policy or security defaults demand MFA, which a password grant cannot answer; exclude this account",
+        ),
+        65001 => (
+            FailureReason::PermissionDenied,
+            "no one has consented to the application for Dynamics CRM: grant admin consent",
+        ),
+        53003 => (
+            FailureReason::PermissionDenied,
+            "a Conditional Access policy blocked the sign-in",
+        ),
+        7000218 => (
+            FailureReason::ConfigError,
+            "the app registration does not allow public client flows: turn on Allow public client flows, or set client_secret",
+        ),
+        700016 => (
+            FailureReason::ConfigError,
+            "no application with this application_id in the tenant",
+        ),
+        90002 => (FailureReason::ConfigError, "no such tenant"),
+        500011 => (
+            FailureReason::ConfigError,
+            "no Dataverse environment answers to this org_url in the tenant",
+        ),
+        _ => return None,
+    })
+}
+
+fn token_failure(error: TokenError) -> Failure {
+    if let TokenError::OAuth {
+        ref code,
+        ref description,
+        ref body,
+        retry_after,
+        ..
+    } = error
+        && let Some(aadsts) = aadsts_code(description.as_deref(), body)
+        && let Some((reason, hint)) = aadsts_reason(aadsts)
+    {
+        // Entra's descriptions end in trace and correlation ids, of no use in a metric label.
+        let description = description
+            .as_deref()
+            .map(|d| d.split("Trace ID:").next().unwrap_or(d));
+        return Failure::new(
+            reason,
+            format!(
+                "{} ({hint})",
+                oauth::oauth_message(PROVIDER, code, description)
+            ),
+        )
+        .with_retry_after(retry_after);
+    }
+    oauth::standard_failure(PROVIDER, error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aadsts_code;
+    use serde_json::json;
+
+    #[test]
+    fn aadsts_code_from_error_codes_or_description() {
+        assert_eq!(
+            aadsts_code(Some("AADSTS50126: Error"), &json!({"error_codes": [50053]})),
+            Some(50053)
+        );
+        assert_eq!(
+            aadsts_code(Some("AADSTS7000218: The request body"), &json!(null)),
+            Some(7000218)
+        );
+        assert_eq!(aadsts_code(Some("no code here"), &json!({})), None);
+        assert_eq!(aadsts_code(None, &json!({"error_codes": []})), None);
     }
 }

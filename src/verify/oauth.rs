@@ -1,16 +1,23 @@
 //! OAuth 2.0 token requests made by the `oauth2` crate and sent through credwatch's own HTTP
-//! client, and the mapping of what token endpoints answer to failure reasons. Genesys Cloud uses
-//! it now; web services' OAuth and Salesforce build on it.
+//! client, and the mapping of what token endpoints answer to failure reasons. Genesys Cloud,
+//! Salesforce, Entra (Dynamics 365), Google and web services' OAuth all use it.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
-use oauth2::{AsyncHttpClient, ClientId, ClientSecret, RequestTokenError, TokenResponse, TokenUrl};
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
+use oauth2::{
+    AsyncHttpClient, AuthType, ClientId, ClientSecret, EmptyExtraTokenFields, EndpointNotSet,
+    EndpointSet, ExtraTokenFields, RequestTokenError, ResourceOwnerPassword, ResourceOwnerUsername,
+    Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
+};
 use reqwest::StatusCode;
-use reqwest::header::HeaderMap;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use url::Url;
 
 use super::{CheckContext, failure_for_status};
@@ -18,12 +25,14 @@ use crate::http::{TransportError, retry_after};
 use crate::outcome::{Failure, FailureReason};
 use crate::secret::Secret;
 
-/// A token the endpoint granted.
-pub struct Granted {
+/// A token the endpoint granted, with the provider's own extra fields `EF`.
+pub struct Granted<EF = EmptyExtraTokenFields> {
     /// The access token (already marked secret in the check context).
     pub access_token: Secret,
     /// When it expires, if the endpoint said.
     pub expires_at: Option<SystemTime>,
+    /// Fields beyond RFC 6749's (Salesforce's `id` and `instance_url`).
+    pub extra: EF,
 }
 
 /// What went wrong getting a token, before it is given a provider's wording.
@@ -35,6 +44,9 @@ pub enum TokenError {
         code: String,
         description: Option<String>,
         retry_after: Option<Duration>,
+        /// The whole error body as JSON, for providers with fields of their own (Entra's
+        /// `error_codes`); `Null` when it was not JSON.
+        body: serde_json::Value,
     },
     /// The endpoint answered a status with no OAuth error in the body.
     Status {
@@ -47,6 +59,29 @@ pub enum TokenError {
     Transport(TransportError),
 }
 
+/// The grant to ask for.
+pub enum Grant<'a> {
+    /// RFC 6749 section 4.4.
+    ClientCredentials,
+    /// RFC 6749 section 4.3, the resource owner's username and password.
+    Password {
+        username: &'a str,
+        password: &'a Secret,
+    },
+}
+
+/// One token request: where, who the client is, and what for.
+pub struct TokenRequest<'a> {
+    pub token_url: &'a Url,
+    pub client_id: &'a str,
+    pub client_secret: Option<&'a Secret>,
+    /// `true` sends `client_id`/`client_secret` in the form (Salesforce, Entra); `false` uses
+    /// HTTP Basic when there is a secret.
+    pub client_in_body: bool,
+    pub grant: Grant<'a>,
+    pub scopes: &'a [String],
+}
+
 /// The client-credentials grant (RFC 6749 section 4.4), client authenticated with HTTP Basic.
 pub async fn client_credentials(
     ctx: &CheckContext,
@@ -54,26 +89,144 @@ pub async fn client_credentials(
     client_id: &str,
     client_secret: &Secret,
 ) -> Result<Granted, TokenError> {
-    let client = BasicClient::new(ClientId::new(client_id.to_string()))
-        .set_client_secret(ClientSecret::new(client_secret.expose().to_string()))
-        .set_token_uri(TokenUrl::from_url(token_url.clone()));
+    request_token(
+        ctx,
+        TokenRequest {
+            token_url,
+            client_id,
+            client_secret: Some(client_secret),
+            client_in_body: false,
+            grant: Grant::ClientCredentials,
+            scopes: &[],
+        },
+    )
+    .await
+}
+
+/// The `oauth2` client whose token answers carry the extra fields `EF`.
+type Client<EF> = oauth2::Client<
+    BasicErrorResponse,
+    StandardTokenResponse<EF, BasicTokenType>,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// Asks a token endpoint for a token, through the `oauth2` crate.
+pub async fn request_token<EF: ExtraTokenFields + Clone>(
+    ctx: &CheckContext,
+    request: TokenRequest<'_>,
+) -> Result<Granted<EF>, TokenError> {
+    let mut client: Client<EF> = oauth2::Client::new(ClientId::new(request.client_id.into()))
+        .set_token_uri(TokenUrl::from_url(request.token_url.clone()))
+        .set_auth_type(if request.client_in_body {
+            AuthType::RequestBody
+        } else {
+            AuthType::BasicAuth
+        });
+    if let Some(secret) = request.client_secret {
+        client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
+    }
+    let scopes = request.scopes.iter().map(|s| Scope::new(s.clone()));
     let sender = Sender {
         ctx,
         seen: Mutex::new(None),
     };
-    let result = client
-        .exchange_client_credentials()
-        .request_async(&sender)
-        .await;
+    let result = match request.grant {
+        Grant::ClientCredentials => {
+            client
+                .exchange_client_credentials()
+                .add_scopes(scopes)
+                .request_async(&sender)
+                .await
+        }
+        Grant::Password { username, password } => {
+            let username = ResourceOwnerUsername::new(username.to_string());
+            let password = ResourceOwnerPassword::new(password.expose().to_string());
+            client
+                .exchange_password(&username, &password)
+                .add_scopes(scopes)
+                .request_async(&sender)
+                .await
+        }
+    };
     let seen = sender.seen.into_inner().unwrap_or_else(|p| p.into_inner());
     granted(ctx, result, seen)
 }
 
-/// Sends the `oauth2` crate's requests through the check's HTTP client, remembering the status
-/// and headers (`Retry-After`) that the crate's error types do not keep.
+/// RFC 7523's grant type.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The JWT-bearer grant (RFC 7523 section 2.1): a signed assertion, no client authentication.
+pub async fn jwt_bearer(
+    ctx: &CheckContext,
+    token_url: &Url,
+    assertion: &Secret,
+) -> Result<Granted, TokenError> {
+    let sender = Sender {
+        ctx,
+        seen: Mutex::new(None),
+    };
+    let result = send_jwt_bearer(&sender, token_url, assertion).await;
+    let seen = sender.seen.into_inner().unwrap_or_else(|p| p.into_inner());
+    granted(ctx, result, seen)
+}
+
+/// The `oauth2` crate has no RFC 7523 request, so this one form is built here, exactly as
+/// google-auth sends it (the two fields, nothing else). The answer is read with the crate's own
+/// token and error types, so it is judged like every other grant.
+async fn send_jwt_bearer<EF: ExtraTokenFields>(
+    sender: &Sender<'_>,
+    token_url: &Url,
+    assertion: &Secret,
+) -> Result<
+    StandardTokenResponse<EF, BasicTokenType>,
+    RequestTokenError<TransportError, BasicErrorResponse>,
+> {
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", JWT_BEARER)
+        .append_pair("assertion", assertion.expose())
+        .finish();
+    let request = oauth2::http::Request::builder()
+        .method(oauth2::http::Method::POST)
+        .uri(token_url.as_str())
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(ACCEPT, "application/json")
+        .body(body.into_bytes())
+        .map_err(|e| RequestTokenError::Other(e.to_string()))?;
+    let response = sender
+        .call(request)
+        .await
+        .map_err(RequestTokenError::Request)?;
+    let body = response.body();
+    if response.status().is_success() {
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body))
+            .map_err(|e| RequestTokenError::Parse(e, body.clone()))
+    } else {
+        match serde_json::from_slice::<BasicErrorResponse>(body) {
+            Ok(error) => Err(RequestTokenError::ServerResponse(error)),
+            Err(e) => Err(RequestTokenError::Other(e.to_string())),
+        }
+    }
+}
+
+/// What the token endpoint answered besides the body the crate parsed.
+struct Seen {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// Sends the `oauth2` crate's requests through the check's HTTP client, remembering the status,
+/// headers (`Retry-After`) and body that the crate's error types do not keep.
 struct Sender<'a> {
     ctx: &'a CheckContext,
-    seen: Mutex<Option<(StatusCode, HeaderMap)>>,
+    seen: Mutex<Option<Seen>>,
 }
 
 impl<'c> AsyncHttpClient<'c> for Sender<'_> {
@@ -84,20 +237,26 @@ impl<'c> AsyncHttpClient<'c> for Sender<'_> {
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
             let response = self.ctx.http.send_oauth(request).await?;
-            *self.seen.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some((response.status(), response.headers().clone()));
+            *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Seen {
+                status: response.status(),
+                headers: response.headers().clone(),
+                body: response.body().clone(),
+            });
             Ok(response)
         })
     }
 }
 
-fn granted(
+fn granted<EF: ExtraTokenFields + Clone>(
     ctx: &CheckContext,
-    result: Result<BasicTokenResponse, RequestTokenError<TransportError, BasicErrorResponse>>,
-    seen: Option<(StatusCode, HeaderMap)>,
-) -> Result<Granted, TokenError> {
-    let status = seen.as_ref().map(|(s, _)| *s);
-    let wait = seen.as_ref().and_then(|(_, h)| retry_after(h));
+    result: Result<
+        StandardTokenResponse<EF, BasicTokenType>,
+        RequestTokenError<TransportError, BasicErrorResponse>,
+    >,
+    seen: Option<Seen>,
+) -> Result<Granted<EF>, TokenError> {
+    let status = seen.as_ref().map(|s| s.status);
+    let wait = seen.as_ref().and_then(|s| retry_after(&s.headers));
     match result {
         Ok(token) => {
             let access_token = Secret::new(token.access_token().secret().clone());
@@ -105,6 +264,7 @@ fn granted(
             Ok(Granted {
                 access_token,
                 expires_at: token.expires_in().map(|d| SystemTime::now() + d),
+                extra: token.extra_fields().clone(),
             })
         }
         Err(RequestTokenError::ServerResponse(e)) => Err(TokenError::OAuth {
@@ -112,6 +272,9 @@ fn granted(
             code: e.error().as_ref().to_string(),
             description: e.error_description().cloned(),
             retry_after: wait,
+            body: seen
+                .and_then(|s| serde_json::from_slice(&s.body).ok())
+                .unwrap_or_default(),
         }),
         Err(RequestTokenError::Request(e)) => Err(TokenError::Transport(e)),
         Err(error @ (RequestTokenError::Parse(..) | RequestTokenError::Other(_))) => {
@@ -142,6 +305,7 @@ pub fn standard_failure(provider: &str, error: TokenError) -> Failure {
             code,
             description,
             retry_after,
+            ..
         } => {
             let reason = match (code.as_str(), status.map(|s| s.as_u16())) {
                 (_, Some(429)) | ("rate_limit_exceeded" | "slow_down", _) => {

@@ -1,14 +1,17 @@
 //! Salesforce: the OAuth username-password flow (password followed by the security token) at
-//! `{login_url}/services/oauth2/token`, then `GET` of the identity URL it returns. The fields are
-//! validated now; the check itself lands with the Salesforce verifier issue.
+//! `{login_url}/services/oauth2/token`, through the `oauth2` crate with the connected app's key
+//! and secret in the form, then `GET` of the identity URL the token answer names.
 
 use futures_util::future::BoxFuture;
+use reqwest::header::ACCEPT;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{CheckContext, IntegrationType, Verifier, not_supported_yet};
+use super::oauth::{self, Grant, TokenError, TokenRequest};
+use super::{CheckContext, IntegrationType, Verifier, status_failure};
 use crate::config::{ConfigError, Spec};
-use crate::outcome::Outcome;
-use crate::secret::SecretField;
+use crate::outcome::{Failure, FailureReason, Outcome, Success};
+use crate::secret::{Secret, SecretField};
 
 pub const TYPE: IntegrationType = IntegrationType {
     key: "salesforce",
@@ -17,27 +20,58 @@ pub const TYPE: IntegrationType = IntegrationType {
     build,
 };
 
-/// Fields kept for the check that lands with the Salesforce verifier.
-#[allow(dead_code)]
+const PROVIDER: &str = "Salesforce";
+
 struct Salesforce {
     username: String,
     password: SecretField,
-    /// Empty when the org trusts credwatch's IP range.
+    /// Absent when the org trusts credwatch's IP range.
     security_token: Option<SecretField>,
-    login_url: Url,
+    token_url: Url,
+    login_origin: url::Origin,
     client_id: String,
     client_secret: SecretField,
 }
 
+/// Salesforce's fields in the token answer beyond RFC 6749's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Extra {
+    /// The identity URL, `https://login.salesforce.com/id/{org id}/{user id}`.
+    id: Option<String>,
+    instance_url: Option<String>,
+}
+
+impl oauth2::ExtraTokenFields for Extra {}
+
+/// What the identity URL answers (only what the check reads).
+#[derive(Deserialize)]
+struct Identity {
+    user_id: String,
+    #[serde(default = "active_by_default")]
+    active: bool,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
 fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
     let c = &mut spec.credentials;
+    let username = c.string("username")?;
+    let password = c.secret("password")?;
+    let security_token = c.opt_secret("security_token")?;
+    let login_url = c
+        .opt_url("login_url")?
+        .unwrap_or_else(|| Url::parse("https://login.salesforce.com").expect("valid default URL"));
+    let token_url = login_url
+        .join("/services/oauth2/token")
+        .map_err(|e| c.error("login_url", format!("cannot form the token URL: {e}")))?;
     Ok(Box::new(Salesforce {
-        username: c.string("username")?,
-        password: c.secret("password")?,
-        security_token: c.opt_secret("security_token")?,
-        login_url: c.opt_url("login_url")?.unwrap_or_else(|| {
-            Url::parse("https://login.salesforce.com").expect("valid default URL")
-        }),
+        username,
+        password,
+        security_token,
+        login_origin: login_url.origin(),
+        token_url,
         client_id: c.string("client_id")?,
         client_secret: c.secret("client_secret")?,
     }))
@@ -48,7 +82,140 @@ impl Verifier for Salesforce {
         "username_password"
     }
 
-    fn check<'a>(&'a self, _ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
-        not_supported_yet(TYPE.key)
+    fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.run(ctx))
     }
+}
+
+impl Salesforce {
+    async fn run(&self, ctx: &CheckContext) -> Outcome {
+        let mut password = ctx.secret(&self.password)?.expose().to_string();
+        if let Some(token) = &self.security_token {
+            password.push_str(ctx.secret(token)?.expose());
+        }
+        let password = Secret::new(password);
+        ctx.remember(password.clone());
+        let client_secret = ctx.secret(&self.client_secret)?;
+        let granted = oauth::request_token::<Extra>(
+            ctx,
+            TokenRequest {
+                token_url: &self.token_url,
+                client_id: &self.client_id,
+                client_secret: Some(&client_secret),
+                client_in_body: true,
+                grant: Grant::Password {
+                    username: &self.username,
+                    password: &password,
+                },
+                scopes: &[],
+            },
+        )
+        .await
+        .map_err(token_failure)?;
+        if !ctx.follow_up {
+            return Ok(Success::default());
+        }
+        let id_url = self.identity_url(granted.extra.id.as_deref())?;
+        let request = ctx
+            .http
+            .get(id_url)
+            .bearer_auth(granted.access_token.expose())
+            .header(ACCEPT, "application/json");
+        let response = ctx.http.send(request).await?;
+        if response.status.as_u16() != 200 {
+            return Err(status_failure("Salesforce identity URL", &response));
+        }
+        let identity: Identity = response.json("Salesforce identity URL")?;
+        if !identity.active {
+            return Err(Failure::new(
+                FailureReason::AccountDisabled,
+                format!(
+                    "Salesforce user {} ({}) is inactive",
+                    self.username, identity.user_id
+                ),
+            ));
+        }
+        Ok(Success::default())
+    }
+
+    /// The identity URL from the token answer. The token goes there, so it must be HTTPS (or on
+    /// the configured login URL's own origin, as in a test against a local server).
+    fn identity_url(&self, id: Option<&str>) -> Result<Url, Failure> {
+        let missing = || {
+            Failure::new(
+                FailureReason::ProtocolError,
+                "Salesforce token answer has no valid identity URL (`id`)",
+            )
+        };
+        let url = Url::parse(id.ok_or_else(missing)?).map_err(|_| missing())?;
+        if url.scheme() == "https" || url.origin() == self.login_origin {
+            Ok(url)
+        } else {
+            Err(Failure::new(
+                FailureReason::ProtocolError,
+                "Salesforce token answer names an identity URL that is not HTTPS; credwatch will not send the token there",
+            ))
+        }
+    }
+}
+
+/// Salesforce's token errors, as its documentation lists them.
+fn token_failure(error: TokenError) -> Failure {
+    let TokenError::OAuth {
+        ref code,
+        ref description,
+        retry_after,
+        ..
+    } = error
+    else {
+        return oauth::standard_failure(PROVIDER, error);
+    };
+    let said = oauth::oauth_message(PROVIDER, code, description.as_deref());
+    let text = description
+        .as_deref()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let (reason, hint) = match code.as_str() {
+        "invalid_grant" if text.contains("authentication failure") => (
+            FailureReason::InvalidCredentials,
+            "either the username, password or security token is wrong, or the org blocks the \
+             OAuth username-password flow (new orgs do): turn on Allow OAuth Username-Password \
+             Flows in Setup > OAuth and OpenID Connect Settings; the user's Login History tells \
+             which",
+        ),
+        "invalid_grant" if text.contains("hasn't approved") || text.contains("not approved") => (
+            FailureReason::PermissionDenied,
+            "the connected app is not approved for this user: pre-authorize it for the user's \
+             profile or permission set, or set Permitted Users to all users",
+        ),
+        "invalid_grant" if text.contains("ip restricted") || text.contains("login hours") => (
+            FailureReason::PermissionDenied,
+            "the user's profile restricts login IP ranges or hours: allow credwatch's address, \
+             or relax the connected app's IP relaxation policy",
+        ),
+        "invalid_grant" if text.contains("rate exceeded") => (
+            FailureReason::RateLimited,
+            "Salesforce limits how often a user may log in; checks will go on at the next interval",
+        ),
+        "rate_limit_exceeded" => (
+            FailureReason::RateLimited,
+            "Salesforce limits how often a user may log in; checks will go on at the next interval",
+        ),
+        "inactive_user" => (FailureReason::AccountDisabled, "the user is deactivated"),
+        "inactive_org" => (
+            FailureReason::AccountDisabled,
+            "the org is locked, closed or suspended",
+        ),
+        "invalid_client_id" | "invalid_client" | "invalid_client_credentials" => (
+            FailureReason::ConfigError,
+            "check client_id and client_secret: the connected app's consumer key and secret",
+        ),
+        "unsupported_grant_type" => (
+            FailureReason::ConfigError,
+            "the app does not offer the username-password flow (an External Client App has \
+             none), or the request was not form-encoded",
+        ),
+        _ => return oauth::standard_failure(PROVIDER, error),
+    };
+    Failure::new(reason, format!("{said} ({hint})")).with_retry_after(retry_after)
 }

@@ -263,3 +263,34 @@ fn parse_labels(text: &str) -> Vec<(String, String)> {
     }
     labels
 }
+
+/// Matches a form-encoded body with exactly these fields, in any order.
+pub struct FormIs(pub Vec<(String, String)>);
+
+impl FormIs {
+    pub fn new(fields: &[(&str, &str)]) -> Self {
+        Self(
+            fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+}
+
+impl wiremock::Match for FormIs {
+    fn matches(&self, request: &wiremock::Request) -> bool {
+        let mut got = form_of(request);
+        let mut want = self.0.clone();
+        got.sort();
+        want.sort();
+        got == want
+    }
+}
+
+/// The fields of a form-encoded body, decoded, in order.
+pub fn form_of(request: &wiremock::Request) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(&request.body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
