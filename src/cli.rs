@@ -60,12 +60,23 @@ pub enum Format {
 }
 
 impl Args {
-    /// The log filter: `--log-level`, else what suits the command.
-    pub fn log_filter(&self) -> &str {
-        match (&self.log_level, &self.command) {
-            (Some(level), _) => level,
+    /// The log filter: `--log-level`, else what suits the command. A bare level applies to
+    /// credwatch's own logs; libraries log at most at `warn` then, because some of them print
+    /// what credwatch keeps secret (the AWS SDK prints access key ids at `debug`). Directives
+    /// are taken as given, but the AWS SDK's targets never go below `info`.
+    pub fn log_filter(&self) -> String {
+        let given = match (&self.log_level, &self.command) {
+            (Some(level), _) => level.trim(),
             (None, Command::Run { .. }) => "info",
             (None, _) => "error",
+        };
+        const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+        match LEVELS.iter().position(|l| l.eq_ignore_ascii_case(given)) {
+            Some(rank) => {
+                let libraries = LEVELS[rank.min(2)];
+                format!("{libraries},credwatch={}", LEVELS[rank])
+            }
+            None => format!("{given},aws=info"),
         }
     }
 }

@@ -14,9 +14,9 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_new(args.log_filter()).unwrap_or_else(|e| {
         eprintln!(
             "credwatch: invalid --log-level {:?}: {e}; using info",
-            args.log_filter()
+            args.log_level.as_deref().unwrap_or_default()
         );
-        tracing_subscriber::EnvFilter::new("info")
+        tracing_subscriber::EnvFilter::new("warn,credwatch=info")
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -32,6 +32,7 @@ impl Report {
 /// Checks one integration now, bounded by its timeout.
 pub async fn run(integration: &Arc<Integration>) -> Report {
     let ctx = CheckContext::new(
+        &integration.name,
         &integration.http,
         integration.timeout,
         integration.follow_up,

@@ -1,14 +1,26 @@
 //! AWS Lambda: STS `AssumeRole` of the integration's role with its external id, as Genesys Cloud
-//! does, then `GetCallerIdentity` with the temporary credentials. The fields are validated now;
-//! the check itself lands with the AWS verifier issue.
+//! does, then `GetCallerIdentity` with the temporary credentials. Both calls are made and signed
+//! by `aws-sdk-sts`; credwatch's own identity is configured keys or the default AWS chain.
 
+use std::time::SystemTime;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_sts::config::Region;
+use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use futures_util::future::BoxFuture;
+use tokio::sync::OnceCell;
 use url::Url;
 
-use super::{CheckContext, IntegrationType, Verifier, not_supported_yet};
+use super::aws_transport::{sdk_http_client, transport_error};
+use super::oauth::printable;
+use super::{CheckContext, IntegrationType, Verifier};
 use crate::config::{ConfigError, Spec};
-use crate::outcome::Outcome;
-use crate::secret::SecretField;
+use crate::outcome::{Failure, FailureReason, Outcome, Success};
+use crate::secret::{Secret, SecretField};
 
 pub const TYPE: IntegrationType = IntegrationType {
     key: "aws_lambda",
@@ -17,8 +29,9 @@ pub const TYPE: IntegrationType = IntegrationType {
     build,
 };
 
-/// Fields kept for the check that lands with the AWS verifier.
-#[allow(dead_code)]
+/// The shortest session STS grants; a health check needs no more.
+const SESSION_SECONDS: i32 = 900;
+
 struct AwsLambda {
     role_arn: String,
     external_id: String,
@@ -26,6 +39,8 @@ struct AwsLambda {
     access_key_id: Option<SecretField>,
     secret_access_key: Option<SecretField>,
     sts_endpoint: Option<Url>,
+    /// The default chain's provider, built at the first check (it caches what it fetches).
+    default_chain: OnceCell<Option<SharedCredentialsProvider>>,
 }
 
 fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
@@ -61,6 +76,7 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         access_key_id,
         secret_access_key,
         sts_endpoint: spec.endpoints.opt_url("sts_endpoint")?,
+        default_chain: OnceCell::new(),
     }))
 }
 
@@ -79,13 +95,300 @@ impl Verifier for AwsLambda {
         "assume_role"
     }
 
-    fn check<'a>(&'a self, _ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
-        not_supported_yet(TYPE.key)
+    fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.run(ctx))
     }
+}
+
+/// Which call failed: the integration's (AssumeRole) or the check's own follow-up.
+#[derive(Clone, Copy, PartialEq)]
+enum Call {
+    AssumeRole,
+    GetCallerIdentity,
+}
+
+impl AwsLambda {
+    async fn run(&self, ctx: &CheckContext) -> Outcome {
+        let own = self.own_identity(ctx).await?;
+        let sts = aws_sdk_sts::Client::from_conf(self.sts_config(ctx, own));
+        let assumed = sts
+            .assume_role()
+            .role_arn(&self.role_arn)
+            .role_session_name(session_name(&ctx.integration))
+            .external_id(&self.external_id)
+            .duration_seconds(SESSION_SECONDS)
+            .send()
+            .await
+            .map_err(|e| self.failure(Call::AssumeRole, &e))?;
+        let Some(credentials) = assumed.credentials() else {
+            return Err(Failure::new(
+                FailureReason::ProtocolError,
+                "STS AssumeRole answered without Credentials",
+            ));
+        };
+        for secret in [credentials.secret_access_key(), credentials.session_token()] {
+            ctx.remember(Secret::new(secret));
+        }
+        let expiry = SystemTime::try_from(*credentials.expiration()).ok();
+        let success = Success {
+            token_expiry: expiry,
+        };
+        if !ctx.follow_up {
+            return Ok(success);
+        }
+        let temporary = Credentials::new(
+            credentials.access_key_id(),
+            credentials.secret_access_key(),
+            Some(credentials.session_token().to_string()),
+            expiry,
+            "credwatch-assumed-role",
+        );
+        let as_role = aws_sdk_sts::Client::from_conf(
+            self.sts_config(ctx, SharedCredentialsProvider::new(temporary)),
+        );
+        let identity = as_role
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| self.failure(Call::GetCallerIdentity, &e))?;
+        let expected = self.assumed_role_arn(&session_name(&ctx.integration));
+        match identity.arn() {
+            Some(arn) if arn == expected => Ok(success),
+            other => Err(Failure::new(
+                FailureReason::ProtocolError,
+                format!(
+                    "GetCallerIdentity with the role's credentials answered {}, not {expected}",
+                    other.unwrap_or("no ARN")
+                ),
+            )),
+        }
+    }
+
+    /// credwatch's own AWS identity: the configured keys (read at every check), or the default
+    /// chain (environment, profile, web identity, container, instance metadata), built once.
+    async fn own_identity(&self, ctx: &CheckContext) -> Result<SharedCredentialsProvider, Failure> {
+        if let (Some(id), Some(secret)) = (&self.access_key_id, &self.secret_access_key) {
+            let id = ctx.secret(id)?;
+            let secret = ctx.secret(secret)?;
+            return Ok(SharedCredentialsProvider::new(Credentials::new(
+                id.expose(),
+                secret.expose(),
+                None,
+                None,
+                "credwatch-config",
+            )));
+        }
+        let chain = self
+            .default_chain
+            .get_or_init(|| async {
+                aws_config::defaults(BehaviorVersion::latest())
+                    .region(Region::new(self.region.clone()))
+                    .http_client(sdk_http_client(&ctx.http))
+                    .retry_config(RetryConfig::disabled())
+                    .load()
+                    .await
+                    .credentials_provider()
+            })
+            .await;
+        chain.clone().ok_or_else(|| {
+            Failure::new(
+                FailureReason::ConfigError,
+                "no AWS credentials for credwatch itself: set access_key_id and secret_access_key, or give the process a default-chain identity",
+            )
+        })
+    }
+
+    fn sts_config(
+        &self,
+        ctx: &CheckContext,
+        credentials: SharedCredentialsProvider,
+    ) -> aws_sdk_sts::Config {
+        let mut builder = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(credentials)
+            .http_client(sdk_http_client(&ctx.http))
+            // One check is one attempt; the schedule is the retry.
+            .retry_config(RetryConfig::disabled());
+        if let Some(endpoint) = &self.sts_endpoint {
+            builder = builder.endpoint_url(endpoint.as_str());
+        }
+        builder.build()
+    }
+
+    /// `arn:{partition}:sts::{account}:assumed-role/{role name}/{session name}`; the role's path
+    /// is not part of it.
+    fn assumed_role_arn(&self, session_name: &str) -> String {
+        let parts: Vec<&str> = self.role_arn.splitn(6, ':').collect();
+        let role_name = parts[5].rsplit('/').next().unwrap_or_default();
+        format!(
+            "arn:{}:sts::{}:assumed-role/{role_name}/{}",
+            parts[1], parts[4], session_name
+        )
+    }
+
+    fn failure<E>(&self, call: Call, error: &SdkError<E, HttpResponse>) -> Failure
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let operation = match call {
+            Call::AssumeRole => "AssumeRole",
+            Call::GetCallerIdentity => "GetCallerIdentity",
+        };
+        let service = match error {
+            SdkError::ServiceError(service) => service,
+            SdkError::DispatchFailure(dispatch) => {
+                return match dispatch
+                    .as_connector_error()
+                    .and_then(|e| transport_error(e))
+                {
+                    Some(e) => e.clone().into(),
+                    None => Failure::new(
+                        FailureReason::NetworkError,
+                        format!(
+                            "STS {operation} could not be sent: {}",
+                            DisplayErrorContext(error)
+                        ),
+                    ),
+                };
+            }
+            SdkError::TimeoutError(_) => {
+                return Failure::new(
+                    FailureReason::Timeout,
+                    format!("no answer from STS {operation} in time"),
+                );
+            }
+            SdkError::ResponseError(_) => {
+                return Failure::new(
+                    FailureReason::ProtocolError,
+                    format!("STS {operation} answered something that is not STS's XML"),
+                );
+            }
+            _ => {
+                return Failure::new(
+                    FailureReason::ConfigError,
+                    format!(
+                        "STS {operation} could not be made: {}",
+                        DisplayErrorContext(error)
+                    ),
+                );
+            }
+        };
+        let raw = service.raw().body().bytes().unwrap_or_default();
+        let raw = String::from_utf8_lossy(raw);
+        // STS look-alikes (moto) wrap the error in <Errors>, which the SDK does not read.
+        let code = service
+            .err()
+            .code()
+            .or_else(|| xml_element(&raw, "Code"))
+            .unwrap_or_default();
+        let said = service
+            .err()
+            .message()
+            .or_else(|| xml_element(&raw, "Message"))
+            .unwrap_or_default();
+        let status = service.raw().status().as_u16();
+        let own = "credwatch's own AWS identity";
+        let (reason, hint) = match (code, call) {
+            ("AccessDenied", Call::AssumeRole) => (
+                FailureReason::PermissionDenied,
+                format!(
+                    "AWS does not say which of these it is: the role's trust policy does not \
+                     trust credwatch's principal, the external id does not match the trust \
+                     policy's sts:ExternalId, or the role {} does not exist",
+                    self.role_arn
+                ),
+            ),
+            ("InvalidClientTokenId" | "SignatureDoesNotMatch", Call::AssumeRole) => (
+                FailureReason::InvalidCredentials,
+                format!(
+                    "{own} was rejected, not the integration's role: the integration is not \
+                     proven broken; fix credwatch's access key"
+                ),
+            ),
+            ("ExpiredToken" | "ExpiredTokenException", Call::AssumeRole) => (
+                FailureReason::ExpiredCredentials,
+                format!(
+                    "{own} has expired, not the integration's role: the integration is not \
+                     proven broken; renew credwatch's session credentials"
+                ),
+            ),
+            (
+                "RegionDisabledException"
+                | "ValidationError"
+                | "MalformedPolicyDocument"
+                | "MalformedPolicyDocumentException"
+                | "PackedPolicyTooLarge"
+                | "PackedPolicyTooLargeException",
+                _,
+            ) => (
+                FailureReason::ConfigError,
+                format!("check role_arn, external_id and region ({})", self.region),
+            ),
+            ("Throttling" | "ThrottlingException" | "RequestLimitExceeded", _) => (
+                FailureReason::RateLimited,
+                "STS is throttling credwatch".to_string(),
+            ),
+            (_, Call::GetCallerIdentity) if (400..500).contains(&status) => (
+                FailureReason::InvalidCredentials,
+                "STS refused the temporary credentials it had just issued for the role".to_string(),
+            ),
+            _ if status >= 500 => (
+                FailureReason::ProviderError,
+                "STS failed on its side".to_string(),
+            ),
+            _ => (
+                FailureReason::ProtocolError,
+                "an STS answer credwatch does not know".to_string(),
+            ),
+        };
+        let mut message = if code.is_empty() {
+            format!("STS {operation} answered HTTP {status} without an error code")
+        } else {
+            format!("STS {operation} answered {}", printable(code, 64))
+        };
+        if !said.is_empty() {
+            message.push_str(": ");
+            message.push_str(&printable(said, 240));
+        }
+        Failure::new(reason, format!("{message} ({hint})"))
+    }
+}
+
+/// The text of the first `<name>` element of an XML error body.
+fn xml_element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let start = xml.find(&format!("<{name}>"))? + name.len() + 2;
+    let end = start + xml[start..].find(&format!("</{name}>"))?;
+    Some(xml[start..end].trim())
+}
+
+/// `credwatch-<name>`, cut to STS's 64 characters of `[A-Za-z0-9+=,.@_-]`.
+fn session_name(integration: &str) -> String {
+    let name: String = format!("credwatch-{integration}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    name
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn session_names_keep_to_sts_characters() {
+        assert_eq!(
+            super::session_name("Lambda prod (EU)/x"),
+            "credwatch-Lambda-prod--EU--x"
+        );
+        assert_eq!(super::session_name(&"é".repeat(100)).len(), 64);
+    }
+
     #[test]
     fn role_arns() {
         assert!(super::is_role_arn("arn:aws:iam::123456789012:role/x"));

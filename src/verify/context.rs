@@ -14,6 +14,8 @@ const MIN_SCRUB_LEN: usize = 4;
 
 /// Per-check context handed to [`super::Verifier::check`].
 pub struct CheckContext {
+    /// The integration's name (AWS puts it in the session name).
+    pub integration: String,
     /// The integration's client, requests bounded by the check's timeout.
     pub http: HttpClient,
     /// `false` skips the authenticated follow-up call.
@@ -24,8 +26,9 @@ pub struct CheckContext {
 }
 
 impl CheckContext {
-    pub fn new(http: &HttpClient, timeout: Duration, follow_up: bool) -> Self {
+    pub fn new(integration: &str, http: &HttpClient, timeout: Duration, follow_up: bool) -> Self {
         Self {
+            integration: integration.to_string(),
             http: http.with_timeout(timeout),
             follow_up,
             timeout,
@@ -75,7 +78,7 @@ mod tests {
     #[test]
     fn scrub_removes_handed_out_secrets() {
         let http = HttpClient::new(None).unwrap();
-        let ctx = CheckContext::new(&http, Duration::from_secs(1), true);
+        let ctx = CheckContext::new("test", &http, Duration::from_secs(1), true);
         let field = SecretField {
             field: "credentials.api_token".into(),
             source: SecretRef::Literal(Secret::new("s3cr3t-value")),
@@ -90,7 +93,7 @@ mod tests {
     #[test]
     fn unresolvable_secret_is_config_error_naming_the_field() {
         let http = HttpClient::new(None).unwrap();
-        let ctx = CheckContext::new(&http, Duration::from_secs(1), true);
+        let ctx = CheckContext::new("test", &http, Duration::from_secs(1), true);
         let field = SecretField {
             field: "credentials.client_secret".into(),
             source: SecretRef::Env("CREDWATCH_TEST_SURELY_UNSET".into()),

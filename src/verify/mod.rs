@@ -3,6 +3,7 @@
 //! is one new file plus one line in [`TYPES`].
 
 mod aws_lambda;
+mod aws_transport;
 mod context;
 mod dynamics365;
 mod genesys_cloud;

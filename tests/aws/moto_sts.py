@@ -1,0 +1,58 @@
+"""A real STS peer for tests/aws_lambda.rs: moto's server with IAM authentication enforced, so
+SigV4 signatures are verified and policies are evaluated. Sets up two users through boto3 (the
+first actions, before enforcement starts), prints one JSON line describing them, and serves until
+stdin closes.
+
+    credwatch: the user credwatch runs as; its policy allows sts:AssumeRole
+    nobody:    a user with no policy (AssumeRole is AccessDenied)
+"""
+
+import json
+import os
+import sys
+
+# The setup below makes exactly this many calls; every call after them is authenticated.
+os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "5"
+
+import boto3  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
+
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+host, port = server.get_host_and_port()
+url = f"http://{host}:{port}"
+
+iam = boto3.client(
+    "iam",
+    endpoint_url=url,
+    region_name="us-east-1",
+    aws_access_key_id="setup",
+    aws_secret_access_key="setup",
+)
+iam.create_user(UserName="credwatch")
+credwatch = iam.create_access_key(UserName="credwatch")["AccessKey"]
+iam.put_user_policy(
+    UserName="credwatch",
+    PolicyName="assume-genesys-roles",
+    PolicyDocument=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+        }
+    ),
+)
+iam.create_user(UserName="nobody")
+nobody = iam.create_access_key(UserName="nobody")["AccessKey"]
+
+print(
+    json.dumps(
+        {
+            "url": url,
+            "credwatch": [credwatch["AccessKeyId"], credwatch["SecretAccessKey"]],
+            "nobody": [nobody["AccessKeyId"], nobody["SecretAccessKey"]],
+        }
+    ),
+    flush=True,
+)
+sys.stdin.read()
+server.stop()
