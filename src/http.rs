@@ -4,6 +4,7 @@
 //! replayed to another host). Transport failures come back already classified.
 
 use std::error::Error as _;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -24,6 +25,8 @@ pub const USER_AGENT: &str = concat!("credwatch/", env!("CARGO_PKG_VERSION"));
 pub struct HttpClient {
     client: reqwest::Client,
     timeout: Duration,
+    /// The soonest `notAfter` of the server leaf certificates seen through this handle.
+    server_certs: Arc<Mutex<Option<SystemTime>>>,
 }
 
 /// The client could not be built (bad extra trusted roots).
@@ -31,6 +34,8 @@ pub struct HttpClient {
 pub enum HttpSetupError {
     #[error("no PEM certificate could be read: {0}")]
     BadPem(String),
+    #[error("the client certificate and key cannot be used: {0}")]
+    BadIdentity(String),
     #[error("cannot build the HTTP client: {0}")]
     Build(String),
 }
@@ -60,11 +65,26 @@ pub struct Response {
 impl HttpClient {
     /// A client trusting the system's and the webpki roots, plus `extra_roots_pem` if given.
     pub fn new(extra_roots_pem: Option<&[u8]>) -> Result<Self, HttpSetupError> {
+        Self::with_identity(extra_roots_pem, None)
+    }
+
+    /// A client as [`HttpClient::new`] that also presents a client certificate (mTLS):
+    /// `identity_pem` holds the certificate chain and its private key.
+    pub fn with_identity(
+        extra_roots_pem: Option<&[u8]>,
+        identity_pem: Option<&[u8]>,
+    ) -> Result<Self, HttpSetupError> {
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .user_agent(USER_AGENT)
             .redirect(reqwest::redirect::Policy::none())
+            .tls_info(true)
             .pool_idle_timeout(Duration::from_secs(90));
+        if let Some(pem) = identity_pem {
+            let identity = reqwest::Identity::from_pem(pem)
+                .map_err(|e| HttpSetupError::BadIdentity(e.without_url().to_string()))?;
+            builder = builder.identity(identity);
+        }
         if let Some(pem) = extra_roots_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| HttpSetupError::BadPem(e.without_url().to_string()))?;
@@ -77,20 +97,60 @@ impl HttpClient {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        let client = builder
-            .build()
-            .map_err(|e| HttpSetupError::Build(e.without_url().to_string()))?;
+        let client = builder.build().map_err(|e| {
+            let mut detail = e.to_string();
+            let mut cause = e.source();
+            while let Some(inner) = cause {
+                detail = format!("{detail}: {inner}");
+                cause = inner.source();
+            }
+            HttpSetupError::Build(detail)
+        })?;
         Ok(Self {
             client,
             timeout: Duration::from_secs(15),
+            server_certs: Arc::default(),
         })
     }
 
-    /// The same pooled client with another per-request timeout.
+    /// The same pooled client with another per-request timeout, recording the server
+    /// certificates it is shown afresh (one handle per check).
     pub fn with_timeout(&self, timeout: Duration) -> Self {
         Self {
             client: self.client.clone(),
             timeout,
+            server_certs: Arc::default(),
+        }
+    }
+
+    /// This client's connections (its TLS identity and roots) with `check`'s timeout, recording
+    /// server certificates where `check` does.
+    pub fn in_check_of(&self, check: &HttpClient) -> Self {
+        Self {
+            client: self.client.clone(),
+            timeout: check.timeout,
+            server_certs: check.server_certs.clone(),
+        }
+    }
+
+    /// The soonest-expiring server leaf certificate any HTTPS answer through this handle
+    /// (and its clones) came with.
+    pub fn server_cert_expiry(&self) -> Option<SystemTime> {
+        *self.server_certs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn saw_server_cert(&self, response: &reqwest::Response) {
+        let Some(not_after) = response
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|info| info.peer_certificate())
+            .and_then(crate::certs::not_after)
+        else {
+            return;
+        };
+        let mut soonest = self.server_certs.lock().unwrap_or_else(|p| p.into_inner());
+        if soonest.is_none_or(|t| not_after < t) {
+            *soonest = Some(not_after);
         }
     }
 
@@ -113,6 +173,7 @@ impl HttpClient {
             .execute(request)
             .await
             .map_err(|e| classify(&e, self.timeout))?;
+        self.saw_server_cert(&response);
         if response
             .content_length()
             .is_some_and(|len| len > MAX_BODY_BYTES as u64)

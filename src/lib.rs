@@ -5,6 +5,7 @@
 //! [`verify::Verifier`] through [`runner`]; results land in [`state`] and [`metrics`], which the
 //! [`server`] exposes; [`daemon`] ties them together with signals and reloads.
 
+pub mod certs;
 pub mod config;
 pub mod daemon;
 pub mod http;

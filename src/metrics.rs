@@ -29,6 +29,7 @@ pub struct Metrics {
     checks_total: IntCounterVec,
     failure_reason: GaugeVec,
     token_expiry: GaugeVec,
+    certificate_expiry: GaugeVec,
     integration_info: GaugeVec,
     integrations: GaugeVec,
     integrations_limit: GaugeVec,
@@ -141,6 +142,12 @@ impl Metrics {
                 "Expiry of the token or session minted by the last successful check (unix seconds).",
                 ITYPE,
             ),
+            certificate_expiry: gauge_vec(
+                &registry,
+                "credwatch_certificate_expiry_timestamp_seconds",
+                "notAfter of the mTLS client certificate (certificate=\"client\") and of the soonest-expiring server leaf certificate the last check was shown (certificate=\"server\"), unix seconds.",
+                &["integration", "type", "certificate"],
+            ),
             integration_info: gauge_vec(
                 &registry,
                 "credwatch_integration_info",
@@ -225,6 +232,11 @@ impl Metrics {
         ] {
             let _ = vec.remove_label_values(&labels);
         }
+        for certificate in ["client", "server"] {
+            let _ = self
+                .certificate_expiry
+                .remove_label_values(&[name, kind, certificate]);
+        }
         let _ = self
             .checks_total
             .remove_label_values(&[name, kind, "success"]);
@@ -258,6 +270,19 @@ impl Metrics {
             let _ = self
                 .failure_reason
                 .remove_label_values(&[name, kind, reason.as_str()]);
+        }
+        // A certificate not seen this time (the check failed before the handshake) keeps its
+        // last known expiry: it is still the certificate in use.
+        let certificates = &report.certificates;
+        for (certificate, expiry) in [
+            ("client", certificates.client),
+            ("server", certificates.server),
+        ] {
+            if let Some(expiry) = expiry {
+                self.certificate_expiry
+                    .with_label_values(&[name, kind, certificate])
+                    .set(unix_seconds(expiry));
+            }
         }
         match &report.outcome {
             Ok(success) => {

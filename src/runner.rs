@@ -7,13 +7,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::Integration;
 use crate::outcome::{Failure, FailureReason, Outcome};
-use crate::verify::CheckContext;
+use crate::verify::{Certificates, CheckContext};
 
 /// The result of one check, with its timing.
 #[derive(Debug, Clone)]
 pub struct Report {
     pub integration: Arc<Integration>,
     pub outcome: Outcome,
+    /// Expiry of the certificates the check presented and was shown.
+    pub certificates: Certificates,
     /// When the check ended.
     pub finished: SystemTime,
     pub duration: Duration,
@@ -73,6 +75,7 @@ pub async fn run(integration: &Arc<Integration>) -> Report {
     Report {
         integration: integration.clone(),
         outcome,
+        certificates: ctx.certificates(),
         finished: SystemTime::now(),
         duration,
     }

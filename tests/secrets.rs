@@ -29,19 +29,28 @@ const CANARIES: &[&str] = &[
     "CANARY-web-oauth-secret-a0a0",
 ];
 
-fn forms_of(canary: &str) -> Vec<String> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    vec![
-        canary.to_string(),
-        b64.encode(format!("ops@example.com/token:{canary}")),
-        b64.encode(format!("cid:{canary}")),
-    ]
-}
-
+/// Fails if `text` holds a canary, plainly or inside anything base64 (a Basic header).
 fn assert_clean(place: &str, text: &str) {
     for canary in CANARIES {
-        for form in forms_of(canary) {
-            assert!(!text.contains(&form), "{place} leaks {form}:\n{text}");
+        assert!(!text.contains(canary), "{place} leaks {canary}:\n{text}");
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || "+/=".contains(c);
+    for word in text.split(|c: char| !is_b64(c)).filter(|w| w.len() >= 16) {
+        // Every alignment: the encoded credential may start anywhere in the word.
+        for start in 0..4.min(word.len()) {
+            let mut part = word[start..].trim_end_matches('=').to_string();
+            part.truncate(part.len() / 4 * 4);
+            let Ok(decoded) = b64.decode(&part) else {
+                continue;
+            };
+            let decoded = String::from_utf8_lossy(&decoded);
+            for canary in CANARIES {
+                assert!(
+                    !decoded.contains(canary),
+                    "{place} leaks {canary} in base64 ({word}):\n{text}"
+                );
+            }
         }
     }
 }

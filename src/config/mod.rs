@@ -111,6 +111,9 @@ pub struct Spec {
     pub endpoints: Section,
     pub tls: Section,
     pub request: Section,
+    /// The PEM of `[integration.tls] ca_cert`, already read, for types that build a client of
+    /// their own (mTLS).
+    pub ca_cert: Option<Vec<u8>>,
 }
 
 impl Config {

@@ -170,6 +170,7 @@ pub(crate) fn build_integration(
         endpoints: section("endpoints", raw.endpoints),
         tls: section("tls", raw.tls),
         request: section("request", raw.request),
+        ca_cert: None,
     };
     let http = match spec.tls.opt_string("ca_cert")? {
         None => shared_http.clone(),
@@ -178,7 +179,9 @@ pub(crate) fn build_integration(
                 spec.tls
                     .error("ca_cert", format!("cannot read {path}: {e}"))
             })?;
-            HttpClient::new(Some(&pem)).map_err(|e| spec.tls.error("ca_cert", e))?
+            let http = HttpClient::new(Some(&pem)).map_err(|e| spec.tls.error("ca_cert", e))?;
+            spec.ca_cert = Some(pem);
+            http
         }
     };
     let verifier = (kind.build)(&mut spec)?;

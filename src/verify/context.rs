@@ -3,7 +3,7 @@
 //! no message leaving the check can carry one.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::http::HttpClient;
 use crate::outcome::{Failure, FailureReason};
@@ -11,6 +11,15 @@ use crate::secret::{REDACTED, Secret, SecretField};
 
 /// Secrets shorter than this are not scrubbed from messages: they would mangle ordinary words.
 const MIN_SCRUB_LEN: usize = 4;
+
+/// When the certificates a check dealt with expire.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Certificates {
+    /// The mTLS client certificate's `notAfter`, when the integration has one.
+    pub client: Option<SystemTime>,
+    /// The soonest `notAfter` of the server leaf certificates of HTTPS answers.
+    pub server: Option<SystemTime>,
+}
 
 /// Per-check context handed to [`super::Verifier::check`].
 pub struct CheckContext {
@@ -23,6 +32,7 @@ pub struct CheckContext {
     /// The bound on the whole check.
     pub timeout: Duration,
     handed_out: Mutex<Vec<Secret>>,
+    client_cert_expiry: Mutex<Option<SystemTime>>,
 }
 
 impl CheckContext {
@@ -33,6 +43,7 @@ impl CheckContext {
             follow_up,
             timeout,
             handed_out: Mutex::new(Vec::new()),
+            client_cert_expiry: Mutex::new(None),
         }
     }
 
@@ -51,6 +62,41 @@ impl CheckContext {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(secret);
+    }
+
+    /// Marks the HTTP Basic encodings of `user:password` secret, as sent plainly and as
+    /// RFC 6749 section 2.3.1 sends it (each half form-urlencoded first): a provider that echoes
+    /// the `Authorization` header must not get it into a message.
+    pub fn remember_basic(&self, user: &str, password: &str) {
+        use base64::Engine;
+        let encode =
+            |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        for pair in [
+            format!("{user}:{password}"),
+            format!("{}:{}", encode(user), encode(password)),
+        ] {
+            self.remember(Secret::new(b64.encode(pair)));
+        }
+    }
+
+    /// Records the `notAfter` of the client certificate the check presents (or would have).
+    pub fn note_client_cert(&self, not_after: SystemTime) {
+        *self
+            .client_cert_expiry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(not_after);
+    }
+
+    /// The certificates this check presented and was shown.
+    pub fn certificates(&self) -> Certificates {
+        Certificates {
+            client: *self
+                .client_cert_expiry
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+            server: self.http.server_cert_expiry(),
+        }
     }
 
     /// Replaces every secret handed out during this check with `[redacted]`.

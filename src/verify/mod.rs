@@ -15,7 +15,7 @@ mod zendesk;
 
 use futures_util::future::BoxFuture;
 
-pub use context::CheckContext;
+pub use context::{Certificates, CheckContext};
 
 use crate::config::{ConfigError, Spec};
 use crate::http::Response;
@@ -57,16 +57,6 @@ pub static TYPES: &[IntegrationType] = &[
 /// Looks a type up by its config key.
 pub fn find_type(key: &str) -> Option<&'static IntegrationType> {
     TYPES.iter().find(|t| t.key == key)
-}
-
-/// The check of a type whose verifier has not landed yet.
-fn not_supported_yet(kind: &'static str) -> BoxFuture<'static, Outcome> {
-    Box::pin(async move {
-        Err(Failure::new(
-            FailureReason::ConfigError,
-            format!("checking {kind} integrations is not supported yet by this credwatch version"),
-        ))
-    })
 }
 
 /// The failure for an HTTP response no provider-specific rule covered.

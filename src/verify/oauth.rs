@@ -21,7 +21,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use url::Url;
 
 use super::{CheckContext, failure_for_status};
-use crate::http::{TransportError, retry_after};
+use crate::http::{HttpClient, TransportError, retry_after};
 use crate::outcome::{Failure, FailureReason};
 use crate::secret::Secret;
 
@@ -122,6 +122,15 @@ pub async fn request_token<EF: ExtraTokenFields + Clone>(
     ctx: &CheckContext,
     request: TokenRequest<'_>,
 ) -> Result<Granted<EF>, TokenError> {
+    request_token_via(ctx, &ctx.http, request).await
+}
+
+/// [`request_token`] through another client of the check (one presenting a client certificate).
+pub async fn request_token_via<EF: ExtraTokenFields + Clone>(
+    ctx: &CheckContext,
+    http: &HttpClient,
+    request: TokenRequest<'_>,
+) -> Result<Granted<EF>, TokenError> {
     let mut client: Client<EF> = oauth2::Client::new(ClientId::new(request.client_id.into()))
         .set_token_uri(TokenUrl::from_url(request.token_url.clone()))
         .set_auth_type(if request.client_in_body {
@@ -131,10 +140,13 @@ pub async fn request_token<EF: ExtraTokenFields + Clone>(
         });
     if let Some(secret) = request.client_secret {
         client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
+        if !request.client_in_body {
+            ctx.remember_basic(request.client_id, secret.expose());
+        }
     }
     let scopes = request.scopes.iter().map(|s| Scope::new(s.clone()));
     let sender = Sender {
-        ctx,
+        http,
         seen: Mutex::new(None),
     };
     let result = match request.grant {
@@ -169,7 +181,7 @@ pub async fn jwt_bearer(
     assertion: &Secret,
 ) -> Result<Granted, TokenError> {
     let sender = Sender {
-        ctx,
+        http: &ctx.http,
         seen: Mutex::new(None),
     };
     let result = send_jwt_bearer(&sender, token_url, assertion).await;
@@ -225,7 +237,7 @@ struct Seen {
 /// Sends the `oauth2` crate's requests through the check's HTTP client, remembering the status,
 /// headers (`Retry-After`) and body that the crate's error types do not keep.
 struct Sender<'a> {
-    ctx: &'a CheckContext,
+    http: &'a HttpClient,
     seen: Mutex<Option<Seen>>,
 }
 
@@ -236,7 +248,7 @@ impl<'c> AsyncHttpClient<'c> for Sender<'_> {
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let response = self.ctx.http.send_oauth(request).await?;
+            let response = self.http.send_oauth(request).await?;
             *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Seen {
                 status: response.status(),
                 headers: response.headers().clone(),

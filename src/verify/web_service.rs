@@ -1,18 +1,25 @@
 //! Web services: a configured request, authenticated as `none`, `basic`, `user_defined` (named
 //! fields substituted as `${credentials.NAME}`) or `user_defined_oauth` (a login request first,
-//! whose token is offered as `${credentials.token}`), optionally over mTLS. The fields and the
-//! request are validated now; the check itself lands with the web-services verifier issue.
+//! whose token is offered as `${credentials.token}`), optionally over mTLS. Success is the
+//! expected status and, when configured, a JSON value in the answer.
 
 use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 use futures_util::future::BoxFuture;
 use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{CheckContext, IntegrationType, Verifier, not_supported_yet};
+use super::oauth::{self, Grant, TokenRequest};
+use super::{CheckContext, IntegrationType, Verifier, failure_for_status};
 use crate::config::{ConfigError, Section, Spec};
-use crate::outcome::Outcome;
-use crate::secret::SecretField;
+use crate::http::{HttpClient, Response};
+use crate::outcome::{Failure, FailureReason, Outcome, Success};
+use crate::secret::{Secret, SecretField};
 
 pub const TYPE: IntegrationType = IntegrationType {
     key: "web_service",
@@ -24,7 +31,6 @@ pub const TYPE: IntegrationType = IntegrationType {
 const CREDENTIAL_TYPES: [&str; 4] = ["none", "basic", "user_defined", "user_defined_oauth"];
 
 /// How the request is authenticated.
-#[allow(dead_code)]
 enum Auth {
     None,
     Basic {
@@ -44,7 +50,6 @@ enum Auth {
 }
 
 /// The request that proves the credentials, as configured.
-#[allow(dead_code)]
 struct Request {
     method: Method,
     url: String,
@@ -56,14 +61,21 @@ struct Request {
     expect_json: Option<(String, serde_json::Value)>,
 }
 
-/// Fields kept for the check that lands with the web-services verifier.
-#[allow(dead_code)]
 struct WebService {
     credential_type: &'static str,
     auth: Auth,
     request: Request,
-    /// PEM paths of the mTLS client certificate and key.
-    client_identity: Option<(String, String)>,
+    mtls: Option<Mtls>,
+}
+
+/// The mTLS client identity: read at every check (certificates get renewed), with the client
+/// built from it kept until the files change.
+struct Mtls {
+    cert_path: String,
+    key: SecretField,
+    ca_cert: Option<Vec<u8>>,
+    /// A hash of the certificate and key last built into a client, and that client.
+    client: Mutex<Option<(u64, HttpClient)>>,
 }
 
 fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
@@ -100,9 +112,14 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
     let names = placeholder_names(&auth);
     let request = build_request(&mut spec.request, &names)?;
     let client_cert = spec.tls.opt_string("client_cert")?;
-    let client_key = spec.tls.opt_string("client_key")?;
-    let client_identity = match (client_cert, client_key) {
-        (Some(cert), Some(key)) => Some((cert, key)),
+    let client_key = spec.tls.opt_secret_file("client_key")?;
+    let mtls = match (client_cert, client_key) {
+        (Some(cert_path), Some(key)) => Some(Mtls {
+            cert_path,
+            key,
+            ca_cert: spec.ca_cert.clone(),
+            client: Mutex::new(None),
+        }),
         (None, None) => None,
         (Some(_), None) => {
             return Err(spec
@@ -119,7 +136,7 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         credential_type,
         auth,
         request,
-        client_identity,
+        mtls,
     }))
 }
 
@@ -282,7 +299,265 @@ impl Verifier for WebService {
         self.credential_type
     }
 
-    fn check<'a>(&'a self, _ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
-        not_supported_yet(TYPE.key)
+    fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.run(ctx))
     }
+}
+
+/// Every field of the login answer, for `token_pointer`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LoginFields(serde_json::Map<String, serde_json::Value>);
+
+impl oauth2::ExtraTokenFields for LoginFields {}
+
+impl WebService {
+    async fn run(&self, ctx: &CheckContext) -> Outcome {
+        let http = match &self.mtls {
+            Some(mtls) => mtls.client(ctx)?.in_check_of(&ctx.http),
+            None => ctx.http.clone(),
+        };
+        let mut values: BTreeMap<String, Secret> = BTreeMap::new();
+        let mut success = Success::default();
+        match &self.auth {
+            Auth::None => {}
+            Auth::Basic { username, password } => {
+                let password = ctx.secret(password)?;
+                ctx.remember_basic(username, password.expose());
+                values.insert("username".into(), Secret::new(username.clone()));
+                values.insert("password".into(), password);
+            }
+            Auth::UserDefined { fields } => {
+                for (name, field) in fields {
+                    values.insert(name.clone(), ctx.secret(field)?);
+                }
+            }
+            Auth::UserDefinedOauth {
+                login_url,
+                client_id,
+                client_secret,
+                fields,
+                token_pointer,
+            } => {
+                for (name, field) in fields {
+                    values.insert(name.clone(), ctx.secret(field)?);
+                }
+                let secret = ctx.secret(client_secret)?;
+                let granted = oauth::request_token_via::<LoginFields>(
+                    ctx,
+                    &http,
+                    TokenRequest {
+                        token_url: login_url,
+                        client_id,
+                        client_secret: Some(&secret),
+                        client_in_body: false,
+                        grant: Grant::ClientCredentials,
+                        scopes: &[],
+                    },
+                )
+                .await
+                .map_err(|e| oauth::standard_failure("Web service login", e))?;
+                let token = if token_pointer == "/access_token" {
+                    granted.access_token
+                } else {
+                    let all = serde_json::Value::Object(granted.extra.0);
+                    let token = all
+                        .pointer(token_pointer)
+                        .and_then(|v| v.as_str())
+                        .ok_or_else(|| {
+                            Failure::new(
+                                FailureReason::ProtocolError,
+                                format!("the login answer has no string at {token_pointer}"),
+                            )
+                        })?;
+                    let token = Secret::new(token.to_string());
+                    ctx.remember(token.clone());
+                    token
+                };
+                values.insert("token".into(), token);
+                success.token_expiry = granted.expires_at;
+            }
+        }
+        let request = self.request.build(&http, &values, &self.auth)?;
+        let response = http.send(request).await?;
+        self.request.judge(&response)?;
+        Ok(success)
+    }
+}
+
+impl Mtls {
+    /// The client presenting the certificate; an expired certificate fails here, before any
+    /// request, as `expired_credentials`.
+    fn client(&self, ctx: &CheckContext) -> Result<HttpClient, Failure> {
+        let config_error = |field: &str, detail: String| {
+            Failure::new(FailureReason::ConfigError, format!("tls.{field}: {detail}"))
+        };
+        let cert = std::fs::read(&self.cert_path).map_err(|e| {
+            config_error(
+                "client_cert",
+                format!("cannot read {}: {e}", self.cert_path),
+            )
+        })?;
+        let not_after = crate::certs::leaf_not_after(&cert)
+            .map_err(|e| config_error("client_cert", format!("{} {e}", self.cert_path)))?;
+        ctx.note_client_cert(not_after);
+        if not_after <= SystemTime::now() {
+            return Err(Failure::new(
+                FailureReason::ExpiredCredentials,
+                format!(
+                    "the client certificate {} expired at {}; no request was made",
+                    self.cert_path,
+                    humantime::format_rfc3339_seconds(not_after)
+                ),
+            ));
+        }
+        let key = ctx.secret(&self.key)?;
+        let mut identity = cert;
+        identity.push(b'\n');
+        identity.extend_from_slice(key.expose().as_bytes());
+        let mut hasher = DefaultHasher::new();
+        identity.hash(&mut hasher);
+        let hash = hasher.finish();
+        let mut cached = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((built, client)) = cached.as_ref()
+            && *built == hash
+        {
+            return Ok(client.clone());
+        }
+        let client = HttpClient::with_identity(self.ca_cert.as_deref(), Some(&identity))
+            .map_err(|e| config_error("client_key", e.to_string()))?;
+        *cached = Some((hash, client.clone()));
+        Ok(client)
+    }
+}
+
+impl Request {
+    /// The configured request with every placeholder filled: percent-encoded in the URL,
+    /// verbatim in headers and body.
+    fn build(
+        &self,
+        http: &HttpClient,
+        values: &BTreeMap<String, Secret>,
+        auth: &Auth,
+    ) -> Result<reqwest::RequestBuilder, Failure> {
+        let url = substitute(&self.url, values, true);
+        let url = Url::parse(&url).map_err(|e| {
+            Failure::new(
+                FailureReason::ConfigError,
+                format!("request.url is not a valid URL once filled in: {e}"),
+            )
+        })?;
+        let mut request = http.request(self.method.clone(), url);
+        let mut has_authorization = false;
+        for (name, value) in &self.headers {
+            let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                Failure::new(
+                    FailureReason::ConfigError,
+                    format!("request.headers.{name} is not a valid header name"),
+                )
+            })?;
+            let filled = substitute(value, values, false);
+            let mut header_value = HeaderValue::from_str(&filled).map_err(|_| {
+                Failure::new(
+                    FailureReason::ConfigError,
+                    format!(
+                        "request.headers.{name} holds characters a header cannot carry once filled in"
+                    ),
+                )
+            })?;
+            // Marked sensitive, HTTP/2 keeps it out of its header compression table.
+            header_value.set_sensitive(value.contains(PLACEHOLDER_START));
+            has_authorization |= header == AUTHORIZATION;
+            request = request.header(header, header_value);
+        }
+        if let (Auth::Basic { username, .. }, false) = (auth, has_authorization) {
+            request = request.basic_auth(username, values.get("password").map(Secret::expose));
+        }
+        if let Some(body) = &self.body {
+            request = request.body(substitute(body, values, false));
+        }
+        Ok(request)
+    }
+
+    /// Whether the answer proves the credentials work.
+    fn judge(&self, response: &Response) -> Result<(), Failure> {
+        let status = response.status.as_u16();
+        let expected = if self.expect_status.is_empty() {
+            response.status.is_success()
+        } else {
+            self.expect_status.contains(&status)
+        };
+        if !expected {
+            return Err(unexpected_status(response));
+        }
+        let Some((pointer, equals)) = &self.expect_json else {
+            return Ok(());
+        };
+        let body: serde_json::Value = response.json("The web service")?;
+        match body.pointer(pointer) {
+            Some(found) if found == equals => Ok(()),
+            found => Err(Failure::new(
+                FailureReason::ProtocolError,
+                format!(
+                    "the web service answered HTTP {status} but {pointer} is {}, not {}",
+                    found.map_or("missing".to_string(), |v| oauth::printable(
+                        &v.to_string(),
+                        64
+                    )),
+                    oauth::printable(&equals.to_string(), 64)
+                ),
+            )),
+        }
+    }
+}
+
+/// A status outside `expect_status`, mapped.
+fn unexpected_status(response: &Response) -> Failure {
+    let status = response.status.as_u16();
+    let text = String::from_utf8_lossy(&response.body).to_ascii_lowercase();
+    // nginx (and others) refuse a missing or bad client certificate with HTTP 400.
+    if status == 400 && (text.contains("ssl certificate") || text.contains("client certificate")) {
+        let said = if text.contains("no required ssl certificate") {
+            "no client certificate was sent, and the server requires one (set tls.client_cert and tls.client_key)"
+        } else {
+            "the server rejected the client certificate (check that it is issued by a CA the server trusts)"
+        };
+        return Failure::new(
+            FailureReason::TlsError,
+            format!("the web service answered HTTP 400: {said}"),
+        );
+    }
+    failure_for_status("The web service", response.status, response.retry_after())
+}
+
+/// What a value put into a URL is percent-encoded against: all but RFC 3986's unreserved
+/// characters, so a value stays one path segment or one query value.
+const URL_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` with every `${credentials.NAME}` replaced by its value (percent-encoded for a URL).
+fn substitute(text: &str, values: &BTreeMap<String, Secret>, in_url: bool) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(PLACEHOLDER_START) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + PLACEHOLDER_START.len()..];
+        let Some(end) = after.find('}') else {
+            break;
+        };
+        let value = values
+            .get(&after[..end])
+            .map(Secret::expose)
+            .unwrap_or_default();
+        if in_url {
+            out.extend(percent_encoding::utf8_percent_encode(value, URL_COMPONENT));
+        } else {
+            out.push_str(value);
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }

@@ -70,6 +70,7 @@ impl Verifier for Zendesk {
 impl Zendesk {
     async fn run(&self, ctx: &CheckContext) -> Outcome {
         let token = ctx.secret(&self.api_token)?;
+        ctx.remember_basic(&format!("{}/token", self.email), token.expose());
         let url = self
             .base_url
             .join("api/v2/users/me.json")
