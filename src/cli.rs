@@ -271,3 +271,32 @@ fn validate(config: &Config) -> u8 {
     );
     EXIT_OK
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Args;
+
+    fn filter(args: &[&str]) -> String {
+        let mut all = vec!["credwatch"];
+        all.extend_from_slice(args);
+        Args::parse_from(all).log_filter()
+    }
+
+    #[test]
+    fn a_bare_level_keeps_libraries_at_warn_at_most() {
+        assert_eq!(filter(&["run"]), "warn,credwatch=info");
+        assert_eq!(filter(&["check"]), "error,credwatch=error");
+        assert_eq!(filter(&["--log-level", "debug", "run"]), "warn,credwatch=debug");
+        assert_eq!(filter(&["--log-level", "TRACE", "check"]), "warn,credwatch=trace");
+    }
+
+    #[test]
+    fn directives_keep_the_aws_sdk_at_info() {
+        assert_eq!(
+            filter(&["--log-level", "debug,credwatch=trace", "run"]),
+            "debug,credwatch=trace,aws=info"
+        );
+    }
+}
