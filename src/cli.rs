@@ -288,8 +288,14 @@ mod tests {
     fn a_bare_level_keeps_libraries_at_warn_at_most() {
         assert_eq!(filter(&["run"]), "warn,credwatch=info");
         assert_eq!(filter(&["check"]), "error,credwatch=error");
-        assert_eq!(filter(&["--log-level", "debug", "run"]), "warn,credwatch=debug");
-        assert_eq!(filter(&["--log-level", "TRACE", "check"]), "warn,credwatch=trace");
+        assert_eq!(
+            filter(&["--log-level", "debug", "run"]),
+            "warn,credwatch=debug"
+        );
+        assert_eq!(
+            filter(&["--log-level", "TRACE", "check"]),
+            "warn,credwatch=trace"
+        );
     }
 
     #[test]

@@ -92,6 +92,19 @@ fn tokeninfo(scopes: &str) -> ResponseTemplate {
     }))
 }
 
+/// A server whose token endpoint verifies assertions with `key`'s public half.
+async fn verifying(
+    key: &KeyPair,
+    delegated: &[&'static str],
+    info: ResponseTemplate,
+) -> MockServer {
+    let endpoint = TokenEndpoint {
+        public_pem: key.public_key_pem(),
+        delegated: delegated.to_vec(),
+    };
+    google(endpoint, info).await
+}
+
 /// A server with the token endpoint at `/token` and tokeninfo at `/tokeninfo`.
 async fn google(token: impl Respond + 'static, info: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;
@@ -166,14 +179,7 @@ async fn failing(token: impl Respond + 'static, info: ResponseTemplate, extra: &
 #[tokio::test]
 async fn fields_with_the_default_scope_pass_a_verifying_server() {
     let key = rsa_key();
-    let server = google(
-        TokenEndpoint {
-            public_pem: key.public_key_pem(),
-            delegated: vec![],
-        },
-        tokeninfo(CLOUD),
-    )
-    .await;
+    let server = verifying(&key, &[], tokeninfo(CLOUD)).await;
     succeeds(check_only(&fields_config(&server, &literal(&key.serialize_pem()), "")).await);
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 2, "token, then tokeninfo");
@@ -196,14 +202,7 @@ fn payload(jwt: &str) -> Value {
 #[tokio::test]
 async fn the_key_file_gives_the_token_url_and_the_audience_stays_google() {
     let key = rsa_key();
-    let server = google(
-        TokenEndpoint {
-            public_pem: key.public_key_pem(),
-            delegated: vec![],
-        },
-        tokeninfo(&format!("{CLOUD} {DIRECTORY}")),
-    )
-    .await;
+    let server = verifying(&key, &[], tokeninfo(&format!("{CLOUD} {DIRECTORY}"))).await;
     let dir = tempfile::tempdir().unwrap();
     let file = common::write(
         dir.path(),
@@ -257,14 +256,7 @@ async fn hand_pasted_keys_work() {
         format!("'{}'", pem.lines().collect::<Vec<_>>().join(" ")),
     ];
     for variant in variants {
-        let server = google(
-            TokenEndpoint {
-                public_pem: key.public_key_pem(),
-                delegated: vec![],
-            },
-            tokeninfo(CLOUD),
-        )
-        .await;
+        let server = verifying(&key, &[], tokeninfo(CLOUD)).await;
         let report = check_only(&fields_config(&server, &variant, "")).await;
         assert!(report.outcome.is_ok(), "{variant}: {:?}", report.outcome);
     }
@@ -351,14 +343,7 @@ impersonate_user = "{USER}"
 #[tokio::test]
 async fn impersonation_allowed_sends_sub() {
     let key = rsa_key();
-    let server = google(
-        TokenEndpoint {
-            public_pem: key.public_key_pem(),
-            delegated: vec![USER],
-        },
-        tokeninfo(DIRECTORY),
-    )
-    .await;
+    let server = verifying(&key, &[USER], tokeninfo(DIRECTORY)).await;
     succeeds(check_only(&workspace_config(&server, &key)).await);
     let requests = server.received_requests().await.unwrap();
     let claims = payload(&common::form_of(&requests[0])[1].1);
@@ -369,14 +354,7 @@ async fn impersonation_allowed_sends_sub() {
 #[tokio::test]
 async fn impersonation_denied_hints_at_domain_wide_delegation() {
     let key = rsa_key();
-    let server = google(
-        TokenEndpoint {
-            public_pem: key.public_key_pem(),
-            delegated: vec![],
-        },
-        tokeninfo(DIRECTORY),
-    )
-    .await;
+    let server = verifying(&key, &[], tokeninfo(DIRECTORY)).await;
     let f = check_only(&workspace_config(&server, &key))
         .await
         .outcome
@@ -405,14 +383,7 @@ async fn unauthorized_client_without_a_subject_is_permission_denied() {
 #[tokio::test]
 async fn a_scope_missing_from_tokeninfo_is_invalid_scope() {
     let key = rsa_key();
-    let server = google(
-        TokenEndpoint {
-            public_pem: key.public_key_pem(),
-            delegated: vec![],
-        },
-        tokeninfo(CLOUD),
-    )
-    .await;
+    let server = verifying(&key, &[], tokeninfo(CLOUD)).await;
     let extra = format!("scopes = [\"{CLOUD}\", \"{DIRECTORY}\"]");
     let f = check_only(&fields_config(
         &server,
@@ -469,11 +440,9 @@ async fn token_errors_map_as_providers_md_says() {
 #[tokio::test]
 async fn tokeninfo_not_knowing_the_token_is_invalid_credentials() {
     let key = rsa_key();
-    let server = google(
-        TokenEndpoint {
-            public_pem: key.public_key_pem(),
-            delegated: vec![],
-        },
+    let server = verifying(
+        &key,
+        &[],
         ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_token"})),
     )
     .await;

@@ -152,8 +152,8 @@ impl Dynamics365 {
 }
 
 /// The `AADSTS` code of an Entra error: the first of `error_codes`, else the one that starts
-/// `error_description` (`AADSTS50126: Error validating credentials...`).
-fn aadsts_code(description: Option<&str>, body: &serde_json::Value) -> Option<u64> {
+/// the (lower-cased) `error_description` (`aadsts50126: error validating credentials...`).
+fn aadsts_code(description: &str, body: &serde_json::Value) -> Option<u64> {
     if let Some(code) = body
         .get("error_codes")
         .and_then(|codes| codes.get(0))
@@ -161,8 +161,7 @@ fn aadsts_code(description: Option<&str>, body: &serde_json::Value) -> Option<u6
     {
         return Some(code);
     }
-    let text = description?;
-    let digits = &text[text.find("AADSTS")? + "AADSTS".len()..];
+    let digits = &description[description.find("aadsts")? + "aadsts".len()..];
     let end = digits
         .find(|ch: char| !ch.is_ascii_digit())
         .unwrap_or(digits.len());
@@ -218,30 +217,10 @@ fn aadsts_reason(code: u64) -> Option<(FailureReason, &'static str)> {
 }
 
 fn token_failure(error: TokenError) -> Failure {
-    if let TokenError::OAuth {
-        ref code,
-        ref description,
-        ref body,
-        retry_after,
-        ..
-    } = error
-        && let Some(aadsts) = aadsts_code(description.as_deref(), body)
-        && let Some((reason, hint)) = aadsts_reason(aadsts)
-    {
-        // Entra's descriptions end in trace and correlation ids, of no use in a metric label.
-        let description = description
-            .as_deref()
-            .map(|d| d.split("Trace ID:").next().unwrap_or(d));
-        return Failure::new(
-            reason,
-            format!(
-                "{} ({hint})",
-                oauth::oauth_message(PROVIDER, code, description)
-            ),
-        )
-        .with_retry_after(retry_after);
-    }
-    oauth::standard_failure(PROVIDER, error)
+    oauth::provider_failure(PROVIDER, error, |_, text, body| {
+        let (reason, hint) = aadsts_reason(aadsts_code(text, body)?)?;
+        Some((reason, hint.to_string()))
+    })
 }
 
 #[cfg(test)]
@@ -252,14 +231,14 @@ mod tests {
     #[test]
     fn aadsts_code_from_error_codes_or_description() {
         assert_eq!(
-            aadsts_code(Some("AADSTS50126: Error"), &json!({"error_codes": [50053]})),
+            aadsts_code("aadsts50126: error", &json!({"error_codes": [50053]})),
             Some(50053)
         );
         assert_eq!(
-            aadsts_code(Some("AADSTS7000218: The request body"), &json!(null)),
+            aadsts_code("aadsts7000218: the request body", &json!(null)),
             Some(7000218)
         );
-        assert_eq!(aadsts_code(Some("no code here"), &json!({})), None);
-        assert_eq!(aadsts_code(None, &json!({"error_codes": []})), None);
+        assert_eq!(aadsts_code("no code here", &json!({})), None);
+        assert_eq!(aadsts_code("", &json!({"error_codes": []})), None);
     }
 }

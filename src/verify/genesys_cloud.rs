@@ -121,25 +121,15 @@ impl GenesysCloud {
 }
 
 fn token_failure(error: TokenError) -> Failure {
-    match error {
-        TokenError::OAuth {
-            ref code,
-            ref description,
-            ..
-        } if code == "invalid_client" => Failure::new(
+    oauth::provider_failure(PROVIDER, error, |code, _, _| match code {
+        "invalid_client" => Some((
             FailureReason::InvalidCredentials,
-            oauth::oauth_message(PROVIDER, code, description.as_deref())
-                + " (check the OAuth client id and secret)",
-        ),
-        TokenError::OAuth {
-            ref code,
-            ref description,
-            ..
-        } if code == "unauthorized_client" => Failure::new(
+            "check the OAuth client id and secret".into(),
+        )),
+        "unauthorized_client" => Some((
             FailureReason::PermissionDenied,
-            oauth::oauth_message(PROVIDER, code, description.as_deref())
-                + " (the OAuth client must use the Client Credentials grant)",
-        ),
-        other => oauth::standard_failure(PROVIDER, other),
-    }
+            "the OAuth client must use the Client Credentials grant".into(),
+        )),
+        _ => None,
+    })
 }

@@ -326,65 +326,52 @@ impl Google {
     }
 
     fn token_failure(&self, account: &Account, error: TokenError) -> Failure {
-        let TokenError::OAuth {
-            ref code,
-            ref description,
-            retry_after,
-            ..
-        } = error
-        else {
-            return oauth::standard_failure(PROVIDER, error);
-        };
-        let said = oauth::oauth_message(PROVIDER, code, description.as_deref());
-        let text = description
-            .as_deref()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let (reason, hint) = match code.as_str() {
-            "invalid_grant" if text.contains("signature") => (
-                FailureReason::InvalidCredentials,
-                "the key was deleted from the service account, or is not its key".to_string(),
-            ),
-            "invalid_grant" if text.contains("not found") || text.contains("disabled") => (
-                FailureReason::AccountDisabled,
-                format!(
-                    "the service account {} is deleted or disabled",
-                    account.client_email
+        oauth::provider_failure(PROVIDER, error, |code, text, _| {
+            Some(match code {
+                "invalid_grant" if text.contains("signature") => (
+                    FailureReason::InvalidCredentials,
+                    "the key was deleted from the service account, or is not its key".to_string(),
                 ),
-            ),
-            "invalid_grant"
-                if text.contains("iat")
-                    || text.contains("exp")
-                    || text.contains("timeframe")
-                    || text.contains("short-lived") =>
-            {
-                (
-                    FailureReason::ConfigError,
-                    "Google found the assertion's times wrong: check this machine's clock (NTP)"
-                        .to_string(),
-                )
-            }
-            "unauthorized_client" if self.impersonate_user.is_some() => (
-                FailureReason::ImpersonationDenied,
-                format!(
-                    "the service account may not act as {}: in the Workspace admin console, \
-                     Security > API controls > Domain-wide delegation, allow client id {} for \
-                     the scopes {}",
-                    self.impersonate_user.as_deref().unwrap_or_default(),
-                    account
-                        .client_id
-                        .as_deref()
-                        .unwrap_or("(the service account's client id)"),
-                    self.scopes.join(",")
+                "invalid_grant" if text.contains("not found") || text.contains("disabled") => (
+                    FailureReason::AccountDisabled,
+                    format!(
+                        "the service account {} is deleted or disabled",
+                        account.client_email
+                    ),
                 ),
-            ),
-            "invalid_scope" => (
-                FailureReason::InvalidScope,
-                format!("Google refused the scopes {}", self.scopes.join(" ")),
-            ),
-            _ => return oauth::standard_failure(PROVIDER, error),
-        };
-        Failure::new(reason, format!("{said} ({hint})")).with_retry_after(retry_after)
+                "invalid_grant"
+                    if text.contains("iat")
+                        || text.contains("exp")
+                        || text.contains("timeframe")
+                        || text.contains("short-lived") =>
+                {
+                    (
+                        FailureReason::ConfigError,
+                        "Google found the assertion's times wrong: check this machine's clock (NTP)"
+                            .to_string(),
+                    )
+                }
+                "unauthorized_client" if self.impersonate_user.is_some() => (
+                    FailureReason::ImpersonationDenied,
+                    format!(
+                        "the service account may not act as {}: in the Workspace admin console, \
+                         Security > API controls > Domain-wide delegation, allow client id {} for \
+                         the scopes {}",
+                        self.impersonate_user.as_deref().unwrap_or_default(),
+                        account
+                            .client_id
+                            .as_deref()
+                            .unwrap_or("(the service account's client id)"),
+                        self.scopes.join(",")
+                    ),
+                ),
+                "invalid_scope" => (
+                    FailureReason::InvalidScope,
+                    format!("Google refused the scopes {}", self.scopes.join(" ")),
+                ),
+                _ => return None,
+            })
+        })
     }
 }
 

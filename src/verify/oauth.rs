@@ -352,9 +352,39 @@ pub fn standard_failure(provider: &str, error: TokenError) -> Failure {
     }
 }
 
+/// A provider's own table of token errors first, the RFC 6749 defaults after. `rule` gets the
+/// error code, the description in lower case and the whole error body, and returns the reason
+/// with a hint for the operator, or `None` to leave the error to [`standard_failure`].
+pub fn provider_failure(
+    provider: &str,
+    error: TokenError,
+    rule: impl FnOnce(&str, &str, &serde_json::Value) -> Option<(FailureReason, String)>,
+) -> Failure {
+    if let TokenError::OAuth {
+        ref code,
+        ref description,
+        ref body,
+        retry_after,
+        ..
+    } = error
+    {
+        let text = description
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if let Some((reason, hint)) = rule(code, &text, body) {
+            let said = oauth_message(provider, code, description.as_deref());
+            return Failure::new(reason, format!("{said} ({hint})")).with_retry_after(retry_after);
+        }
+    }
+    standard_failure(provider, error)
+}
+
 /// `Genesys Cloud token endpoint answered invalid_client: Invalid client credentials`.
 pub fn oauth_message(provider: &str, code: &str, description: Option<&str>) -> String {
     let mut message = format!("{provider} token endpoint answered {}", printable(code, 64));
+    // Entra ends its descriptions with trace and correlation ids, of no use to an operator.
+    let description = description.map(|d| d.split("Trace ID:").next().unwrap_or(d));
     if let Some(description) = description.filter(|d| !d.trim().is_empty()) {
         message.push_str(": ");
         message.push_str(&printable(description, 200));

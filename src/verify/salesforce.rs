@@ -161,61 +161,53 @@ impl Salesforce {
 
 /// Salesforce's token errors, as its documentation lists them.
 fn token_failure(error: TokenError) -> Failure {
-    let TokenError::OAuth {
-        ref code,
-        ref description,
-        retry_after,
-        ..
-    } = error
-    else {
-        return oauth::standard_failure(PROVIDER, error);
-    };
-    let said = oauth::oauth_message(PROVIDER, code, description.as_deref());
-    let text = description
-        .as_deref()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let (reason, hint) = match code.as_str() {
-        "invalid_grant" if text.contains("authentication failure") => (
-            FailureReason::InvalidCredentials,
-            "either the username, password or security token is wrong, or the org blocks the \
-             OAuth username-password flow (new orgs do): turn on Allow OAuth Username-Password \
-             Flows in Setup > OAuth and OpenID Connect Settings; the user's Login History tells \
-             which",
-        ),
-        "invalid_grant" if text.contains("hasn't approved") || text.contains("not approved") => (
-            FailureReason::PermissionDenied,
-            "the connected app is not approved for this user: pre-authorize it for the user's \
-             profile or permission set, or set Permitted Users to all users",
-        ),
-        "invalid_grant" if text.contains("ip restricted") || text.contains("login hours") => (
-            FailureReason::PermissionDenied,
-            "the user's profile restricts login IP ranges or hours: allow credwatch's address, \
-             or relax the connected app's IP relaxation policy",
-        ),
-        "invalid_grant" if text.contains("rate exceeded") => (
-            FailureReason::RateLimited,
-            "Salesforce limits how often a user may log in; checks will go on at the next interval",
-        ),
-        "rate_limit_exceeded" => (
-            FailureReason::RateLimited,
-            "Salesforce limits how often a user may log in; checks will go on at the next interval",
-        ),
-        "inactive_user" => (FailureReason::AccountDisabled, "the user is deactivated"),
-        "inactive_org" => (
-            FailureReason::AccountDisabled,
-            "the org is locked, closed or suspended",
-        ),
-        "invalid_client_id" | "invalid_client" | "invalid_client_credentials" => (
-            FailureReason::ConfigError,
-            "check client_id and client_secret: the connected app's consumer key and secret",
-        ),
-        "unsupported_grant_type" => (
-            FailureReason::ConfigError,
-            "the app does not offer the username-password flow (an External Client App has \
-             none), or the request was not form-encoded",
-        ),
-        _ => return oauth::standard_failure(PROVIDER, error),
-    };
-    Failure::new(reason, format!("{said} ({hint})")).with_retry_after(retry_after)
+    oauth::provider_failure(PROVIDER, error, |code, text, _| {
+        let (reason, hint) = match code {
+            "invalid_grant" if text.contains("authentication failure") => (
+                FailureReason::InvalidCredentials,
+                "either the username, password or security token is wrong, or the org blocks the \
+                 OAuth username-password flow (new orgs do): turn on Allow OAuth Username-Password \
+                 Flows in Setup > OAuth and OpenID Connect Settings; the user's Login History tells \
+                 which",
+            ),
+            "invalid_grant"
+                if text.contains("hasn't approved") || text.contains("not approved") =>
+            {
+                (
+                    FailureReason::PermissionDenied,
+                    "the connected app is not approved for this user: pre-authorize it for the user's \
+                 profile or permission set, or set Permitted Users to all users",
+                )
+            }
+            "invalid_grant" if text.contains("ip restricted") || text.contains("login hours") => (
+                FailureReason::PermissionDenied,
+                "the user's profile restricts login IP ranges or hours: allow credwatch's address, \
+                 or relax the connected app's IP relaxation policy",
+            ),
+            "invalid_grant" if text.contains("rate exceeded") => (
+                FailureReason::RateLimited,
+                "Salesforce limits how often a user may log in; checks will go on at the next interval",
+            ),
+            "rate_limit_exceeded" => (
+                FailureReason::RateLimited,
+                "Salesforce limits how often a user may log in; checks will go on at the next interval",
+            ),
+            "inactive_user" => (FailureReason::AccountDisabled, "the user is deactivated"),
+            "inactive_org" => (
+                FailureReason::AccountDisabled,
+                "the org is locked, closed or suspended",
+            ),
+            "invalid_client_id" | "invalid_client" | "invalid_client_credentials" => (
+                FailureReason::ConfigError,
+                "check client_id and client_secret: the connected app's consumer key and secret",
+            ),
+            "unsupported_grant_type" => (
+                FailureReason::ConfigError,
+                "the app does not offer the username-password flow (an External Client App has \
+                 none), or the request was not form-encoded",
+            ),
+            _ => return None,
+        };
+        Some((reason, hint.to_string()))
+    })
 }
