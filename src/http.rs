@@ -97,15 +97,9 @@ impl HttpClient {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        let client = builder.build().map_err(|e| {
-            let mut detail = e.to_string();
-            let mut cause = e.source();
-            while let Some(inner) = cause {
-                detail = format!("{detail}: {inner}");
-                cause = inner.source();
-            }
-            HttpSetupError::Build(detail)
-        })?;
+        let client = builder
+            .build()
+            .map_err(|e| HttpSetupError::Build(error_chain(&e)))?;
         Ok(Self {
             client,
             timeout: Duration::from_secs(15),
@@ -245,6 +239,20 @@ impl Response {
     pub fn retry_after(&self) -> Option<Duration> {
         retry_after(&self.headers)
     }
+}
+
+/// An error and its sources, joined with `: `.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let more = inner.to_string();
+        if !text.ends_with(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 /// Parses `Retry-After` as delay-seconds or an HTTP date.

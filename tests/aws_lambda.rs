@@ -477,4 +477,30 @@ async fn the_default_chain_reads_the_environment() {
     );
     let requests = server.received_requests().await.unwrap();
     assert_sigv4(&requests[0], "AKIAENVIRONMENTKEY01");
+
+    // With nothing in the chain either, the check says credwatch has no identity.
+    let out = binary()
+        .arg("--config")
+        .arg(&file)
+        .args(["check", "--format", "json"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", &nowhere)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["result"], "config_error", "{report}");
+    let message = report[0]["message"].as_str().unwrap();
+    assert!(message.contains("no AWS identity of its own"), "{message}");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        requests.len()
+    );
 }

@@ -8,6 +8,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_sts::config::Region;
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -15,10 +16,11 @@ use futures_util::future::BoxFuture;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use super::aws_transport::{sdk_http_client, transport_error};
+use super::aws_transport::{find_source, sdk_http_client};
 use super::oauth::printable;
 use super::{CheckContext, IntegrationType, Verifier};
 use crate::config::{ConfigError, Spec};
+use crate::http::{TransportError, error_chain};
 use crate::outcome::{Failure, FailureReason, Outcome, Success};
 use crate::secret::{Secret, SecretField};
 
@@ -238,19 +240,27 @@ impl AwsLambda {
         let service = match error {
             SdkError::ServiceError(service) => service,
             SdkError::DispatchFailure(dispatch) => {
-                return match dispatch
-                    .as_connector_error()
-                    .and_then(|e| transport_error(e))
-                {
-                    Some(e) => e.clone().into(),
-                    None => Failure::new(
-                        FailureReason::NetworkError,
+                let cause = dispatch.as_connector_error();
+                if let Some(e) = cause.and_then(|c| find_source::<TransportError>(c)) {
+                    return e.clone().into();
+                }
+                if let Some(e) = cause.and_then(|c| find_source::<CredentialsError>(c)) {
+                    return Failure::new(
+                        FailureReason::ConfigError,
                         format!(
-                            "STS {operation} could not be sent: {}",
-                            DisplayErrorContext(error)
+                            "credwatch has no AWS identity of its own ({}): set access_key_id and \
+                             secret_access_key, or give the process one through the default AWS chain",
+                            error_chain(e)
                         ),
+                    );
+                }
+                return Failure::new(
+                    FailureReason::NetworkError,
+                    format!(
+                        "STS {operation} could not be sent: {}",
+                        DisplayErrorContext(error)
                     ),
-                };
+                );
             }
             SdkError::TimeoutError(_) => {
                 return Failure::new(

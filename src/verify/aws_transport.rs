@@ -53,7 +53,7 @@ impl HttpConnector for Transport {
     }
 }
 
-/// Keeps credwatch's classified error inside the SDK's, to be found again by [`transport_error`].
+/// Keeps credwatch's classified error inside the SDK's, to be found again by [`find_source`].
 fn connector_error(error: TransportError) -> ConnectorError {
     match error.reason {
         FailureReason::Timeout => ConnectorError::timeout(Box::new(error)),
@@ -62,13 +62,14 @@ fn connector_error(error: TransportError) -> ConnectorError {
     }
 }
 
-/// credwatch's classified error, when the SDK failed because the transport did.
-pub fn transport_error<'a>(
+/// The first error of type `T` in `error`'s source chain: credwatch's classified
+/// [`TransportError`] when the transport failed, or the credential chain's error.
+pub fn find_source<'a, T: std::error::Error + 'static>(
     error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a TransportError> {
+) -> Option<&'a T> {
     let mut current = Some(error);
     while let Some(e) = current {
-        if let Some(found) = e.downcast_ref::<TransportError>() {
+        if let Some(found) = e.downcast_ref::<T>() {
             return Some(found);
         }
         current = e.source();
