@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Daemon, write};
@@ -92,30 +90,6 @@ fn now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64()
-}
-
-/// Runs `promtool check metrics` on a scrape; panics with its complaints.
-fn promtool(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is installed (Debian package `prometheus`; .ci/run installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -315,7 +289,7 @@ async fn daemon_exports_every_series_and_a_hung_provider_delays_no_one() {
     assert!(histogram_count >= 3.0);
     assert!(m.get("process_resident_memory_bytes", &[]).unwrap() > 0.0);
 
-    promtool(&m.text);
+    common::promtool(&m.text);
 
     // SIGTERM: the hung check is drained (bounded by its 12 s timeout), then a clean exit.
     let (status, logs) = daemon.terminate();

@@ -252,6 +252,7 @@ async fn client_certificates_against_nginx() {
     };
     assert_eq!(expiry("client"), Some(unix(soon)));
     assert_eq!(expiry("server"), Some(unix(server_not_after)));
+    common::promtool(&metrics.render());
 
     // No client certificate: nginx answers its 400 page.
     let f = check_only(&config(port, dir, None, true))

@@ -27,6 +27,7 @@ const CANARIES: &[&str] = &[
     "CANARY-web-password-8e8e",
     "CANARY-web-field-9f9f",
     "CANARY-web-oauth-secret-a0a0",
+    "CANARY-web-client-key-b1b1",
 ];
 
 /// Fails if `text` holds a canary, plainly or inside anything base64 (a Basic header).
@@ -120,6 +121,21 @@ async fn echo_everything() -> MockServer {
 
 fn config(zendesk: &str, genesys: &str, echo: &str, all: &str, dir: &std::path::Path) -> String {
     let key_file = write(dir, "google.pem", CANARIES[6]);
+    // A real client certificate whose key file holds a canary instead of a key.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["credwatch".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let client_cert = write(dir, "client.crt", &cert.pem());
+    let client_key = write(
+        dir,
+        "client.key",
+        &format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            CANARIES[15]
+        ),
+    );
     format!(
         r#"
 [defaults]
@@ -220,9 +236,22 @@ key = "{c13}"
 url = "{all}/web?k=${{credentials.key}}"
 [integration.request.headers]
 Authorization = "Bearer ${{credentials.token}}"
+
+[[integration]]
+type = "web_service"
+name = "mTLS"
+[integration.credentials]
+credential_type = "none"
+[integration.request]
+url = "{all}/mtls"
+[integration.tls]
+client_cert = "{client_cert}"
+client_key = "{client_key}"
 "#,
         state = dir.join("state").display(),
         key_file = key_file.display(),
+        client_cert = client_cert.display(),
+        client_key = client_key.display(),
         c0 = CANARIES[0],
         c2 = CANARIES[2],
         c4 = CANARIES[4],
@@ -269,12 +298,13 @@ async fn no_canary_leaves_through_any_output() {
                     )
                     .unwrap_or(0.0)
                 };
-                m.count("credwatch_check_success", &[]) == 9
+                m.count("credwatch_check_success", &[]) == 10
                     && total("Zendesk Data Actions", "invalid_credentials") >= 2.0
                     && total("Genesys granted", "permission_denied") >= 2.0
                     && total("Genesys echo", "invalid_credentials") >= 2.0
                     && total("Salesforce Data Actions", "invalid_credentials") >= 2.0
                     && total("AWS Lambda Data Actions", "protocol_error") >= 2.0
+                    && total("mTLS", "config_error") >= 2.0
                     && total("Microsoft Dynamics 365 Data Actions", "invalid_credentials") >= 2.0
             },
         )
