@@ -219,10 +219,7 @@ impl Response {
     /// says where parsing failed, never what the body said.
     pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, Failure> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            let problem = match e.classify() {
-                serde_json::error::Category::Data => "JSON of an unexpected shape",
-                _ => "not valid JSON",
-            };
+            let problem = json_problem(&e);
             Failure::new(
                 FailureReason::ProtocolError,
                 format!(
@@ -238,6 +235,14 @@ impl Response {
     /// How long the provider asked us to wait, from `Retry-After`.
     pub fn retry_after(&self) -> Option<Duration> {
         retry_after(&self.headers)
+    }
+}
+
+/// What is wrong with a document serde_json refused, without quoting it.
+pub fn json_problem(error: &serde_json::Error) -> &'static str {
+    match error.classify() {
+        serde_json::error::Category::Data => "JSON of an unexpected shape",
+        _ => "not valid JSON",
     }
 }
 

@@ -12,6 +12,7 @@ use url::Url;
 use super::oauth::{self, TokenError};
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
 use crate::config::{ConfigError, Section, Spec};
+use crate::http::json_problem;
 use crate::outcome::{Failure, FailureReason, Outcome, Success};
 use crate::secret::{Secret, SecretField};
 
@@ -251,11 +252,7 @@ impl Google {
                             field.field,
                             e.line(),
                             e.column(),
-                            match e.classify() {
-                                serde_json::error::Category::Data =>
-                                    "a field is missing or of the wrong type",
-                                _ => "not valid JSON",
-                            }
+                            json_problem(&e)
                         ),
                     )
                 })?;
