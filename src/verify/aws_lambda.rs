@@ -192,12 +192,9 @@ impl AwsLambda {
                     .credentials_provider()
             })
             .await;
-        chain.clone().ok_or_else(|| {
-            Failure::new(
-                FailureReason::ConfigError,
-                "no AWS credentials for credwatch itself: set access_key_id and secret_access_key, or give the process a default-chain identity",
-            )
-        })
+        chain
+            .clone()
+            .ok_or_else(|| no_identity("the default chain has no provider"))
     }
 
     fn sts_config(
@@ -245,14 +242,7 @@ impl AwsLambda {
                     return e.clone().into();
                 }
                 if let Some(e) = cause.and_then(|c| find_source::<CredentialsError>(c)) {
-                    return Failure::new(
-                        FailureReason::ConfigError,
-                        format!(
-                            "credwatch has no AWS identity of its own ({}): set access_key_id and \
-                             secret_access_key, or give the process one through the default AWS chain",
-                            error_chain(e)
-                        ),
-                    );
+                    return no_identity(&error_chain(e));
                 }
                 return Failure::new(
                     FailureReason::NetworkError,
@@ -363,6 +353,17 @@ impl AwsLambda {
         }
         Failure::new(reason, format!("{message} ({hint})"))
     }
+}
+
+/// credwatch itself has no AWS identity to call STS with.
+fn no_identity(detail: &str) -> Failure {
+    Failure::new(
+        FailureReason::ConfigError,
+        format!(
+            "credwatch has no AWS identity of its own ({detail}): set access_key_id and \
+             secret_access_key, or give the process one through the default AWS chain"
+        ),
+    )
 }
 
 /// The text of the first `<name>` element of an XML error body.

@@ -231,6 +231,7 @@ async fn send_jwt_bearer<EF: ExtraTokenFields>(
 struct Seen {
     status: StatusCode,
     headers: HeaderMap,
+    /// The body of an error answer; empty for a success.
     body: Vec<u8>,
 }
 
@@ -249,10 +250,17 @@ impl<'c> AsyncHttpClient<'c> for Sender<'_> {
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
             let response = self.http.send_oauth(request).await?;
+            // Only an error body is read again (for fields the crate drops); a token stays
+            // with the crate alone.
+            let body = if response.status().is_success() {
+                Vec::new()
+            } else {
+                response.body().clone()
+            };
             *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Seen {
                 status: response.status(),
                 headers: response.headers().clone(),
-                body: response.body().clone(),
+                body,
             });
             Ok(response)
         })
