@@ -6,9 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use credwatch::checker::{Checked, Checker};
 use credwatch::config::{self, Config, Integration};
 use credwatch::daemon;
-use credwatch::runner::{self, Report};
+use credwatch::guard::{self, FingerprintKey};
+use credwatch::metrics::Metrics;
+use credwatch::state::State;
 use futures_util::StreamExt;
 
 /// Exit code: every check passed / the command succeeded.
@@ -43,8 +46,11 @@ pub enum Command {
     },
     /// Check integrations once and report; exit 0 if all pass, 1 if any fails, 2 on a config error.
     Check {
-        /// Integrations to check (default: every active one).
+        /// Integrations to check (default: every active one, or the --force ones).
         names: Vec<String>,
+        /// Check this integration even while the lockout guard holds it (one attempt); repeatable.
+        #[arg(long, value_name = "NAME")]
+        force: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -105,18 +111,28 @@ pub async fn dispatch(args: Args) -> u8 {
                 EXIT_FAILED
             }
         },
-        Command::Check { names, format } => check(config, &names, format).await,
+        Command::Check {
+            names,
+            force,
+            format,
+        } => check(config, &names, &force, format).await,
         Command::Validate => validate(&config),
     }
 }
 
-async fn check(config: Config, names: &[String], format: Format) -> u8 {
-    let selected: Vec<Arc<Integration>> = if names.is_empty() {
+async fn check(config: Config, names: &[String], force: &[String], format: Format) -> u8 {
+    let wanted: Vec<&String> = if names.is_empty() {
+        force.iter().collect()
+    } else {
+        names.iter().chain(force).collect()
+    };
+    let selected: Vec<Arc<Integration>> = if wanted.is_empty() {
         config.integrations.clone()
     } else {
-        let mut selected = Vec::new();
-        for name in names {
+        let mut selected: Vec<Arc<Integration>> = Vec::new();
+        for name in wanted {
             match config.integrations.iter().find(|i| &i.name == name) {
+                Some(integration) if selected.iter().any(|s| Arc::ptr_eq(s, integration)) => {}
                 Some(integration) => selected.push(integration.clone()),
                 None => {
                     let known: Vec<_> = config
@@ -135,14 +151,29 @@ async fn check(config: Config, names: &[String], format: Format) -> u8 {
         }
         selected
     };
-    let mut reports: Vec<(usize, Report)> =
+    // The daemon's state: the lockout guard holds here too.
+    let state_dir = &config.defaults.state_dir;
+    let state = Arc::new(State::load(state_dir));
+    let (key, _) = FingerprintKey::load(state_dir);
+    let checker = Checker::new(state.clone(), Arc::new(Metrics::new()), key);
+    let mut results: Vec<(usize, Checked)> =
         futures_util::stream::iter(selected.iter().enumerate().filter(|(_, i)| i.active))
-            .map(|(index, integration)| async move { (index, runner::run(integration).await) })
+            .map(|(index, integration)| {
+                let checker = checker.clone();
+                let forced = force.contains(&integration.name);
+                async move { (index, checker.check(integration, forced).await) }
+            })
             .buffer_unordered(config.defaults.concurrency)
             .collect()
             .await;
-    reports.sort_by_key(|(index, _)| *index);
-    let rows = rows(&selected, reports.into_iter().map(|(_, r)| r).collect());
+    results.sort_by_key(|(index, _)| *index);
+    if let Err(e) = state.save() {
+        eprintln!(
+            "credwatch: warning: cannot save state in {}: {e}",
+            state_dir.display()
+        );
+    }
+    let rows = rows(&selected, results.into_iter().map(|(_, r)| r).collect());
     match format {
         Format::Json => println!(
             "{}",
@@ -166,7 +197,8 @@ struct Row {
     name: String,
     r#type: &'static str,
     active: bool,
-    /// `success`, a failure reason, or `inactive` (not checked).
+    /// `success`, a failure reason, `guarded` (the lockout guard held it: no request was made)
+    /// or `inactive` (not checked).
     result: &'static str,
     message: Option<String>,
     duration_seconds: Option<f64>,
@@ -174,26 +206,35 @@ struct Row {
     token_expiry: Option<String>,
 }
 
-fn rows(selected: &[Arc<Integration>], reports: Vec<Report>) -> Vec<Row> {
-    let mut reports = reports.into_iter().peekable();
+fn rows(selected: &[Arc<Integration>], results: Vec<Checked>) -> Vec<Row> {
+    let mut results = results.into_iter().peekable();
     selected
         .iter()
         .map(|integration| {
-            let report = reports.next_if(|r| Arc::ptr_eq(&r.integration, integration));
-            match report {
-                None => Row {
-                    name: integration.name.clone(),
-                    r#type: integration.kind.key,
-                    active: false,
-                    result: "inactive",
-                    message: Some("inactive: not checked".into()),
-                    duration_seconds: None,
-                    token_expiry: None,
-                },
-                Some(report) => Row {
-                    name: integration.name.clone(),
-                    r#type: integration.kind.key,
-                    active: true,
+            let row = |active, result, message: Option<String>| Row {
+                name: integration.name.clone(),
+                r#type: integration.kind.key,
+                active,
+                result,
+                message,
+                duration_seconds: None,
+                token_expiry: None,
+            };
+            if !integration.active {
+                return row(false, "inactive", Some("inactive: not checked".into()));
+            }
+            match results.next() {
+                None => row(true, "inactive", None),
+                Some(Checked::Held(engaged)) => row(
+                    true,
+                    "guarded",
+                    Some(guard::held_message(
+                        &engaged,
+                        &integration.name,
+                        integration.guard_retry,
+                    )),
+                ),
+                Some(Checked::Ran(report)) => Row {
                     result: report.result(),
                     message: report.outcome.as_ref().err().map(|f| f.message.clone()),
                     duration_seconds: Some(
@@ -208,6 +249,7 @@ fn rows(selected: &[Arc<Integration>], reports: Vec<Report>) -> Vec<Row> {
                             chrono::DateTime::<chrono::Utc>::from(t)
                                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                         }),
+                    ..row(true, "", None)
                 },
             }
         })

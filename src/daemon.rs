@@ -13,11 +13,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::checker::Checker;
 use crate::config::{Config, Integration};
+use crate::guard::FingerprintKey;
 use crate::metrics::Metrics;
-use crate::scheduler::{self, Sinks};
+use crate::scheduler;
 use crate::server::{self, AppState};
 use crate::state::State;
+use crate::watch::{self, SecretWatch};
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -33,26 +36,37 @@ pub enum DaemonError {
     Serve(std::io::Error),
 }
 
-/// The config being checked, and the tasks checking it.
+/// Where check results go, shared by the scheduler, the API and reloads.
+#[derive(Clone)]
+struct Sinks {
+    state: Arc<State>,
+    metrics: Arc<Metrics>,
+    checker: Arc<Checker>,
+}
+
+/// The config being checked, the tasks checking it, and the watch on its secret files.
 struct Running {
     config: Config,
     stop: CancellationToken,
     checks: JoinSet<()>,
+    _watch: Option<SecretWatch>,
 }
 
 impl Running {
     fn start(config: Config, sinks: &Sinks) -> Self {
         let stop = CancellationToken::new();
-        let checks = scheduler::spawn(
+        let scheduled = scheduler::spawn(
             &config.integrations,
             config.defaults.concurrency,
-            sinks.clone(),
+            sinks.checker.clone(),
             stop.clone(),
         );
+        let watch = watch::spawn(&config.integrations, scheduled.wake, stop.clone());
         Self {
             config,
             stop,
-            checks,
+            checks: scheduled.tasks,
+            _watch: watch,
         }
     }
 
@@ -72,8 +86,14 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let addr = listen.unwrap_or(config.listen);
     let state = Arc::new(State::load(&config.defaults.state_dir));
+    state.retain(|name| config.integrations.iter().any(|i| i.name == name));
+    let (key, warning) = FingerprintKey::load(&config.defaults.state_dir);
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
     let metrics = Arc::new(Metrics::new());
     metrics.set_config(&config, &state);
+    let checker = Checker::new(state.clone(), metrics.clone(), key);
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| DaemonError::Listen { addr, source })?;
@@ -89,13 +109,19 @@ pub async fn run(
     let sinks = Sinks {
         state: state.clone(),
         metrics: metrics.clone(),
+        checker: checker.clone(),
     };
     let app = AppState {
         metrics,
         state: state.clone(),
+        checker,
         integrations: integrations.clone(),
         reload: reload_tx,
+        posts_refused: server::posts_refused(bound),
     };
+    if let Some(why) = &app.posts_refused {
+        tracing::warn!("{why}");
+    }
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(server::serve(listener, app, shutdown.clone()));
     let saver = tokio::spawn(save_periodically(state.clone(), shutdown.clone()));
@@ -177,6 +203,9 @@ impl Reloader {
                 self.sinks.metrics.forget(&old.name, old.kind.key);
             }
         }
+        self.sinks
+            .state
+            .retain(|name| new.integrations.iter().any(|i| i.name == name));
         self.sinks.metrics.set_config(&new, &self.sinks.state);
         *self.integrations.write().unwrap_or_else(|p| p.into_inner()) = new.integrations.clone();
         tracing::info!(
@@ -216,20 +245,21 @@ impl Reloader {
     }
 }
 
+/// Saves the state shortly after it changes: at once, then at most once a second (a lockout
+/// guard that engaged is on disk within about a second).
 async fn save_periodically(state: Arc<State>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(10));
     let mut failing = false;
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = state.changed() => {}
             _ = shutdown.cancelled() => return,
         }
-        // Warn when saving starts failing and when it recovers, not every ten seconds.
+        // Warn when saving starts failing and when it recovers, not at every change.
         match state.save() {
             Err(e) if !failing => {
                 failing = true;
                 tracing::warn!(
-                    "cannot save state (last successes will not survive a restart): {e}"
+                    "cannot save state (results and the lockout guard will not survive a restart): {e}"
                 );
             }
             Err(e) => tracing::debug!("still cannot save state: {e}"),
@@ -239,5 +269,12 @@ async fn save_periodically(state: Arc<State>, shutdown: CancellationToken) {
             }
             Ok(()) => {}
         }
+        tokio::select! {
+            _ = tokio::time::sleep(SAVE_PAUSE) => {}
+            _ = shutdown.cancelled() => return,
+        }
     }
 }
+
+/// The least time between two writes of the state file.
+const SAVE_PAUSE: Duration = Duration::from_secs(1);

@@ -6,8 +6,10 @@
 //! [`server`] exposes; [`daemon`] ties them together with signals and reloads.
 
 pub mod certs;
+pub mod checker;
 pub mod config;
 pub mod daemon;
+pub mod guard;
 pub mod http;
 pub mod metrics;
 pub mod outcome;
@@ -17,3 +19,4 @@ pub mod secret;
 pub mod server;
 pub mod state;
 pub mod verify;
+pub mod watch;

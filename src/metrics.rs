@@ -7,7 +7,8 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::config::Config;
+use crate::config::{Config, Integration};
+use crate::guard::Engaged;
 use crate::outcome::FailureReason;
 use crate::runner::Report;
 use crate::state::{State, unix_seconds};
@@ -30,6 +31,7 @@ pub struct Metrics {
     failure_reason: GaugeVec,
     token_expiry: GaugeVec,
     certificate_expiry: GaugeVec,
+    guard_engaged: GaugeVec,
     integration_info: GaugeVec,
     integrations: GaugeVec,
     integrations_limit: GaugeVec,
@@ -148,6 +150,12 @@ impl Metrics {
                 "notAfter of the mTLS client certificate (certificate=\"client\") and of the soonest-expiring server leaf certificate the last check was shown (certificate=\"server\"), unix seconds.",
                 &["integration", "type", "certificate"],
             ),
+            guard_engaged: gauge_vec(
+                &registry,
+                "credwatch_lockout_guard_engaged",
+                "1 while the lockout guard pauses attempts so as not to lock the account; 0 when it does not (integrations the guard watches only).",
+                ITYPE,
+            ),
             integration_info: gauge_vec(
                 &registry,
                 "credwatch_integration_info",
@@ -209,6 +217,15 @@ impl Metrics {
                     .with_label_values(&[integration.name.as_str(), integration.kind.key])
                     .set(seconds);
             }
+            if !integration.active || !integration.guard {
+                let _ = self
+                    .guard_engaged
+                    .remove_label_values(&[integration.name.as_str(), integration.kind.key]);
+            } else if let Some(engaged) = state.guard(&integration.name, integration.kind.key) {
+                self.held(integration, &engaged);
+            } else {
+                self.set_guard(integration, false);
+            }
         }
         self.reload_successful.set(1.0);
         self.reload_timestamp
@@ -229,6 +246,7 @@ impl Metrics {
             &self.last_run,
             &self.last_success,
             &self.token_expiry,
+            &self.guard_engaged,
         ] {
             let _ = vec.remove_label_values(&labels);
         }
@@ -248,6 +266,32 @@ impl Metrics {
                 .failure_reason
                 .remove_label_values(&[name, kind, reason.as_str()]);
         }
+    }
+
+    /// Whether the lockout guard holds the integration.
+    pub fn set_guard(&self, integration: &Integration, engaged: bool) {
+        self.guard_engaged
+            .with_label_values(&[integration.name.as_str(), integration.kind.key])
+            .set(if engaged { 1.0 } else { 0.0 });
+    }
+
+    /// A due check the guard held: no check is counted, and the integration keeps reporting the
+    /// failure that engaged the guard (also after a restart, when nothing else has said so).
+    pub fn held(&self, integration: &Integration, engaged: &Engaged) {
+        let name = integration.name.as_str();
+        let kind = integration.kind.key;
+        self.set_guard(integration, true);
+        self.check_success.with_label_values(&[name, kind]).set(0.0);
+        for reason in FailureReason::ALL {
+            if reason != engaged.reason {
+                let _ = self
+                    .failure_reason
+                    .remove_label_values(&[name, kind, reason.as_str()]);
+            }
+        }
+        self.failure_reason
+            .with_label_values(&[name, kind, engaged.reason.as_str()])
+            .set(1.0);
     }
 
     /// Records one check.

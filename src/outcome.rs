@@ -4,11 +4,11 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a check failed. The set is closed: these strings are Prometheus label values and alert
 /// rules match on them, so a new variant is a breaking change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureReason {
     /// The provider rejected the credential itself (wrong secret, unknown client, ...).

@@ -22,6 +22,21 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of a check whose task panicked (a bug in credwatch, never a provider's
+    /// doing): a failure, so that it is seen.
+    pub fn panicked(integration: &Arc<Integration>) -> Self {
+        Self {
+            integration: integration.clone(),
+            outcome: Err(Failure::new(
+                FailureReason::ProtocolError,
+                "the check stopped unexpectedly (a bug in credwatch: the log says more)",
+            )),
+            certificates: Certificates::default(),
+            finished: SystemTime::now(),
+            duration: Duration::ZERO,
+        }
+    }
+
     /// `success` or the failure reason: the `result` label.
     pub fn result(&self) -> &'static str {
         match &self.outcome {

@@ -1,61 +1,69 @@
 //! Runs every active integration on its own cadence: each in a task of its own (so a hung
 //! provider delays nobody else), first check soon after start spread by a deterministic jitter,
-//! at most `concurrency` checks in flight, `Retry-After` obeyed. On shutdown no new check starts
+//! at most `concurrency` checks in flight, `Retry-After` obeyed, the lockout guard consulted
+//! (through [`Checker`]), and a check at once when a secret file changes. On shutdown no new check starts
 //! and the ones in flight finish (each is bounded by its timeout).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use crate::checker::{Checked, Checker};
 use crate::config::{Cadence, Integration};
-use crate::metrics::Metrics;
-use crate::runner;
-use crate::state::State;
 
 /// The longest first-check delay: start-up checks are spread over at most this long.
 const MAX_START_SPREAD: Duration = Duration::from_secs(30);
 
-/// Where check results go.
-#[derive(Clone)]
-pub struct Sinks {
-    pub state: Arc<State>,
-    pub metrics: Arc<Metrics>,
+/// The running schedule: a task per active integration, and the bell that makes one check now.
+pub struct Scheduled {
+    pub tasks: JoinSet<()>,
+    /// Integration name → its task's wake-up call (a secret file changed).
+    pub wake: HashMap<String, Arc<Notify>>,
 }
 
 /// Starts one task per active integration; they end when `shutdown` is cancelled.
 pub fn spawn(
     integrations: &[Arc<Integration>],
     concurrency: usize,
-    sinks: Sinks,
+    checker: Arc<Checker>,
     shutdown: CancellationToken,
-) -> JoinSet<()> {
+) -> Scheduled {
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
+    let mut wake = HashMap::new();
     for integration in integrations.iter().filter(|i| i.active) {
+        let bell = Arc::new(Notify::new());
+        wake.insert(integration.name.clone(), bell.clone());
         tasks.spawn(run_integration(
             integration.clone(),
             permits.clone(),
-            sinks.clone(),
+            checker.clone(),
+            bell,
             shutdown.clone(),
         ));
     }
-    tasks
+    Scheduled { tasks, wake }
 }
 
 async fn run_integration(
     integration: Arc<Integration>,
     permits: Arc<Semaphore>,
-    sinks: Sinks,
+    checker: Arc<Checker>,
+    wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
     let mut next = Instant::now() + first_delay(&integration);
     loop {
         tokio::select! {
             _ = sleep_until(next) => {}
+            _ = wake.notified() => {
+                tracing::info!(integration = %integration.name, "a secret file changed: checking now");
+            }
             _ = shutdown.cancelled() => return,
         }
         let permit = tokio::select! {
@@ -63,11 +71,12 @@ async fn run_integration(
             _ = shutdown.cancelled() => return,
         };
         let started = Instant::now();
-        let report = runner::run(&integration).await;
+        let checked = checker.check(&integration, false).await;
         drop(permit);
-        sinks.state.record(&report);
-        sinks.metrics.observe(&report);
-        let retry_after = report.outcome.as_ref().err().and_then(|f| f.retry_after);
+        let retry_after = match &checked {
+            Checked::Ran(report) => report.outcome.as_ref().err().and_then(|f| f.retry_after),
+            Checked::Held(_) => None,
+        };
         match next_run(&integration.cadence, started, retry_after) {
             Some(at) => next = at,
             None => {

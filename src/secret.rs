@@ -95,6 +95,17 @@ impl SecretRef {
         }
     }
 
+    /// The file the secret is read from, if it lives in one (for watching it).
+    pub fn path(&self) -> Option<PathBuf> {
+        match self {
+            Self::File(path) => Some(path.clone()),
+            Self::Credential(name) => {
+                std::env::var_os("CREDENTIALS_DIRECTORY").map(|dir| PathBuf::from(dir).join(name))
+            }
+            Self::Literal(_) | Self::Env(_) => None,
+        }
+    }
+
     /// Reads the secret now.
     pub fn resolve(&self) -> Result<Secret, SecretError> {
         let value = match self {

@@ -323,7 +323,8 @@ async fn last_success_survives_a_restart() {
     assert!(status.success(), "{logs}");
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(state_dir.join("state.json")).unwrap()).unwrap();
-    let saved = saved["last_success"]["Zendesk"]
+    assert_eq!(saved["format"], "credwatch-state");
+    let saved = saved["integrations"]["Zendesk"]["last_success"]
         .as_f64()
         .expect("last success saved");
     drop(server);

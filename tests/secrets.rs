@@ -289,7 +289,7 @@ async fn no_canary_leaves_through_any_output() {
     let metrics = daemon
         .metrics_when(
             Duration::from_secs(20),
-            "every active integration checked twice",
+            "every active integration checked twice, or once and guarded",
             |m| {
                 let total = |name: &str, result: &str| {
                     m.get(
@@ -298,20 +298,47 @@ async fn no_canary_leaves_through_any_output() {
                     )
                     .unwrap_or(0.0)
                 };
+                let guarded = |name: &str| {
+                    m.get("credwatch_lockout_guard_engaged", &[("integration", name)]) == Some(1.0)
+                };
                 m.count("credwatch_check_success", &[]) == 10
                     && total("Zendesk Data Actions", "invalid_credentials") >= 2.0
                     && total("Genesys granted", "permission_denied") >= 2.0
                     && total("Genesys echo", "invalid_credentials") >= 2.0
-                    && total("Salesforce Data Actions", "invalid_credentials") >= 2.0
+                    && total("Salesforce Data Actions", "invalid_credentials") >= 1.0
+                    && guarded("Salesforce Data Actions")
                     && total("AWS Lambda Data Actions", "protocol_error") >= 2.0
                     && total("mTLS", "config_error") >= 2.0
-                    && total("Microsoft Dynamics 365 Data Actions", "invalid_credentials") >= 2.0
+                    && total("Microsoft Dynamics 365 Data Actions", "invalid_credentials") >= 1.0
+                    && guarded("Microsoft Dynamics 365 Data Actions")
             },
         )
         .await;
     assert_clean("/metrics", &metrics.text);
     let (_, readyz) = daemon.get("/readyz").await;
     assert_clean("/readyz", &readyz);
+    // The API: the list, every integration with its history, and checks on demand (which
+    // bypass the guard, so the echoing providers are asked again).
+    let (status, list) = daemon.get("/api/v1/integrations").await;
+    assert_eq!(status, 200, "{list}");
+    assert_clean("/api/v1/integrations", &list);
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let names: Vec<String> = list["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 10);
+    for name in &names {
+        let path = format!("/api/v1/integrations/{}", name.replace(' ', "%20"));
+        let (status, detail) = daemon.get(&path).await;
+        assert_eq!(status, 200, "{detail}");
+        assert_clean(&path, &detail);
+        let (status, checked) = daemon.post(&format!("{path}/check")).await;
+        assert_eq!(status, 200, "{checked}");
+        assert_clean(&format!("POST {path}/check"), &checked);
+    }
     let (status, logs) = daemon.terminate();
     assert!(status.success());
     // The logs carry the failure messages.
@@ -325,8 +352,8 @@ async fn no_canary_leaves_through_any_output() {
         "the echoed secret was scrubbed: {logs}"
     );
     assert_clean("daemon logs", &logs);
-    let state =
-        std::fs::read_to_string(dir.path().join("state").join("state.json")).unwrap_or_default();
+    let state = std::fs::read_to_string(dir.path().join("state").join("state.json")).unwrap();
+    assert!(state.contains("\"guard\": {"), "{state}");
     assert_clean("state file", &state);
 
     for args in [
@@ -334,6 +361,16 @@ async fn no_canary_leaves_through_any_output() {
         &["check"],
         &["validate"],
         &["--log-level", "debug", "check", "Genesys echo"],
+        // The guarded ones once more, past their guard.
+        &[
+            "check",
+            "--force",
+            "Salesforce Data Actions",
+            "--force",
+            "Microsoft Dynamics 365 Data Actions",
+            "--force",
+            "Web Services Data Actions",
+        ],
         // Directives reach the libraries' own debug logs.
         &["--log-level", "debug,credwatch=trace", "check"],
     ] {

@@ -14,7 +14,7 @@ pub use section::Section;
 use section::Source;
 
 use crate::http::HttpClient;
-use crate::secret::SecretField;
+use crate::secret::{Secret, SecretField};
 use crate::verify::{self, IntegrationType, Verifier};
 
 /// Where `credwatch` looks when neither `--config` nor `CREDWATCH_CONFIG` is given.
@@ -58,6 +58,8 @@ pub struct Defaults {
     pub timeout: Duration,
     pub concurrency: usize,
     pub state_dir: PathBuf,
+    /// A guarded password login is tried again after this long (`guard_retry`, default 6 h).
+    pub guard_retry: Duration,
 }
 
 /// When an integration is checked.
@@ -84,6 +86,13 @@ pub struct Integration {
     pub timeout: Duration,
     /// `false` skips the authenticated follow-up call.
     pub follow_up: bool,
+    /// Whether the lockout guard watches this integration (`guard`, default: password logins).
+    pub guard: bool,
+    /// How long the guard holds the same credentials (`[defaults] guard_retry`).
+    pub guard_retry: Duration,
+    /// The credential tables as configured (secrets included), only ever hashed: the lockout
+    /// guard releases when they change.
+    pub identity: Secret,
     /// The type's verifier, holding its parsed fields.
     pub verifier: Box<dyn Verifier>,
     /// The HTTP client for this integration (shared unless it has its own trusted roots).
@@ -100,6 +109,7 @@ impl std::fmt::Debug for Integration {
             .field("active", &self.active)
             .field("cadence", &self.cadence)
             .field("timeout", &self.timeout)
+            .field("guard", &self.guard)
             .field("secrets", &self.secrets)
             .finish_non_exhaustive()
     }

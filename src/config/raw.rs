@@ -13,6 +13,7 @@ use super::{
     Cadence, ConfigError, Defaults, Integration, Spec, Unnamed, parse_duration, parse_schedule,
 };
 use crate::http::HttpClient;
+use crate::secret::Secret;
 use crate::verify;
 
 type RawTable = Spanned<BTreeMap<String, Spanned<Value>>>;
@@ -41,6 +42,7 @@ pub(crate) struct RawDefaults {
     timeout: Option<Spanned<String>>,
     concurrency: Option<Spanned<i64>>,
     state_dir: Option<Spanned<String>>,
+    guard_retry: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +57,7 @@ pub(crate) struct RawIntegration {
     schedule: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     follow_up: Option<bool>,
+    guard: Option<bool>,
     credentials: Option<RawTable>,
     endpoints: Option<RawTable>,
     tls: Option<RawTable>,
@@ -82,6 +85,7 @@ impl RawDefaults {
             interval: duration(self.interval, "interval", 300)?,
             timeout: duration(self.timeout, "timeout", 15)?,
             concurrency,
+            guard_retry: duration(self.guard_retry, "guard_retry", 6 * 3600)?,
             state_dir: self
                 .state_dir
                 .map(|s| PathBuf::from(s.into_inner()))
@@ -156,6 +160,12 @@ pub(crate) fn build_integration(
         }
     };
 
+    let identity = identity(&[
+        ("credentials", &raw.credentials),
+        ("endpoints", &raw.endpoints),
+        ("tls", &raw.tls),
+        ("request", &raw.request),
+    ]);
     let section = |path: &str, table: Option<RawTable>| {
         Section::new(
             source.clone(),
@@ -185,6 +195,7 @@ pub(crate) fn build_integration(
         }
     };
     let verifier = (kind.build)(&mut spec)?;
+    let guard = raw.guard.unwrap_or_else(|| verifier.password_login());
     let mut secrets = Vec::new();
     for section in [spec.credentials, spec.endpoints, spec.tls, spec.request] {
         let (s, w) = section.finish()?;
@@ -201,9 +212,30 @@ pub(crate) fn build_integration(
             cadence,
             timeout,
             follow_up: raw.follow_up.unwrap_or(true),
+            guard,
+            guard_retry: defaults.guard_retry,
+            identity,
             verifier,
             http,
             secrets,
         },
     })
+}
+
+/// The integration's credential tables in a canonical form (no spans, sorted keys), so that the
+/// lockout guard can tell when an operator changed a user name or an endpoint, not only a secret.
+/// Literal secrets are in it: it is only ever hashed.
+fn identity(tables: &[(&str, &Option<RawTable>)]) -> Secret {
+    let mut canonical = toml::Table::new();
+    for (name, table) in tables {
+        if let Some(table) = table {
+            let inner: toml::Table = table
+                .get_ref()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                .collect();
+            canonical.insert((*name).to_string(), Value::Table(inner));
+        }
+    }
+    Secret::new(toml::to_string(&canonical).unwrap_or_default())
 }

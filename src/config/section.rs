@@ -229,15 +229,29 @@ impl Section {
         Ok(Some(field))
     }
 
-    /// An optional path to a file whose whole content is secret (a JSON key file): read afresh at
-    /// every check like any secret, never shown.
+    /// An optional file whose whole content is secret (a JSON key file, a private key): a bare
+    /// string is its path, and `{ file }`, `{ env }` or `{ credential }` (systemd
+    /// `LoadCredential=`) say where it lives like any secret. Read afresh at every check.
     pub fn opt_secret_file(&mut self, key: &str) -> Result<Option<SecretField>, ConfigError> {
-        let Some(path) = self.opt_string(key)? else {
+        let Some(value) = self.take(key) else {
             return Ok(None);
+        };
+        let source = match &value {
+            Value::String(path) if path.trim().is_empty() => {
+                return Err(self.error(key, "must not be empty"));
+            }
+            Value::String(path) => SecretRef::File(path.trim().into()),
+            Value::Table(_) => parse_secret_ref(&value).map_err(|msg| self.error(key, msg))?,
+            _ => {
+                return Err(self.error(
+                    key,
+                    "must be a path, { file = \"/path\" }, { env = \"VAR\" } or { credential = \"name\" }",
+                ));
+            }
         };
         let field = SecretField {
             field: self.field(key),
-            source: SecretRef::File(path.into()),
+            source,
         };
         self.secrets.push(field.clone());
         Ok(Some(field))

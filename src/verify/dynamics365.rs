@@ -90,6 +90,10 @@ impl Verifier for Dynamics365 {
         "password"
     }
 
+    fn password_login(&self) -> bool {
+        true
+    }
+
     fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
         Box::pin(self.run(ctx))
     }

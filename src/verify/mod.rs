@@ -26,6 +26,12 @@ pub trait Verifier: Send + Sync {
     /// The `credential_type` label of `credwatch_integration_info` (e.g. `api_token`).
     fn credential_type(&self) -> &str;
 
+    /// Whether the check logs in with a password that the provider locks after failed
+    /// attempts: such integrations get the lockout guard unless `guard = false`.
+    fn password_login(&self) -> bool {
+        false
+    }
+
     /// Runs the check: resolve secrets through `ctx`, talk to the provider, map the answer.
     fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome>;
 }

@@ -82,6 +82,10 @@ impl Verifier for Salesforce {
         "username_password"
     }
 
+    fn password_login(&self) -> bool {
+        true
+    }
+
     fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
         Box::pin(self.run(ctx))
     }

@@ -299,6 +299,10 @@ impl Verifier for WebService {
         self.credential_type
     }
 
+    fn password_login(&self) -> bool {
+        matches!(self.auth, Auth::Basic { .. })
+    }
+
     fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
         Box::pin(self.run(ctx))
     }

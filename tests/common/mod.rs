@@ -106,6 +106,23 @@ impl Daemon {
         (status, response.text().await.unwrap())
     }
 
+    /// POST a path with an empty body; returns status and body.
+    pub async fn post(&self, path: &str) -> (u16, String) {
+        let response = reqwest::Client::new()
+            .post(self.url(path))
+            .send()
+            .await
+            .expect("daemon answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// SIGKILL: no chance to save anything.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub async fn metrics(&self) -> Metrics {
         let (status, body) = self.get("/metrics").await;
         assert_eq!(status, 200);
@@ -163,6 +180,15 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Polls `condition` every 25 ms until it holds; panics naming `what` after `limit`.
+pub async fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 

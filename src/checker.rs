@@ -1,0 +1,139 @@
+//! The door every check goes through, for the scheduler, the API and `credwatch check`: the
+//! lockout guard decides whether the provider may be asked at all, at most one check of an
+//! integration is in flight (a second caller waits for and shares the first one's result), and
+//! what happened lands in the state and the metrics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+
+use crate::config::Integration;
+use crate::guard::{self, Decision, Engaged, FingerprintKey};
+use crate::metrics::Metrics;
+use crate::runner::{self, Report};
+use crate::state::{State, unix_seconds};
+
+/// What asking for a check gave.
+#[derive(Debug, Clone)]
+pub enum Checked {
+    /// The check ran.
+    Ran(Report),
+    /// The lockout guard held it: no request was made.
+    Held(Engaged),
+}
+
+type InFlight = Shared<BoxFuture<'static, Option<Checked>>>;
+
+/// Runs checks with the guard, one at a time per integration.
+pub struct Checker {
+    state: Arc<State>,
+    metrics: Arc<Metrics>,
+    key: FingerprintKey,
+    in_flight: Mutex<HashMap<String, InFlight>>,
+}
+
+impl Checker {
+    /// `key` fingerprints credentials for the guard (see [`FingerprintKey::load`]).
+    pub fn new(state: Arc<State>, metrics: Arc<Metrics>, key: FingerprintKey) -> Arc<Self> {
+        Arc::new(Self {
+            state,
+            metrics,
+            key,
+            in_flight: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// Checks the integration now, unless the guard holds it; `force` is an operator's request
+    /// and bypasses the guard for this one attempt. A check of the same integration already in
+    /// flight is joined instead of starting a second one.
+    pub async fn check(self: &Arc<Self>, integration: &Arc<Integration>, force: bool) -> Checked {
+        let name = integration.name.clone();
+        let shared = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            match in_flight.get(&name) {
+                Some(running) => running.clone(),
+                None => {
+                    let this = self.clone();
+                    let integration = integration.clone();
+                    // A task of its own: the check finishes (and is recorded) even when the
+                    // caller goes away, e.g. an HTTP client that hangs up.
+                    let task = tokio::spawn(async move { this.run(&integration, force).await });
+                    let shared = async move { task.await.ok() }.boxed().shared();
+                    in_flight.insert(name.clone(), shared.clone());
+                    shared
+                }
+            }
+        };
+        let checked = shared.clone().await;
+        {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            if in_flight
+                .get(&name)
+                .is_some_and(|running| running.ptr_eq(&shared))
+            {
+                in_flight.remove(&name);
+            }
+        }
+        checked.unwrap_or_else(|| {
+            // The check task panicked: report it like a failure of the provider's answer.
+            let report = runner::Report::panicked(integration);
+            Checked::Ran(report)
+        })
+    }
+
+    async fn run(&self, integration: &Arc<Integration>, force: bool) -> Checked {
+        if !integration.guard {
+            let report = runner::run(integration).await;
+            self.state.record(&report, None);
+            self.metrics.observe(&report);
+            return Checked::Ran(report);
+        }
+        let name = integration.name.as_str();
+        let fingerprint = Some(self.key.fingerprint(integration));
+        let engaged = self.state.guard(name, integration.kind.key);
+        let now = unix_seconds(SystemTime::now());
+        match guard::decide(
+            engaged.as_ref(),
+            fingerprint.as_deref(),
+            now,
+            integration.guard_retry,
+            force,
+        ) {
+            Decision::Hold => {
+                let engaged = engaged.expect("only an engaged guard holds");
+                self.state.held(name);
+                self.metrics.held(integration, &engaged);
+                return Checked::Held(engaged);
+            }
+            Decision::Attempt(Some(release)) => tracing::info!(
+                integration = %integration.name,
+                r#type = integration.kind.key,
+                "lockout guard released for one attempt: {}",
+                release.as_str()
+            ),
+            Decision::Attempt(None) => {}
+        }
+        let report = runner::run(integration).await;
+        let engaged = guard::after(&report.outcome, fingerprint, unix_seconds(report.finished));
+        if let Some(engaged) = &engaged {
+            tracing::warn!(
+                integration = %integration.name,
+                r#type = integration.kind.key,
+                reason = engaged.reason.as_str(),
+                "lockout guard engaged: no more attempts with these credentials until they change, an operator asks, or {} pass",
+                humantime::format_duration(integration.guard_retry)
+            );
+        }
+        self.metrics.observe(&report);
+        self.metrics.set_guard(integration, engaged.is_some());
+        self.state.record(&report, engaged);
+        Checked::Ran(report)
+    }
+}

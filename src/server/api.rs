@@ -1,0 +1,88 @@
+//! The JSON API, `/api/v1`: the integrations with their state, one integration with its last 20
+//! results, and a check on demand (an operator's request: it bypasses the lockout guard for
+//! one attempt; a second request while one runs shares its result).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State as AxumState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::AppState;
+use super::view::{self, IntegrationView, Summary};
+use crate::config::Integration;
+
+/// `GET /api/v1/integrations`.
+#[derive(Serialize)]
+struct List {
+    summary: Summary,
+    integrations: Vec<IntegrationView>,
+}
+
+/// An API error: `{"error": "..."}` with a status.
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+fn find(app: &AppState, name: &str) -> Option<Arc<Integration>> {
+    let integrations = app.integrations.read().unwrap_or_else(|p| p.into_inner());
+    integrations.iter().find(|i| i.name == name).cloned()
+}
+
+fn not_found(name: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no integration named {name:?}"),
+    )
+}
+
+/// Every configured integration, in config order.
+pub(super) async fn list(AxumState(app): AxumState<AppState>) -> Response {
+    let integrations = app
+        .integrations
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let views: Vec<_> = integrations
+        .iter()
+        .map(|i| view::integration(&app.state, i, false))
+        .collect();
+    Json(List {
+        summary: Summary::of(&views),
+        integrations: views,
+    })
+    .into_response()
+}
+
+/// One integration with its last results.
+pub(super) async fn detail(
+    AxumState(app): AxumState<AppState>,
+    Path(name): Path<String>,
+) -> Response {
+    match find(&app, &name) {
+        Some(integration) => {
+            Json(view::integration(&app.state, &integration, true)).into_response()
+        }
+        None => not_found(&name),
+    }
+}
+
+/// Checks one integration now and answers with its view after the check.
+pub(super) async fn check(
+    AxumState(app): AxumState<AppState>,
+    Path(name): Path<String>,
+) -> Response {
+    let Some(integration) = find(&app, &name) else {
+        return not_found(&name);
+    };
+    if !integration.active {
+        return error(
+            StatusCode::CONFLICT,
+            format!("integration {name:?} is inactive; inactive integrations are never exercised"),
+        );
+    }
+    app.checker.check(&integration, true).await;
+    Json(view::integration(&app.state, &integration, true)).into_response()
+}

@@ -1,0 +1,169 @@
+//! What the API and the status page show of an integration: one plain, serialisable view built
+//! from the config, the state and this run's last report. Field names are the API's contract
+//! (README, "JSON API"): add fields, never rename them. Nothing secret is in it: messages were
+//! scrubbed when the check ended, and the config's secrets are not read here.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::config::Integration;
+use crate::guard;
+use crate::state::{Entry, State, rfc3339, unix_seconds};
+
+/// Where an integration stands, for the summary and the page's colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The last check failed.
+    Failing,
+    /// The last check failed and the lockout guard holds further attempts.
+    Guarded,
+    /// Not checked yet.
+    Pending,
+    /// The last check passed.
+    Healthy,
+    /// Configured, never exercised.
+    Inactive,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Failing => "failing",
+            Self::Guarded => "guarded",
+            Self::Pending => "pending",
+            Self::Healthy => "healthy",
+            Self::Inactive => "inactive",
+        }
+    }
+}
+
+/// One integration.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntegrationView {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub credential_type: String,
+    pub active: bool,
+    pub notes: Option<String>,
+    pub status: Status,
+    /// `success`, the failure reason of the last check, or null before the first check.
+    pub result: Option<String>,
+    /// The last failure's message (while guarded: what the guard did and what releases it).
+    pub message: Option<String>,
+    /// RFC 3339 times, null when unknown.
+    pub last_check: Option<String>,
+    pub last_duration_seconds: Option<f64>,
+    pub last_success: Option<String>,
+    pub token_expiry: Option<String>,
+    pub certificates: CertificatesView,
+    pub guard: GuardView,
+    /// The last results, newest first (only in the single-integration answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<Entry>>,
+}
+
+/// Certificate expiry seen by this run's last check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificatesView {
+    /// The mTLS client certificate's `notAfter`, RFC 3339.
+    pub client: Option<String>,
+    /// The soonest server leaf certificate's `notAfter`, RFC 3339.
+    pub server: Option<String>,
+}
+
+/// The lockout guard.
+#[derive(Debug, Clone, Serialize)]
+pub struct GuardView {
+    /// Whether the guard watches this integration.
+    pub enabled: bool,
+    pub engaged: bool,
+    /// While engaged: when it engaged, why, and when `guard_retry` releases it (RFC 3339).
+    pub since: Option<String>,
+    pub reason: Option<String>,
+    pub retry_at: Option<String>,
+}
+
+/// Counts by status.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub healthy: usize,
+    pub failing: usize,
+    pub guarded: usize,
+    pub pending: usize,
+    pub inactive: usize,
+}
+
+impl Summary {
+    pub fn of(views: &[IntegrationView]) -> Self {
+        let mut summary = Self::default();
+        for view in views {
+            *match view.status {
+                Status::Healthy => &mut summary.healthy,
+                Status::Failing => &mut summary.failing,
+                Status::Guarded => &mut summary.guarded,
+                Status::Pending => &mut summary.pending,
+                Status::Inactive => &mut summary.inactive,
+            } += 1;
+        }
+        summary
+    }
+}
+
+/// The view of one integration; `history` adds its last results.
+pub fn integration(state: &State, integration: &Integration, history: bool) -> IntegrationView {
+    let name = integration.name.as_str();
+    let record = state
+        .record_of(name)
+        .filter(|r| r.kind.as_deref() == Some(integration.kind.key))
+        .unwrap_or_default();
+    let report = state.last_report(name);
+    let last = record.last();
+    let engaged = if integration.guard {
+        record.guard.clone()
+    } else {
+        None
+    };
+    let status = match (integration.active, last, &engaged) {
+        (false, _, _) => Status::Inactive,
+        (true, _, Some(_)) => Status::Guarded,
+        (true, None, None) => Status::Pending,
+        (true, Some(entry), None) if entry.result == "success" => Status::Healthy,
+        (true, Some(_), None) => Status::Failing,
+    };
+    let message = match &engaged {
+        Some(engaged) => Some(guard::held_message(engaged, name, integration.guard_retry)),
+        None => last.and_then(|e| e.message.clone()),
+    };
+    let time = |t: Option<SystemTime>| t.map(|t| rfc3339(unix_seconds(t)));
+    IntegrationView {
+        name: name.to_string(),
+        kind: integration.kind.key,
+        credential_type: integration.verifier.credential_type().to_string(),
+        active: integration.active,
+        notes: integration.notes.clone(),
+        status,
+        result: last.map(|e| e.result.clone()),
+        message,
+        last_check: last.map(|e| rfc3339(e.time)),
+        last_duration_seconds: last.map(|e| e.duration_seconds),
+        last_success: record.last_success.map(rfc3339),
+        token_expiry: record.token_expiry.map(rfc3339),
+        certificates: CertificatesView {
+            client: time(report.as_ref().and_then(|r| r.certificates.client)),
+            server: time(report.as_ref().and_then(|r| r.certificates.server)),
+        },
+        guard: GuardView {
+            enabled: integration.guard,
+            engaged: engaged.is_some(),
+            since: engaged.as_ref().map(|e| rfc3339(e.since)),
+            reason: engaged.as_ref().map(|e| e.reason.to_string()),
+            retry_at: engaged
+                .as_ref()
+                .map(|e| rfc3339(e.since + integration.guard_retry.as_secs_f64())),
+        },
+        history: history.then(|| record.history.iter().rev().cloned().collect()),
+    }
+}

@@ -1,0 +1,217 @@
+//! The state file on disk: `state_dir/state.json`, replaced atomically (write a temporary file,
+//! fsync it, rename it over the old one, fsync the directory) so that a crash at any moment
+//! leaves either the old or the new file, never a torn one. A file that cannot be read as
+//! credwatch's state (corrupt, truncated, someone else's) is renamed aside with a warning:
+//! the daemon never refuses to start because of its state.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::Record;
+
+/// The state file's name inside `state_dir`.
+pub const STATE_FILE: &str = "state.json";
+
+/// The value of the file's `format` key: what tells credwatch's state from a foreign file.
+const FORMAT: &str = "credwatch-state";
+/// The current version of the layout.
+const VERSION: u32 = 1;
+
+/// The file's layout.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Stored {
+    format: String,
+    version: u32,
+    /// Integration name → what credwatch remembers of it.
+    pub(crate) integrations: BTreeMap<String, Record>,
+}
+
+impl Stored {
+    pub(crate) fn new(integrations: BTreeMap<String, Record>) -> Self {
+        Self {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            integrations,
+        }
+    }
+}
+
+/// The layout of credwatch 0.1's first releases: last successes only.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Legacy {
+    last_success: BTreeMap<String, f64>,
+}
+
+/// What loading found.
+pub(crate) struct Loaded {
+    pub(crate) integrations: BTreeMap<String, Record>,
+    /// Something an operator should hear about (a file moved aside, an unreadable file).
+    pub(crate) warning: Option<String>,
+}
+
+/// Reads the state file. Missing: a fresh start. Not credwatch's state: moved aside to
+/// `state.json.corrupt-<unix time>` and a fresh start.
+pub(crate) fn load(file: &Path) -> Loaded {
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return fresh(None),
+        Err(e) => {
+            return fresh(Some(format!(
+                "cannot read state file {}: {e}; starting without it",
+                file.display()
+            )));
+        }
+    };
+    match parse(&bytes) {
+        Ok(integrations) => Loaded {
+            integrations,
+            warning: None,
+        },
+        Err(problem) => {
+            let aside = aside_name(file);
+            let warning = match std::fs::rename(file, &aside) {
+                Ok(()) => format!(
+                    "state file {} is not credwatch state ({problem}); moved it to {} and started afresh",
+                    file.display(),
+                    aside.display()
+                ),
+                Err(e) => format!(
+                    "state file {} is not credwatch state ({problem}) and cannot be moved aside ({e}); it will be replaced",
+                    file.display()
+                ),
+            };
+            fresh(Some(warning))
+        }
+    }
+}
+
+fn fresh(warning: Option<String>) -> Loaded {
+    Loaded {
+        integrations: BTreeMap::new(),
+        warning,
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<BTreeMap<String, Record>, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    if value.get("format").is_none()
+        && let Ok(legacy) = serde_json::from_value::<Legacy>(value.clone())
+    {
+        return Ok(legacy
+            .last_success
+            .into_iter()
+            .map(|(name, seconds)| {
+                let record = Record {
+                    last_success: Some(seconds),
+                    ..Record::default()
+                };
+                (name, record)
+            })
+            .collect());
+    }
+    if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+        return Err(format!("no \"format\": \"{FORMAT}\""));
+    }
+    let stored: Stored = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    if stored.version != VERSION {
+        return Err(format!(
+            "version {} (this credwatch reads {VERSION})",
+            stored.version
+        ));
+    }
+    Ok(stored.integrations)
+}
+
+fn aside_name(file: &Path) -> PathBuf {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut name = file.as_os_str().to_owned();
+    name.push(format!(".corrupt-{seconds}"));
+    PathBuf::from(name)
+}
+
+/// Replaces `file` with `bytes` so that a crash leaves the old or the new content.
+pub(crate) fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut tmp_name = file.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    {
+        let mut out = std::fs::File::create(&tmp)?;
+        out.write_all(bytes)?;
+        out.sync_all()?;
+    }
+    std::fs::rename(&tmp, file)?;
+    // The rename itself is only durable once the directory is.
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(STATE_FILE);
+        let mut integrations = BTreeMap::new();
+        integrations.insert(
+            "a".to_string(),
+            Record {
+                last_success: Some(5.0),
+                ..Record::default()
+            },
+        );
+        let bytes = serde_json::to_vec(&Stored::new(integrations)).unwrap();
+        write_atomically(&file, &bytes).unwrap();
+        let loaded = load(&file);
+        assert!(loaded.warning.is_none());
+        assert_eq!(loaded.integrations["a"].last_success, Some(5.0));
+    }
+
+    #[test]
+    fn the_first_layout_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(STATE_FILE);
+        std::fs::write(&file, r#"{"last_success": {"Zendesk": 12.5}}"#).unwrap();
+        let loaded = load(&file);
+        assert!(loaded.warning.is_none());
+        assert_eq!(loaded.integrations["Zendesk"].last_success, Some(12.5));
+    }
+
+    #[test]
+    fn foreign_truncated_and_garbage_files_are_moved_aside() {
+        for content in [
+            &b"{\"format\": \"credwatch-state\", \"version\": 1, \"integr"[..],
+            b"{\"hello\": \"world\"}",
+            b"\x00\x01\x02",
+            b"{\"format\": \"credwatch-state\", \"version\": 99, \"integrations\": {}}",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join(STATE_FILE);
+            std::fs::write(&file, content).unwrap();
+            let loaded = load(&file);
+            assert!(loaded.integrations.is_empty());
+            assert!(loaded.warning.unwrap().contains("moved it to"));
+            assert!(!file.exists());
+            let aside: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            assert_eq!(aside.len(), 1);
+            assert!(aside[0].starts_with("state.json.corrupt-"), "{aside:?}");
+        }
+    }
+}

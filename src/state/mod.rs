@@ -1,0 +1,226 @@
+//! What credwatch remembers about each integration, in memory and in `state_dir/state.json`:
+//! the last 20 results, the last success, the lockout guard with the fingerprint of the
+//! credentials that failed. The daemon saves it shortly after every change (see [`State::save`]);
+//! `credwatch check` reads it to honour the guard.
+
+mod file;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+pub use file::STATE_FILE;
+
+use crate::guard::Engaged;
+use crate::runner::Report;
+
+/// How many results each integration keeps.
+pub const HISTORY: usize = 20;
+
+/// What credwatch remembers of one integration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// The integration's type when last checked: a record of another type is not its own.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Unix seconds of the last success.
+    #[serde(default)]
+    pub last_success: Option<f64>,
+    /// Expiry of the token the last success minted, unix seconds.
+    #[serde(default)]
+    pub token_expiry: Option<f64>,
+    /// The lockout guard, while engaged.
+    #[serde(default)]
+    pub guard: Option<Engaged>,
+    /// The last results, oldest first.
+    #[serde(default)]
+    pub history: VecDeque<Entry>,
+}
+
+impl Record {
+    /// The latest result.
+    pub fn last(&self) -> Option<&Entry> {
+        self.history.back()
+    }
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// When the check ended, unix seconds.
+    pub time: f64,
+    pub duration_seconds: f64,
+    /// `success` or the failure reason.
+    pub result: String,
+    /// The failure's message (free of secrets); absent on success.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Shared, thread-safe state.
+#[derive(Debug)]
+pub struct State {
+    file: PathBuf,
+    inner: Mutex<Inner>,
+    changed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    records: BTreeMap<String, Record>,
+    /// Reports of this run (the API shows token and certificate expiry from them).
+    last: HashMap<String, Report>,
+    /// Integrations checked or held by the guard in this run: readiness.
+    seen: HashSet<String>,
+    dirty: bool,
+}
+
+impl State {
+    /// Loads `state_dir/state.json`, or starts afresh (a bad file is moved aside and warned
+    /// about: credwatch never refuses to start because of its state).
+    pub fn load(state_dir: &Path) -> Self {
+        let file = state_dir.join(STATE_FILE);
+        let loaded = file::load(&file);
+        if let Some(warning) = &loaded.warning {
+            tracing::warn!("{warning}");
+        }
+        Self {
+            file,
+            inner: Mutex::new(Inner {
+                records: loaded.integrations,
+                ..Inner::default()
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers a check and the guard after it.
+    pub fn record(&self, report: &Report, guard: Option<Engaged>) {
+        let name = &report.integration.name;
+        let time = unix_seconds(report.finished);
+        {
+            let mut inner = self.lock();
+            let record = inner.records.entry(name.clone()).or_default();
+            if record.kind.as_deref() != Some(report.integration.kind.key) {
+                *record = Record {
+                    kind: Some(report.integration.kind.key.to_string()),
+                    ..Record::default()
+                };
+            }
+            if let Ok(success) = &report.outcome {
+                record.last_success = Some(time);
+                record.token_expiry = success.token_expiry.map(unix_seconds);
+            }
+            record.guard = guard;
+            record.history.push_back(Entry {
+                time,
+                duration_seconds: (report.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+                result: report.result().to_string(),
+                message: report.outcome.as_ref().err().map(|f| f.message.clone()),
+            });
+            while record.history.len() > HISTORY {
+                record.history.pop_front();
+            }
+            inner.last.insert(name.clone(), report.clone());
+            inner.seen.insert(name.clone());
+            inner.dirty = true;
+        }
+        self.changed.notify_one();
+    }
+
+    /// A due check the guard held: nothing new to keep, but the integration has a known state.
+    pub fn held(&self, name: &str) {
+        self.lock().seen.insert(name.to_string());
+    }
+
+    /// The engaged guard of an integration of type `kind`, if any.
+    pub fn guard(&self, name: &str, kind: &str) -> Option<Engaged> {
+        let inner = self.lock();
+        let record = inner.records.get(name)?;
+        if record.kind.as_deref() != Some(kind) {
+            return None;
+        }
+        record.guard.clone()
+    }
+
+    /// Everything remembered of an integration.
+    pub fn record_of(&self, name: &str) -> Option<Record> {
+        self.lock().records.get(name).cloned()
+    }
+
+    /// Unix seconds of the integration's last success, this run or an earlier one.
+    pub fn last_success(&self, name: &str) -> Option<f64> {
+        self.lock().records.get(name)?.last_success
+    }
+
+    /// The integration's latest report of this run.
+    pub fn last_report(&self, name: &str) -> Option<Report> {
+        self.lock().last.get(name).cloned()
+    }
+
+    /// Whether the integration was checked (or held by the guard) in this run.
+    pub fn seen(&self, name: &str) -> bool {
+        self.lock().seen.contains(name)
+    }
+
+    /// Forgets integrations the config no longer has.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        let mut inner = self.lock();
+        let before = inner.records.len();
+        inner.records.retain(|name, _| keep(name));
+        inner.last.retain(|name, _| keep(name));
+        if inner.records.len() != before {
+            inner.dirty = true;
+            drop(inner);
+            self.changed.notify_one();
+        }
+    }
+
+    /// Resolves when something changed since the last wait (the saver's cue).
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
+
+    /// Writes the state file if anything changed (atomically: temp file, fsync, rename, fsync
+    /// of the directory).
+    pub fn save(&self) -> std::io::Result<()> {
+        let bytes = {
+            let mut inner = self.lock();
+            if !inner.dirty {
+                return Ok(());
+            }
+            inner.dirty = false;
+            serde_json::to_vec_pretty(&file::Stored::new(inner.records.clone()))
+                .expect("state serialises")
+        };
+        let result = file::write_atomically(&self.file, &bytes);
+        if result.is_err() {
+            self.lock().dirty = true;
+        }
+        result
+    }
+}
+
+/// Seconds since the epoch, as Prometheus timestamps want them.
+pub fn unix_seconds(time: SystemTime) -> f64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Unix seconds as RFC 3339 (UTC, whole seconds).
+pub fn rfc3339(seconds: f64) -> String {
+    chrono::DateTime::from_timestamp(seconds as i64, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -1,0 +1,198 @@
+//! Secret-file watching: when a file behind `{ file = ... }` or `{ credential = ... }` changes
+//! (written in place, replaced by a rename, or a symlink swapped as Kubernetes secret volumes
+//! do), every integration that reads it is checked again at once. The watcher (inotify through
+//! the `notify` crate) watches each file's directory and its link target's directory, because a
+//! rename or a swapped link replaces the directory entry rather than the file. Events come in
+//! bursts: they are gathered for a moment, then only files whose content really changed wake
+//! their integrations (so the state file written beside a secret wakes no one).
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasher, RandomState};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Integration;
+
+/// Quiet time that ends a burst of events.
+const SETTLE: Duration = Duration::from_millis(150);
+/// A burst never delays the re-check longer than this.
+const MAX_SETTLE: Duration = Duration::from_millis(800);
+
+/// A running watch; dropping it stops it.
+pub struct SecretWatch {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SecretWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What is watched: each secret file, who reads it, and a digest of what it held.
+struct Files {
+    /// File → the integrations that read it.
+    readers: HashMap<PathBuf, BTreeSet<String>>,
+    /// File → digest of its content (`None`: unreadable).
+    digests: HashMap<PathBuf, Option<u64>>,
+    /// Directory → the files whose entry or link target lives there.
+    by_dir: HashMap<PathBuf, BTreeSet<PathBuf>>,
+    hasher: RandomState,
+}
+
+impl Files {
+    fn digest(&self, file: &Path) -> Option<u64> {
+        std::fs::read(file)
+            .ok()
+            .map(|bytes| self.hasher.hash_one(bytes))
+    }
+
+    /// The directories to watch for `file`: its own, and its link target's.
+    fn dirs_of(file: &Path) -> Vec<PathBuf> {
+        let mut dirs = Vec::new();
+        if let Some(parent) = file.parent() {
+            dirs.push(parent.to_path_buf());
+        }
+        if let Ok(target) = std::fs::canonicalize(file)
+            && let Some(parent) = target.parent()
+            && !dirs.iter().any(|d| d == parent)
+        {
+            dirs.push(parent.to_path_buf());
+        }
+        dirs
+    }
+}
+
+/// Starts watching the secret files of the active integrations; `wake` rings an integration's
+/// scheduler task. `None` (with a warning logged) when there is nothing to watch or the system
+/// refuses a watcher: checks then run on their cadence only.
+pub fn spawn(
+    integrations: &[Arc<Integration>],
+    wake: HashMap<String, Arc<Notify>>,
+    shutdown: CancellationToken,
+) -> Option<SecretWatch> {
+    let mut readers: HashMap<PathBuf, BTreeSet<String>> = HashMap::new();
+    for integration in integrations.iter().filter(|i| i.active) {
+        for secret in &integration.secrets {
+            if let Some(path) = secret.source.path() {
+                readers
+                    .entry(path)
+                    .or_default()
+                    .insert(integration.name.clone());
+            }
+        }
+    }
+    if readers.is_empty() {
+        return None;
+    }
+    let (events_tx, events_rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            let _ = events_tx.send(event.paths);
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(watcher) => watcher,
+        Err(e) => {
+            tracing::warn!("cannot watch secret files ({e}); changes are seen at the next check");
+            return None;
+        }
+    };
+    let mut files = Files {
+        readers,
+        digests: HashMap::new(),
+        by_dir: HashMap::new(),
+        hasher: RandomState::new(),
+    };
+    let paths: Vec<PathBuf> = files.readers.keys().cloned().collect();
+    for file in paths {
+        let digest = files.digest(&file);
+        files.digests.insert(file.clone(), digest);
+        for dir in Files::dirs_of(&file) {
+            add_dir(&mut watcher, &mut files, dir, &file);
+        }
+    }
+    let task = tokio::spawn(run(watcher, files, events_rx, wake, shutdown));
+    Some(SecretWatch { task })
+}
+
+fn add_dir(watcher: &mut RecommendedWatcher, files: &mut Files, dir: PathBuf, file: &Path) {
+    let new = !files.by_dir.contains_key(&dir);
+    files
+        .by_dir
+        .entry(dir.clone())
+        .or_default()
+        .insert(file.to_path_buf());
+    if new && let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+        tracing::warn!(
+            "cannot watch {} for secret changes ({e}); changes there are seen at the next check",
+            dir.display()
+        );
+    }
+}
+
+async fn run(
+    mut watcher: RecommendedWatcher,
+    mut files: Files,
+    mut events: mpsc::UnboundedReceiver<Vec<PathBuf>>,
+    wake: HashMap<String, Arc<Notify>>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let mut touched = BTreeSet::new();
+        tokio::select! {
+            paths = events.recv() => match paths {
+                Some(paths) => touched.extend(paths),
+                None => return,
+            },
+            _ = shutdown.cancelled() => return,
+        }
+        // Gather the rest of the burst.
+        let deadline = tokio::time::Instant::now() + MAX_SETTLE;
+        loop {
+            let quiet = tokio::time::sleep(SETTLE);
+            tokio::select! {
+                paths = events.recv() => match paths {
+                    Some(paths) => touched.extend(paths),
+                    None => return,
+                },
+                _ = quiet => break,
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let mut candidates = BTreeSet::new();
+        for path in &touched {
+            for dir in [Some(path.as_path()), path.parent()].into_iter().flatten() {
+                if let Some(in_dir) = files.by_dir.get(dir) {
+                    candidates.extend(in_dir.iter().cloned());
+                }
+            }
+        }
+        let mut woken = BTreeSet::new();
+        for file in candidates {
+            let digest = files.digest(&file);
+            if files.digests.get(&file) == Some(&digest) {
+                continue;
+            }
+            files.digests.insert(file.clone(), digest);
+            // A swapped link may now point into a directory not yet watched.
+            for dir in Files::dirs_of(&file) {
+                add_dir(&mut watcher, &mut files, dir, &file);
+            }
+            tracing::info!(file = %file.display(), "secret file changed");
+            if let Some(names) = files.readers.get(&file) {
+                woken.extend(names.iter().cloned());
+            }
+        }
+        for name in woken {
+            if let Some(bell) = wake.get(&name) {
+                bell.notify_one();
+            }
+        }
+    }
+}
