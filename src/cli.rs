@@ -152,22 +152,35 @@ async fn check(config: Config, names: &[String], force: &[String], format: Forma
         selected
     };
     // The daemon's state: the lockout guard holds here too.
+    // The daemon's state: the lockout guard holds here too. Without a state directory (no
+    // daemon ever ran with this config) nothing is created; the guard then lives for this run.
     let state_dir = &config.defaults.state_dir;
     let state = Arc::new(State::load(state_dir));
-    let (key, _) = FingerprintKey::load(state_dir);
+    let keep_state = state_dir.is_dir();
+    let (key, _) = FingerprintKey::load(state_dir, keep_state);
     let checker = Checker::new(state.clone(), Arc::new(Metrics::new()), key);
-    let mut results: Vec<(usize, Checked)> =
+    let mut results: Vec<(usize, CheckResult)> =
         futures_util::stream::iter(selected.iter().enumerate().filter(|(_, i)| i.active))
             .map(|(index, integration)| {
                 let checker = checker.clone();
                 let forced = force.contains(&integration.name);
-                async move { (index, checker.check(integration, forced).await) }
+                let unknown = state.unreadable().filter(|_| integration.guard && !forced);
+                async move {
+                    let result = match unknown {
+                        Some(why) => CheckResult::GuardUnknown(format!(
+                            "not attempted: the lockout guard's state is unknown ({why}), and a password login may lock the account; run as the daemon's user, or pass --force {:?}",
+                            integration.name
+                        )),
+                        None => CheckResult::Checked(checker.check(integration, forced).await),
+                    };
+                    (index, result)
+                }
             })
             .buffer_unordered(config.defaults.concurrency)
             .collect()
             .await;
     results.sort_by_key(|(index, _)| *index);
-    if let Err(e) = state.save() {
+    if keep_state && let Err(e) = state.save() {
         eprintln!(
             "credwatch: warning: cannot save state in {}: {e}",
             state_dir.display()
@@ -191,6 +204,13 @@ async fn check(config: Config, names: &[String], force: &[String], format: Forma
     }
 }
 
+/// What `credwatch check` got for one active integration.
+enum CheckResult {
+    Checked(Checked),
+    /// The state file could not be read, so a guarded integration was not attempted.
+    GuardUnknown(String),
+}
+
 /// One line of `credwatch check` output.
 #[derive(Debug, serde::Serialize)]
 struct Row {
@@ -206,7 +226,7 @@ struct Row {
     token_expiry: Option<String>,
 }
 
-fn rows(selected: &[Arc<Integration>], results: Vec<Checked>) -> Vec<Row> {
+fn rows(selected: &[Arc<Integration>], results: Vec<CheckResult>) -> Vec<Row> {
     let mut results = results.into_iter().peekable();
     selected
         .iter()
@@ -225,7 +245,8 @@ fn rows(selected: &[Arc<Integration>], results: Vec<Checked>) -> Vec<Row> {
             }
             match results.next() {
                 None => row(true, "inactive", None),
-                Some(Checked::Held(engaged)) => row(
+                Some(CheckResult::GuardUnknown(why)) => row(true, "guarded", Some(why)),
+                Some(CheckResult::Checked(Checked::Held(engaged))) => row(
                     true,
                     "guarded",
                     Some(guard::held_message(
@@ -234,7 +255,7 @@ fn rows(selected: &[Arc<Integration>], results: Vec<Checked>) -> Vec<Row> {
                         integration.guard_retry,
                     )),
                 ),
-                Some(Checked::Ran(report)) => Row {
+                Some(CheckResult::Checked(Checked::Ran(report))) => Row {
                     result: report.result(),
                     message: report.outcome.as_ref().err().map(|f| f.message.clone()),
                     duration_seconds: Some(

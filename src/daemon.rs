@@ -87,7 +87,7 @@ pub async fn run(
     let addr = listen.unwrap_or(config.listen);
     let state = Arc::new(State::load(&config.defaults.state_dir));
     state.retain(|name| config.integrations.iter().any(|i| i.name == name));
-    let (key, warning) = FingerprintKey::load(&config.defaults.state_dir);
+    let (key, warning) = FingerprintKey::load(&config.defaults.state_dir, true);
     if let Some(warning) = warning {
         tracing::warn!("{warning}");
     }

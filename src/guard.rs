@@ -134,11 +134,12 @@ pub struct FingerprintKey {
 }
 
 impl FingerprintKey {
-    /// Loads the key from `state_dir`, creating it when there is none. When it can be neither
-    /// read nor created, a key for this process only (and the returned warning).
-    pub fn load(state_dir: &Path) -> (Self, Option<String>) {
+    /// Loads the key from `state_dir`, creating it when there is none and `create` allows.
+    /// When it can be neither read nor created, a key for this process only (and the returned
+    /// warning): fingerprints made with it never match saved ones.
+    pub fn load(state_dir: &Path, create: bool) -> (Self, Option<String>) {
         let path = state_dir.join(KEY_FILE);
-        match read_or_create(&path) {
+        match read_or_create(&path, create) {
             Ok(bytes) => (Self::from_bytes(&bytes), None),
             Err(e) => {
                 let mut bytes = [0u8; 32];
@@ -183,7 +184,7 @@ impl FingerprintKey {
     }
 }
 
-fn read_or_create(path: &Path) -> std::io::Result<Vec<u8>> {
+fn read_or_create(path: &Path, create: bool) -> std::io::Result<Vec<u8>> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::read(path) {
@@ -194,7 +195,7 @@ fn read_or_create(path: &Path) -> std::io::Result<Vec<u8>> {
                 "shorter than 32 bytes",
             ));
         }
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound || !create => return Err(e),
         Err(_) => {}
     }
     if let Some(dir) = path.parent() {
@@ -315,14 +316,14 @@ mod tests {
     fn the_key_is_kept_private_and_reused() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let (first, warning) = FingerprintKey::load(dir.path());
+        let (first, warning) = FingerprintKey::load(dir.path(), true);
         assert!(warning.is_none());
         let mode = std::fs::metadata(dir.path().join(KEY_FILE))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let (second, _) = FingerprintKey::load(dir.path());
+        let (second, _) = FingerprintKey::load(dir.path(), false);
         assert_eq!(first.id, second.id);
     }
 }

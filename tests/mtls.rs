@@ -254,6 +254,49 @@ async fn client_certificates_against_nginx() {
     assert_eq!(expiry("server"), Some(unix(server_not_after)));
     common::promtool(&metrics.render());
 
+    // The key deployed with systemd LoadCredential=: `{ credential = ... }` reads it from
+    // $CREDENTIALS_DIRECTORY (through the binary, which gets its own environment).
+    let by_path = format!("client_key = \"{}/valid.key\"", dir.display());
+    let text = config(port, dir, Some(("valid", "valid")), true);
+    assert!(text.contains(&by_path), "{text}");
+    let credentials = dir.join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::copy(dir.join("valid.key"), credentials.join("orders-mtls-key")).unwrap();
+    let config_file = dir.join("credential.toml");
+    std::fs::write(
+        &config_file,
+        text.replace(
+            &by_path,
+            "client_key = { credential = \"orders-mtls-key\" }",
+        ),
+    )
+    .unwrap();
+    let out = common::binary()
+        .arg("--config")
+        .arg(&config_file)
+        .args(["check", "--format", "json"])
+        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["result"], "success", "{rows}");
+    let out = common::binary()
+        .arg("--config")
+        .arg(&config_file)
+        .args(["check", "--format", "json"])
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["result"], "config_error", "{rows}");
+    assert!(
+        rows[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tls.client_key"),
+        "{rows}"
+    );
+
     // No client certificate: nginx answers its 400 page.
     let f = check_only(&config(port, dir, None, true))
         .await

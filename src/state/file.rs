@@ -52,6 +52,8 @@ pub(crate) struct Loaded {
     pub(crate) integrations: BTreeMap<String, Record>,
     /// Something an operator should hear about (a file moved aside, an unreadable file).
     pub(crate) warning: Option<String>,
+    /// The file exists but could not be read (permissions): what it holds is unknown.
+    pub(crate) unreadable: bool,
 }
 
 /// Reads the state file. Missing: a fresh start. Not credwatch's state: moved aside to
@@ -61,16 +63,20 @@ pub(crate) fn load(file: &Path) -> Loaded {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return fresh(None),
         Err(e) => {
-            return fresh(Some(format!(
-                "cannot read state file {}: {e}; starting without it",
-                file.display()
-            )));
+            return Loaded {
+                unreadable: true,
+                ..fresh(Some(format!(
+                    "cannot read state file {}: {e}; starting without it",
+                    file.display()
+                )))
+            };
         }
     };
     match parse(&bytes) {
         Ok(integrations) => Loaded {
             integrations,
             warning: None,
+            unreadable: false,
         },
         Err(problem) => {
             let aside = aside_name(file);
@@ -94,6 +100,7 @@ fn fresh(warning: Option<String>) -> Loaded {
     Loaded {
         integrations: BTreeMap::new(),
         warning,
+        unreadable: false,
     }
 }
 
@@ -149,7 +156,14 @@ pub(crate) fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()>
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
     {
-        let mut out = std::fs::File::create(&tmp)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Messages and fingerprints are no secrets, but they are nobody else's business.
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         out.write_all(bytes)?;
         out.sync_all()?;
     }

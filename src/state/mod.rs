@@ -67,6 +67,8 @@ pub struct Entry {
 #[derive(Debug)]
 pub struct State {
     file: PathBuf,
+    /// Why the file could not be read, when it exists but could not be (permissions).
+    unreadable: Option<String>,
     inner: Mutex<Inner>,
     changed: Notify,
 }
@@ -92,12 +94,19 @@ impl State {
         }
         Self {
             file,
+            unreadable: loaded.unreadable.then(|| loaded.warning.clone()).flatten(),
             inner: Mutex::new(Inner {
                 records: loaded.integrations,
                 ..Inner::default()
             }),
             changed: Notify::new(),
         }
+    }
+
+    /// Why the state file could not be read, when it exists but could not be: the lockout
+    /// guard's state is unknown then.
+    pub fn unreadable(&self) -> Option<&str> {
+        self.unreadable.as_deref()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
