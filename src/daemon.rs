@@ -18,7 +18,7 @@ use crate::config::{Config, Integration};
 use crate::guard::FingerprintKey;
 use crate::metrics::Metrics;
 use crate::scheduler;
-use crate::server::{self, AppState};
+use crate::server::{self, AppState, Users};
 use crate::state::State;
 use crate::watch::{self, SecretWatch};
 
@@ -30,6 +30,8 @@ pub enum DaemonError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot serve HTTPS: {0}")]
+    Tls(String),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
     #[error("the HTTP server failed: {0}")]
@@ -94,6 +96,11 @@ pub async fn run(
     let metrics = Arc::new(Metrics::new());
     metrics.set_config(&config, &state);
     let checker = Checker::new(state.clone(), metrics.clone(), key);
+    let tls = match &config.server.tls {
+        None => None,
+        Some(tls) => Some(server::listen::acceptor(tls).map_err(DaemonError::Tls)?),
+    };
+    let users = Arc::new(Users::new(config.server.users.clone()));
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| DaemonError::Listen { addr, source })?;
@@ -117,19 +124,21 @@ pub async fn run(
         checker,
         integrations: integrations.clone(),
         reload: reload_tx,
-        posts_refused: server::posts_refused(bound),
+        users: users.clone(),
+        bound,
     };
-    if let Some(why) = &app.posts_refused {
+    if let Some(why) = server::posts_refused(bound, &users) {
         tracing::warn!("{why}");
     }
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(server::serve(listener, app, shutdown.clone()));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = tokio::spawn(server::serve(listener, app, tls, shutdown.clone()));
     let saver = tokio::spawn(save_periodically(state.clone(), shutdown.clone()));
     tracing::info!(
         config = %config.path,
         integrations = config.integrations.len(),
         active = config.active().count(),
-        "credwatch {} listening on http://{bound}",
+        "credwatch {} listening on {scheme}://{bound}",
         env!("CARGO_PKG_VERSION")
     );
     let mut running = Running::start(config, &sinks);
@@ -138,6 +147,7 @@ pub async fn run(
         listen_overridden: listen.is_some(),
         sinks: sinks.clone(),
         integrations,
+        users,
     };
 
     loop {
@@ -176,6 +186,7 @@ struct Reloader {
     listen_overridden: bool,
     sinks: Sinks,
     integrations: Arc<RwLock<Vec<Arc<Integration>>>>,
+    users: Arc<Users>,
 }
 
 impl Reloader {
@@ -207,6 +218,7 @@ impl Reloader {
             .state
             .retain(|name| new.integrations.iter().any(|i| i.name == name));
         self.sinks.metrics.set_config(&new, &self.sinks.state);
+        self.users.replace(new.server.users.clone());
         *self.integrations.write().unwrap_or_else(|p| p.into_inner()) = new.integrations.clone();
         tracing::info!(
             integrations = new.integrations.len(),
@@ -238,6 +250,9 @@ impl Reloader {
                 "server.listen changed to {}; restart credwatch to move the listener",
                 new.listen
             );
+        }
+        if new.server.tls.is_some() != old.server.tls.is_some() {
+            tracing::warn!("server.tls changed; HTTPS settings apply after a restart");
         }
         if new.defaults.state_dir != old.defaults.state_dir {
             tracing::warn!("defaults.state_dir changed; the new one is used after a restart");

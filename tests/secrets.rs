@@ -319,6 +319,9 @@ async fn no_canary_leaves_through_any_output() {
     assert_clean("/readyz", &readyz);
     // The API: the list, every integration with its history, and checks on demand (which
     // bypass the guard, so the echoing providers are asked again).
+    let (status, page) = daemon.get("/").await;
+    assert_eq!(status, 200);
+    assert_clean("the status page", &page);
     let (status, list) = daemon.get("/api/v1/integrations").await;
     assert_eq!(status, 200, "{list}");
     assert_clean("/api/v1/integrations", &list);
@@ -335,6 +338,10 @@ async fn no_canary_leaves_through_any_output() {
         let (status, detail) = daemon.get(&path).await;
         assert_eq!(status, 200, "{detail}");
         assert_clean(&path, &detail);
+        let page = format!("/integrations/{}", name.replace(' ', "%20"));
+        let (status, html) = daemon.get(&page).await;
+        assert_eq!(status, 200, "{html}");
+        assert_clean(&page, &html);
         let (status, checked) = daemon.post(&format!("{path}/check")).await;
         assert_eq!(status, 200, "{checked}");
         assert_clean(&format!("POST {path}/check"), &checked);

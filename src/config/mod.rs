@@ -3,6 +3,7 @@
 
 mod raw;
 mod section;
+mod server;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 pub use section::Section;
 use section::Source;
+pub use server::{ServerConfig, ServerTls};
 
 use crate::http::HttpClient;
 use crate::secret::{Secret, SecretField};
@@ -43,6 +45,8 @@ pub struct Config {
     pub path: String,
     /// `[server] listen`.
     pub listen: SocketAddr,
+    /// `[server]`: users and HTTPS.
+    pub server: ServerConfig,
     /// `[defaults]`, with credwatch's own defaults filled in.
     pub defaults: Defaults,
     /// Every configured integration, active or not, in file order.
@@ -142,15 +146,8 @@ impl Config {
         let raw: raw::RawConfig = toml::from_str(text)
             .map_err(|e| source.error(e.span(), e.message().trim_end().to_string()))?;
         let defaults = raw.defaults.resolve(&source)?;
-        let listen = match raw.server.listen {
-            None => SocketAddr::from(([127, 0, 0, 1], 9464)),
-            Some(listen) => listen.get_ref().parse().map_err(|e| {
-                source.error(
-                    Some(listen.span()),
-                    format!("server.listen: {e} (want e.g. 127.0.0.1:9464)"),
-                )
-            })?,
-        };
+        let server = raw.server.resolve(&source)?;
+        let listen = server.listen;
         let shared_http = HttpClient::new(None).map_err(|e| source.error(None, e.to_string()))?;
         let mut warnings = Vec::new();
         let mut built = Vec::new();
@@ -171,6 +168,7 @@ impl Config {
         Ok(Config {
             path: path.to_string(),
             listen,
+            server,
             defaults,
             integrations,
             warnings,

@@ -16,7 +16,7 @@ use crate::http::HttpClient;
 use crate::secret::Secret;
 use crate::verify;
 
-type RawTable = Spanned<BTreeMap<String, Spanned<Value>>>;
+pub(crate) type RawTable = Spanned<BTreeMap<String, Spanned<Value>>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +33,8 @@ pub(crate) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawServer {
     pub(crate) listen: Option<Spanned<String>>,
+    pub(crate) basic_auth_users: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    pub(crate) tls: Option<RawTable>,
 }
 
 #[derive(Deserialize, Default)]

@@ -2,8 +2,6 @@
 //! results, and a check on demand (an operator's request: it bypasses the lockout guard for
 //! one attempt; a second request while one runs shares its result).
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Path, State as AxumState};
 use axum::http::StatusCode;
@@ -12,7 +10,6 @@ use serde::Serialize;
 
 use super::AppState;
 use super::view::{self, IntegrationView, Summary};
-use crate::config::Integration;
 
 /// `GET /api/v1/integrations`.
 #[derive(Serialize)]
@@ -26,11 +23,6 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-fn find(app: &AppState, name: &str) -> Option<Arc<Integration>> {
-    let integrations = app.integrations.read().unwrap_or_else(|p| p.into_inner());
-    integrations.iter().find(|i| i.name == name).cloned()
-}
-
 fn not_found(name: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,
@@ -40,12 +32,8 @@ fn not_found(name: &str) -> Response {
 
 /// Every configured integration, in config order.
 pub(super) async fn list(AxumState(app): AxumState<AppState>) -> Response {
-    let integrations = app
-        .integrations
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let views: Vec<_> = integrations
+    let views: Vec<_> = app
+        .integrations()
         .iter()
         .map(|i| view::integration(&app.state, i, false))
         .collect();
@@ -61,7 +49,7 @@ pub(super) async fn detail(
     AxumState(app): AxumState<AppState>,
     Path(name): Path<String>,
 ) -> Response {
-    match find(&app, &name) {
+    match app.find(&name) {
         Some(integration) => {
             Json(view::integration(&app.state, &integration, true)).into_response()
         }
@@ -74,7 +62,7 @@ pub(super) async fn check(
     AxumState(app): AxumState<AppState>,
     Path(name): Path<String>,
 ) -> Response {
-    let Some(integration) = find(&app, &name) else {
+    let Some(integration) = app.find(&name) else {
         return not_found(&name);
     };
     if !integration.active {

@@ -4,6 +4,10 @@
 //! does). Handlers only read and ask; what a check does lives in [`crate::checker`].
 
 mod api;
+mod auth;
+pub mod listen;
+mod page;
+mod ui;
 pub mod view;
 
 use std::sync::{Arc, RwLock};
@@ -22,6 +26,7 @@ use crate::checker::Checker;
 use crate::config::Integration;
 use crate::metrics::Metrics;
 use crate::state::State;
+pub use auth::Users;
 
 /// A reload asked for over HTTP, answered with the reload's error if it failed.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
@@ -37,61 +42,106 @@ pub struct AppState {
     pub integrations: Arc<RwLock<Vec<Arc<Integration>>>>,
     /// Where `POST /-/reload` sends its request.
     pub reload: mpsc::Sender<ReloadRequest>,
-    /// Why POST requests are refused, when they are: a listener others can reach, with no
-    /// users to tell an operator from anyone else.
-    pub posts_refused: Option<Arc<str>>,
+    /// `[server.basic_auth_users]`.
+    pub users: Arc<Users>,
+    /// The address served on: POSTs on a non-loopback one need users.
+    pub bound: std::net::SocketAddr,
 }
 
-/// The routes.
+impl AppState {
+    /// The running config's integrations.
+    pub fn integrations(&self) -> Vec<Arc<Integration>> {
+        self.integrations
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The integration called `name`.
+    pub fn find(&self, name: &str) -> Option<Arc<Integration>> {
+        let integrations = self.integrations.read().unwrap_or_else(|p| p.into_inner());
+        integrations.iter().find(|i| i.name == name).cloned()
+    }
+}
+
+/// The routes: `/healthz` and `/readyz` open to all (probes), everything else behind the
+/// configured users, POSTs also behind [`refuse_posts`].
 pub fn router(app: AppState) -> Router {
     let posts = Router::new()
         .route("/-/reload", post(reload))
         .route("/api/v1/integrations/{name}/check", post(api::check))
+        .route("/integrations/{name}/check", post(ui::check))
         .route_layer(middleware::from_fn_with_state(app.clone(), refuse_posts));
-    Router::new()
+    let protected = Router::new()
+        .route("/", get(ui::overview))
+        .route("/integrations/{name}", get(ui::detail))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
         .route("/api/v1/integrations", get(api::list))
         .route("/api/v1/integrations/{name}", get(api::detail))
         .merge(posts)
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            auth::require_user,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .merge(protected)
+        .layer(middleware::from_fn(refuse_large_bodies))
         .with_state(app)
 }
 
-/// Answers 403 to POST requests when [`AppState::posts_refused`] says why.
+/// No endpoint reads a request body; anything larger than this is refused unread.
+const BODY_LIMIT: u64 = 16 * 1024;
+
+/// 413 for a request that announces a body over [`BODY_LIMIT`] (a chunked one is never read).
+async fn refuse_large_bodies(request: Request, next: Next) -> axum::response::Response {
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if length.is_some_and(|length| length > BODY_LIMIT) {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "credwatch reads no request bodies\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Answers 403 to POST requests when [`posts_refused`] says why.
 async fn refuse_posts(
     AxumState(app): AxumState<AppState>,
     request: Request,
     next: Next,
 ) -> axum::response::Response {
-    match &app.posts_refused {
+    match posts_refused(app.bound, &app.users) {
         Some(why) => (StatusCode::FORBIDDEN, format!("{why}\n")).into_response(),
         None => next.run(request).await,
     }
 }
 
-/// Why POST requests must be refused on `addr`, if they must.
-pub fn posts_refused(addr: std::net::SocketAddr) -> Option<Arc<str>> {
-    if addr.ip().is_loopback() {
+/// Why POST requests must be refused on `addr`, if they must: a listener others can reach,
+/// with no users to tell an operator from anyone else.
+pub fn posts_refused(addr: std::net::SocketAddr, users: &Users) -> Option<String> {
+    if addr.ip().is_loopback() || users.any() {
         return None;
     }
-    Some(
-        format!(
-            "POST refused: credwatch listens on {addr}, which is not a loopback address, and no [server.basic_auth_users] are configured, so anyone who reaches it could trigger checks and reloads; configure users or listen on 127.0.0.1"
-        )
-        .into(),
-    )
+    Some(format!(
+        "POST refused: credwatch listens on {addr}, which is not a loopback address, and no [server.basic_auth_users] are configured, so anyone who reaches it could trigger checks and reloads; configure users or listen on 127.0.0.1"
+    ))
 }
 
-/// Serves until `shutdown` is cancelled.
+/// Serves until `shutdown` is cancelled, over TLS when `tls` is given.
 pub async fn serve(
     listener: TcpListener,
     app: AppState,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    listen::serve(listener, router(app), tls, shutdown).await
 }
 
 async fn metrics(AxumState(app): AxumState<AppState>) -> impl IntoResponse {

@@ -3,13 +3,11 @@
 //! (README, "JSON API"): add fields, never rename them. Nothing secret is in it: messages were
 //! scrubbed when the check ended, and the config's secrets are not read here.
 
-use std::time::SystemTime;
-
 use serde::Serialize;
 
 use crate::config::Integration;
 use crate::guard;
-use crate::state::{Entry, State, rfc3339, unix_seconds};
+use crate::state::{Entry, State, rfc3339};
 
 /// Where an integration stands, for the summary and the page's colours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -60,12 +58,25 @@ pub struct IntegrationView {
     pub token_expiry: Option<String>,
     pub certificates: CertificatesView,
     pub guard: GuardView,
+    /// The same times as unix seconds, for the status page's "3 min ago" and days left.
+    #[serde(skip)]
+    pub seconds: Seconds,
     /// The last results, newest first (only in the single-integration answer).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<Entry>>,
 }
 
-/// Certificate expiry seen by this run's last check.
+/// Times of an integration as unix seconds.
+#[derive(Debug, Clone, Default)]
+pub struct Seconds {
+    pub last_check: Option<f64>,
+    pub last_success: Option<f64>,
+    pub token_expiry: Option<f64>,
+    pub client_certificate: Option<f64>,
+    pub server_certificate: Option<f64>,
+}
+
+/// Certificate expiry, as last seen by a check.
 #[derive(Debug, Clone, Serialize)]
 pub struct CertificatesView {
     /// The mTLS client certificate's `notAfter`, RFC 3339.
@@ -119,7 +130,6 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
         .record_of(name)
         .filter(|r| r.kind.as_deref() == Some(integration.kind.key))
         .unwrap_or_default();
-    let report = state.last_report(name);
     let last = record.last();
     let engaged = if integration.guard {
         record.guard.clone()
@@ -137,7 +147,6 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
         Some(engaged) => Some(guard::held_message(engaged, name, integration.guard_retry)),
         None => last.and_then(|e| e.message.clone()),
     };
-    let time = |t: Option<SystemTime>| t.map(|t| rfc3339(unix_seconds(t)));
     IntegrationView {
         name: name.to_string(),
         kind: integration.kind.key,
@@ -152,8 +161,8 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
         last_success: record.last_success.map(rfc3339),
         token_expiry: record.token_expiry.map(rfc3339),
         certificates: CertificatesView {
-            client: time(report.as_ref().and_then(|r| r.certificates.client)),
-            server: time(report.as_ref().and_then(|r| r.certificates.server)),
+            client: record.client_certificate_expiry.map(rfc3339),
+            server: record.server_certificate_expiry.map(rfc3339),
         },
         guard: GuardView {
             enabled: integration.guard,
@@ -163,6 +172,13 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
             retry_at: engaged
                 .as_ref()
                 .map(|e| rfc3339(e.since + integration.guard_retry.as_secs_f64())),
+        },
+        seconds: Seconds {
+            last_check: last.map(|e| e.time),
+            last_success: record.last_success,
+            token_expiry: record.token_expiry,
+            client_certificate: record.client_certificate_expiry,
+            server_certificate: record.server_certificate_expiry,
         },
         history: history.then(|| record.history.iter().rev().cloned().collect()),
     }

@@ -34,6 +34,12 @@ pub struct Record {
     /// Expiry of the token the last success minted, unix seconds.
     #[serde(default)]
     pub token_expiry: Option<f64>,
+    /// `notAfter` of the mTLS client certificate, when last seen, unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate_expiry: Option<f64>,
+    /// `notAfter` of the soonest server certificate, when last seen, unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_certificate_expiry: Option<f64>,
     /// The lockout guard, while engaged.
     #[serde(default)]
     pub guard: Option<Engaged>,
@@ -76,7 +82,7 @@ pub struct State {
 #[derive(Debug, Default)]
 struct Inner {
     records: BTreeMap<String, Record>,
-    /// Reports of this run (the API shows token and certificate expiry from them).
+    /// Reports of this run.
     last: HashMap<String, Report>,
     /// Integrations checked or held by the guard in this run: readiness.
     seen: HashSet<String>,
@@ -129,6 +135,14 @@ impl State {
             if let Ok(success) = &report.outcome {
                 record.last_success = Some(time);
                 record.token_expiry = success.token_expiry.map(unix_seconds);
+            }
+            // A certificate not seen this time (the check failed before the handshake) is
+            // still the one in use.
+            if let Some(client) = report.certificates.client {
+                record.client_certificate_expiry = Some(unix_seconds(client));
+            }
+            if let Some(server) = report.certificates.server {
+                record.server_certificate_expiry = Some(unix_seconds(server));
             }
             record.guard = guard;
             record.history.push_back(Entry {

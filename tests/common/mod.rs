@@ -53,11 +53,17 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon on a free port and waits until it serves.
     pub fn start(config: &Path, env: &[(&str, &str)]) -> Daemon {
+        Self::start_on(config, env, "127.0.0.1:0")
+    }
+
+    /// Starts the daemon on `listen` (port 0: a free one) and waits until it serves, over HTTP
+    /// or HTTPS.
+    pub fn start_on(config: &Path, env: &[(&str, &str)], listen: &str) -> Daemon {
         let mut command = binary();
         command
             .arg("--config")
             .arg(config)
-            .args(["run", "--listen", "127.0.0.1:0"])
+            .args(["run", "--listen", listen])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -72,7 +78,11 @@ impl Daemon {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(rest) = line.split("listening on http://").nth(1) {
+                if let Some(rest) = line
+                    .split("listening on http://")
+                    .nth(1)
+                    .or_else(|| line.split("listening on https://").nth(1))
+                {
                     let addr = rest.split_whitespace().next().unwrap_or_default();
                     let _ = addr_tx.send(addr.parse::<SocketAddr>().expect("address logged"));
                 }
