@@ -57,6 +57,20 @@ pub enum Command {
     },
     /// Validate the config and that every secret reference resolves; contacts no one.
     Validate,
+    /// Run the daemon against a built-in simulator of every provider, on loopback only: a first
+    /// look at the status page, the API and the metrics, with no config.
+    Demo {
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        listen: SocketAddr,
+        /// Where the demo writes its keys, secrets, config and state [default: a
+        /// credwatch-demo folder in the temporary directory].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Print the config the demo runs (a working example of every type) and exit.
+        #[arg(long)]
+        print_config: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -73,7 +87,7 @@ impl Args {
     pub fn log_filter(&self) -> String {
         let given = match (&self.log_level, &self.command) {
             (Some(level), _) => level.trim(),
-            (None, Command::Run { .. }) => "info",
+            (None, Command::Run { .. } | Command::Demo { .. }) => "info",
             (None, _) => "error",
         };
         const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
@@ -89,6 +103,14 @@ impl Args {
 
 /// Runs the command; returns the exit code.
 pub async fn dispatch(args: Args) -> u8 {
+    if let Command::Demo {
+        listen,
+        dir,
+        print_config,
+    } = args.command
+    {
+        return demo(listen, dir, print_config).await;
+    }
     let config = match Config::load(&args.config) {
         Ok(config) => config,
         Err(e) => {
@@ -117,6 +139,46 @@ pub async fn dispatch(args: Args) -> u8 {
             format,
         } => check(config, &names, &force, format).await,
         Command::Validate => validate(&config),
+        Command::Demo { .. } => unreachable!("handled above"),
+    }
+}
+
+async fn demo(listen: SocketAddr, dir: Option<PathBuf>, print_config: bool) -> u8 {
+    let dir = dir.unwrap_or_else(credwatch::demo::default_dir);
+    let prepared = match credwatch::demo::prepare(&dir, listen).await {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            eprintln!("credwatch demo: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    if print_config {
+        print!("{}", prepared.config_text);
+        return EXIT_OK;
+    }
+    let config = match Config::load(&prepared.config_path) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("credwatch demo: the demo's own config is invalid (a bug): {e}");
+            return EXIT_FAILED;
+        }
+    };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(
+        "demo: {} simulated integrations; status page http://{listen}/, API http://{listen}/api/v1/integrations, metrics http://{listen}/metrics; files in {}",
+        config.integrations.len(),
+        dir.display()
+    );
+    let result = daemon::run(config, prepared.config_path.clone(), Some(listen)).await;
+    drop(prepared);
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            tracing::error!("{e}");
+            EXIT_FAILED
+        }
     }
 }
 

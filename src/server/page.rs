@@ -25,13 +25,16 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 const CSS: &str = r#"
 :root { color-scheme: light dark; --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; --muted: #6e7781; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5rem; }
+body { font: 13px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5rem; }
 h1 { font-size: 1.3rem; margin: 0 0 .3rem; } h2 { font-size: 1.1rem; margin-top: 1.5rem; }
 .summary span { margin-right: 1rem; font-weight: 600; }
 table { border-collapse: collapse; width: 100%; margin-top: .8rem; }
 th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #8884; vertical-align: top; }
 th { font-size: .8rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); }
-td.message { max-width: 32rem; overflow-wrap: anywhere; }
+td.message { min-width: 22rem; max-width: 40rem; overflow-wrap: anywhere; }
+td.name { min-width: 9rem; } td.nowrap { white-space: nowrap; } td.notes { max-width: 18rem; }
+small { color: var(--muted); }
+details summary { cursor: pointer; }
 .healthy, .success { color: var(--ok); font-weight: 600; }
 .failing, .bad { color: var(--bad); font-weight: 600; }
 .guarded, .amber { color: var(--warn); font-weight: 600; }
@@ -120,24 +123,23 @@ pub fn overview(mut views: Vec<IntegrationView>, filters: &Filters) -> Markup {
         }
         table {
             thead { tr {
-                th { "Name" } th { "Type" } th { "Credential" } th { "Active" } th { "Result" }
+                th { "Name" } th { "Type / credential" } th { "Active" } th { "Result" }
                 th { "Message" } th { "Last success" } th { "Token expiry" } th { "Certificates" }
                 th { "Guard" } th { "Notes" }
             } }
             tbody {
                 @for view in &views {
                     tr {
-                        td { a href={ "/integrations/" (segment(&view.name)) } { (view.name) } }
-                        td { (view.kind) }
-                        td { (view.credential_type) }
+                        td.name { a href={ "/integrations/" (segment(&view.name)) } { (view.name) } }
+                        td { (view.kind) br; small { (view.credential_type) } }
                         td { @if view.active { "yes" } @else { span.muted { "no" } } }
-                        td { (result(view)) }
-                        td.message { (view.message.as_deref().unwrap_or("")) }
-                        td { (ago(view.seconds.last_success, now)) }
-                        td { (until(view.seconds.token_expiry, now)) }
+                        td.nowrap { (result(view)) }
+                        td.message { (message(view.message.as_deref())) }
+                        td.nowrap { (ago(view.seconds.last_success, now)) }
+                        td.nowrap { (until(view.seconds.token_expiry, now)) }
                         td { (certificates(view, now)) }
-                        td { (guard(view)) }
-                        td { (view.notes.as_deref().unwrap_or("")) }
+                        td.nowrap { (guard(view, now)) }
+                        td.notes { (view.notes.as_deref().unwrap_or("")) }
                     }
                 }
             }
@@ -166,7 +168,7 @@ pub fn detail_page(view: &IntegrationView, checks_allowed: bool) -> String {
             dt { "Last success" } dd { (ago(view.seconds.last_success, now)) }
             dt { "Token expiry" } dd { (until(view.seconds.token_expiry, now)) }
             dt { "Certificates" } dd { (certificates(view, now)) }
-            dt { "Lockout guard" } dd { (guard(view)) }
+            dt { "Lockout guard" } dd { (guard(view, now)) }
             dt { "Notes" } dd { (view.notes.as_deref().unwrap_or("")) }
         }
         @if view.active && checks_allowed {
@@ -193,6 +195,19 @@ pub fn detail_page(view: &IntegrationView, checks_allowed: bool) -> String {
     layout(&format!("{} · credwatch", view.name), body).into_string()
 }
 
+/// Messages longer than this show their start, and open to the rest.
+const SHORT_MESSAGE: usize = 140;
+
+/// A message; a long one folded into a `<details>` so that one row does not fill the screen.
+fn message(text: Option<&str>) -> Markup {
+    let text = text.unwrap_or("");
+    if text.chars().count() <= SHORT_MESSAGE {
+        return html! { (text) };
+    }
+    let start: String = text.chars().take(SHORT_MESSAGE).collect();
+    html! { details { summary { (start) "…" } (text) } }
+}
+
 fn result(view: &IntegrationView) -> Markup {
     let class = view.status.as_str();
     html! {
@@ -207,12 +222,14 @@ fn result(view: &IntegrationView) -> Markup {
     }
 }
 
-fn guard(view: &IntegrationView) -> Markup {
+fn guard(view: &IntegrationView, now: f64) -> Markup {
     html! {
         @if !view.guard.enabled { span.muted { "off" } }
         @else if view.guard.engaged {
             span.guarded { "engaged" }
-            @if let Some(at) = &view.guard.retry_at { " until " (at) }
+            @if let Some(at) = view.seconds.guard_retry {
+                br; small { "retry " (until(Some(at), now)) }
+            }
         }
         @else { "on" }
     }

@@ -74,6 +74,8 @@ pub struct Seconds {
     pub token_expiry: Option<f64>,
     pub client_certificate: Option<f64>,
     pub server_certificate: Option<f64>,
+    /// When `guard_retry` releases an engaged guard.
+    pub guard_retry: Option<f64>,
 }
 
 /// Certificate expiry, as last seen by a check.
@@ -179,6 +181,9 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
             token_expiry: record.token_expiry,
             client_certificate: record.client_certificate_expiry,
             server_certificate: record.server_certificate_expiry,
+            guard_retry: engaged
+                .as_ref()
+                .map(|e| e.since + integration.guard_retry.as_secs_f64()),
         },
         history: history.then(|| record.history.iter().rev().cloned().collect()),
     }

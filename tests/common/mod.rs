@@ -63,7 +63,19 @@ impl Daemon {
         command
             .arg("--config")
             .arg(config)
-            .args(["run", "--listen", listen])
+            .args(["run", "--listen", listen]);
+        Self::launch(command, env)
+    }
+
+    /// Starts `credwatch` with `args` (a command that serves) and waits until it serves.
+    pub fn start_args(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut command = binary();
+        command.args(args);
+        Self::launch(command, env)
+    }
+
+    fn launch(mut command: Command, env: &[(&str, &str)]) -> Daemon {
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

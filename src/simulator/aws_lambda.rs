@@ -1,0 +1,328 @@
+//! AWS STS's query API as the SDK meets it: `POST /` with a form (`Action=AssumeRole` or
+//! `GetCallerIdentity`, `Version=2011-06-15`), every request signed with SigV4 and checked
+//! here against the signer's secret (credwatch's own IAM user, or the temporary credentials
+//! AssumeRole issued, with their session token), answers in STS's XML.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_lc_rs::{digest, hmac};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+
+use super::{accounts, field, form, random_hex};
+
+const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// Temporary credentials AssumeRole issued.
+#[derive(Clone)]
+struct Session {
+    secret: String,
+    token: String,
+    arn: String,
+    user_id: String,
+}
+
+#[derive(Clone, Default)]
+struct Sts {
+    sessions: Arc<Mutex<HashMap<String, Session>>>,
+}
+
+pub(super) fn router() -> Router {
+    Router::new()
+        .route("/", post(call))
+        .with_state(Sts::default())
+}
+
+async fn call(
+    State(sts): State<Sts>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let signer = match verify(&sts, &method, &uri, &headers, &body) {
+        Ok(signer) => signer,
+        Err((code, message)) => return error(StatusCode::FORBIDDEN, code, message),
+    };
+    let form = form(&body);
+    match (field(&form, "Action"), &signer) {
+        (Some("AssumeRole"), Signer::User) => assume_role(&sts, &form),
+        (Some("GetCallerIdentity"), Signer::User) => ok(
+            "GetCallerIdentity",
+            &format!(
+                "<Arn>arn:aws:iam::{}:user/credwatch</Arn><UserId>AIDADEMOCREDWATCH</UserId><Account>{}</Account>",
+                accounts::AWS_ACCOUNT,
+                accounts::AWS_ACCOUNT
+            ),
+        ),
+        (Some("GetCallerIdentity"), Signer::Session(session)) => ok(
+            "GetCallerIdentity",
+            &format!(
+                "<Arn>{}</Arn><UserId>{}</UserId><Account>{}</Account>",
+                session.arn,
+                session.user_id,
+                accounts::AWS_ACCOUNT
+            ),
+        ),
+        (Some("AssumeRole"), Signer::Session(_)) => error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Roles may not be assumed by root accounts or role chaining in this demo.",
+        ),
+        (action, _) => error(
+            StatusCode::BAD_REQUEST,
+            "InvalidAction",
+            &format!("Could not find operation {}", action.unwrap_or("")),
+        ),
+    }
+}
+
+fn assume_role(sts: &Sts, form: &[(String, String)]) -> Response {
+    let role_arn = field(form, "RoleArn").unwrap_or_default();
+    let session_name = field(form, "RoleSessionName").unwrap_or_default();
+    let role = role_arn.rsplit('/').next().unwrap_or_default();
+    let expected_arn = format!(
+        "arn:aws:iam::{}:role/{}",
+        accounts::AWS_ACCOUNT,
+        accounts::AWS_ROLE
+    );
+    if role_arn != expected_arn || field(form, "ExternalId") != Some(accounts::AWS_EXTERNAL_ID) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            &format!(
+                "User: arn:aws:iam::{}:user/credwatch is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                accounts::AWS_ACCOUNT
+            ),
+        );
+    }
+    let seconds: i64 = field(form, "DurationSeconds")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(3600);
+    let expiration = chrono::Utc::now() + chrono::Duration::seconds(seconds);
+    let key_id = format!("ASIA{}", random_hex(8).to_uppercase());
+    let role_id = "AROADEMOCREDWATCHROLE";
+    let session = Session {
+        secret: random_hex(20),
+        token: format!("IQoJb3JpZ2luX2VjE{}", random_hex(32)),
+        arn: format!(
+            "arn:aws:sts::{}:assumed-role/{role}/{session_name}",
+            accounts::AWS_ACCOUNT
+        ),
+        user_id: format!("{role_id}:{session_name}"),
+    };
+    let body = format!(
+        "<Credentials><AccessKeyId>{key_id}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey><SessionToken>{}</SessionToken><Expiration>{}</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>{}</AssumedRoleId><Arn>{}</Arn></AssumedRoleUser>",
+        session.secret,
+        session.token,
+        expiration.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        session.user_id,
+        session.arn
+    );
+    let mut sessions = sts.sessions.lock().unwrap_or_else(|p| p.into_inner());
+    // A demo runs for hours: keep the map small, the newest sessions are the ones used.
+    if sessions.len() > 10_000 {
+        sessions.clear();
+    }
+    sessions.insert(key_id, session);
+    ok("AssumeRole", &body)
+}
+
+/// Who signed a request.
+enum Signer {
+    /// credwatch's own IAM user.
+    User,
+    /// Temporary credentials from AssumeRole.
+    Session(Session),
+}
+
+/// Why STS refuses a request: its error code and message.
+type Denied = (&'static str, &'static str);
+
+/// Checks the SigV4 signature of a request: the canonical request rebuilt from what arrived,
+/// the string to sign, the derived key, compared with the signature sent.
+fn verify(
+    sts: &Sts,
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Signer, Denied> {
+    let denied = |code: &'static str, message: &'static str| (code, message);
+    let missing = || {
+        denied(
+            "MissingAuthenticationToken",
+            "Request is missing Authentication Token",
+        )
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(missing)?;
+    let rest = authorization
+        .strip_prefix("AWS4-HMAC-SHA256 ")
+        .ok_or_else(missing)?;
+    let mut credential = None;
+    let mut signed_headers = None;
+    let mut signature = None;
+    for part in rest.split(',') {
+        match part.trim().split_once('=') {
+            Some(("Credential", v)) => credential = Some(v),
+            Some(("SignedHeaders", v)) => signed_headers = Some(v),
+            Some(("Signature", v)) => signature = Some(v),
+            _ => {}
+        }
+    }
+    let (Some(credential), Some(signed_headers), Some(signature)) =
+        (credential, signed_headers, signature)
+    else {
+        return Err(missing());
+    };
+    let mut scope = credential.splitn(2, '/');
+    let key_id = scope.next().unwrap_or_default();
+    let scope = scope.next().unwrap_or_default();
+    let (secret, signer) = if key_id == accounts::AWS_ACCESS_KEY_ID {
+        (accounts::AWS_SECRET_ACCESS_KEY.to_string(), Signer::User)
+    } else {
+        let session = sts
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key_id)
+            .cloned();
+        match session {
+            Some(session) => {
+                let token = headers
+                    .get("x-amz-security-token")
+                    .and_then(|v| v.to_str().ok());
+                if token != Some(session.token.as_str()) {
+                    return Err(denied(
+                        "InvalidClientTokenId",
+                        "The security token included in the request is invalid.",
+                    ));
+                }
+                (session.secret.clone(), Signer::Session(session))
+            }
+            None => {
+                return Err(denied(
+                    "InvalidClientTokenId",
+                    "The security token included in the request is invalid.",
+                ));
+            }
+        }
+    };
+    let amz_date = headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let signed_at = chrono::NaiveDateTime::parse_from_str(amz_date, "%Y%m%dT%H%M%SZ")
+        .map(|t| t.and_utc())
+        .map_err(|_| denied("IncompleteSignature", "Missing or invalid X-Amz-Date"))?;
+    if (chrono::Utc::now() - signed_at).num_minutes().abs() > 15 {
+        return Err(denied("SignatureDoesNotMatch", "Signature expired"));
+    }
+    let mut canonical_headers = String::new();
+    for name in signed_headers.split(';') {
+        let value = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join(",");
+        canonical_headers.push_str(&format!("{name}:{value}\n"));
+    }
+    let payload_hash = match headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(hash) => hash.to_string(),
+        None => hex(digest::digest(&digest::SHA256, body).as_ref()),
+    };
+    let canonical_request = format!(
+        "{method}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{payload_hash}",
+        if uri.path().is_empty() {
+            "/"
+        } else {
+            uri.path()
+        },
+        canonical_query(uri.query().unwrap_or_default()),
+    );
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex(digest::digest(&digest::SHA256, canonical_request.as_bytes()).as_ref())
+    );
+    let mut key = format!("AWS4{secret}").into_bytes();
+    for part in scope.split('/') {
+        key = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), part.as_bytes())
+            .as_ref()
+            .to_vec();
+    }
+    let expected = hex(hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, &key),
+        string_to_sign.as_bytes(),
+    )
+    .as_ref());
+    if expected != signature {
+        return Err(denied(
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
+        ));
+    }
+    Ok(signer)
+}
+
+/// The query string as SigV4 canonicalises it: pairs sorted, each half RFC 3986-encoded.
+fn canonical_query(query: &str) -> String {
+    let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (encode(&k), encode(&v)))
+        .collect();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn encode(text: &str) -> String {
+    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn ok(action: &str, result: &str) -> Response {
+    xml(
+        StatusCode::OK,
+        format!(
+            "<{action}Response xmlns=\"{NAMESPACE}\"><{action}Result>{result}</{action}Result><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></{action}Response>",
+            random_hex(16)
+        ),
+    )
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    xml(
+        status,
+        format!(
+            "<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+            random_hex(16)
+        ),
+    )
+}
+
+fn xml(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/xml")], body).into_response()
+}

@@ -1,0 +1,142 @@
+//! Google's OAuth server for service accounts: `POST /token` with the RFC 7523 JWT-bearer grant,
+//! the RS256 assertion verified with the account's public key (header `kid`, claims `iss`,
+//! `aud`, `iat`, `exp`, `scope`, and `sub` only for users the account may act as), then
+//! `GET /tokeninfo?access_token=...` naming the granted scopes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use super::material::Material;
+use super::{accounts, field, form, random_hex};
+
+/// The audience google-auth puts in every assertion, whatever URL it posts to.
+const AUDIENCE: &str = "https://oauth2.googleapis.com/token";
+
+#[derive(Clone)]
+struct Google {
+    key: Arc<DecodingKey>,
+    /// Access token → the scopes granted with it.
+    granted: Arc<Mutex<HashMap<String, String>>>,
+}
+
+pub(super) fn router(material: &Material) -> Router {
+    let key = DecodingKey::from_rsa_pem(material.google_public_pem.as_bytes())
+        .expect("rcgen's public key is a valid PEM");
+    Router::new()
+        .route("/token", post(token))
+        .route("/tokeninfo", get(tokeninfo))
+        .with_state(Google {
+            key: Arc::new(key),
+            granted: Arc::default(),
+        })
+}
+
+async fn token(State(google): State<Google>, body: Bytes) -> Response {
+    let form = form(&body);
+    if field(&form, "grant_type") != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
+        return error("unsupported_grant_type", "Invalid grant_type.");
+    }
+    let Some(assertion) = field(&form, "assertion") else {
+        return error("invalid_request", "Missing required parameter: assertion");
+    };
+    let Ok(header) = jsonwebtoken::decode_header(assertion) else {
+        return error("invalid_grant", "Invalid JWT.");
+    };
+    if header.alg != Algorithm::RS256 || header.kid.as_deref() != Some(accounts::GOOGLE_KEY_ID) {
+        return error("invalid_grant", "Invalid JWT Signature.");
+    }
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_issuer(&[accounts::GOOGLE_CLIENT_EMAIL]);
+    validation.set_required_spec_claims(&["exp", "iat", "aud", "iss"]);
+    let claims =
+        match jsonwebtoken::decode::<serde_json::Value>(assertion, &google.key, &validation) {
+            Ok(data) => data.claims,
+            Err(_) => return error("invalid_grant", "Invalid JWT Signature."),
+        };
+    let lifetime = claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0);
+    if lifetime > 3600 {
+        return error(
+            "invalid_grant",
+            "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.",
+        );
+    }
+    let Some(scope) = claims["scope"].as_str().filter(|s| !s.is_empty()) else {
+        return error(
+            "invalid_scope",
+            "Invalid OAuth scope or ID token audience provided.",
+        );
+    };
+    if let Some(sub) = claims["sub"].as_str()
+        && sub != accounts::GOOGLE_DELEGATED_USER
+    {
+        return error(
+            "unauthorized_client",
+            "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.",
+        );
+    }
+    let token = format!("ya29.demo{}", random_hex(24));
+    let mut granted = google.granted.lock().unwrap_or_else(|p| p.into_inner());
+    // A demo runs for hours: keep the map small, the newest tokens are the ones asked about.
+    if granted.len() > 10_000 {
+        granted.clear();
+    }
+    granted.insert(token.clone(), scope.to_string());
+    drop(granted);
+    axum::Json(
+        serde_json::json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"}),
+    )
+    .into_response()
+}
+
+async fn tokeninfo(
+    State(google): State<Google>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let scope = query.get("access_token").and_then(|token| {
+        google
+            .granted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned()
+    });
+    match scope {
+        Some(scope) => axum::Json(serde_json::json!({
+            "azp": accounts::GOOGLE_CLIENT_ID,
+            "aud": accounts::GOOGLE_CLIENT_ID,
+            "scope": scope,
+            "expires_in": 3599,
+            "access_type": "online",
+        }))
+        .into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(
+                serde_json::json!({"error": "invalid_token", "error_description": "Invalid Value"}),
+            ),
+        )
+            .into_response(),
+    }
+}
+
+fn error(code: &str, description: &str) -> Response {
+    let status = if code == "unauthorized_client" {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({"error": code, "error_description": description})),
+    )
+        .into_response()
+}

@@ -1,0 +1,197 @@
+//! A simulator of the seven providers for `credwatch demo` (and benchmarks): each file is the
+//! mirror image of its verifier in `src/verify/`, answering the requests a real provider gets
+//! as that provider does (RS256 assertions verified with the service account's public key, STS's
+//! query API with a SigV4 check and XML answers, RFC 6749 forms, mTLS with certificates made at
+//! start). Every provider runs on a loopback port of its own; the accounts in [`accounts`] decide
+//! who succeeds and how the others fail.
+
+pub mod accounts;
+mod aws_lambda;
+mod dynamics365;
+mod genesys_cloud;
+mod google;
+mod material;
+mod salesforce;
+mod web_service;
+mod zendesk;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use material::Material;
+
+/// Where each simulated provider listens (base URLs, no trailing slash).
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub aws_sts: String,
+    pub genesys: String,
+    pub google: String,
+    pub entra: String,
+    pub dynamics: String,
+    pub salesforce: String,
+    pub web: String,
+    /// HTTPS, requiring a client certificate from the demo's client CA.
+    pub web_mtls: String,
+    pub zendesk: String,
+}
+
+/// The running simulator; dropping it stops every provider.
+pub struct Simulator {
+    pub endpoints: Endpoints,
+    pub material: Material,
+    stop: CancellationToken,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// The ports the demo prefers (so that `--print-config` shows the URLs it runs), in the order
+/// of [`Endpoints`]' fields; a busy one is replaced by any free port.
+pub const PREFERRED_PORTS: [u16; 9] = [9471, 9472, 9473, 9474, 9475, 9476, 9477, 9478, 9479];
+
+impl Simulator {
+    /// Makes keys and certificates in `dir` and starts every provider on loopback.
+    pub async fn start(dir: &Path) -> Result<Simulator, String> {
+        let material = Material::create(dir)?;
+        let stop = CancellationToken::new();
+        let mut listeners = Vec::new();
+        for port in PREFERRED_PORTS {
+            let listener = match TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(listener) => listener,
+                Err(_) => TcpListener::bind(("127.0.0.1", 0))
+                    .await
+                    .map_err(|e| format!("cannot bind a loopback port: {e}"))?,
+            };
+            listeners.push(listener);
+        }
+        let addrs: Vec<SocketAddr> = listeners
+            .iter()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
+            .collect();
+        let http = |i: usize| format!("http://{}", addrs[i]);
+        let endpoints = Endpoints {
+            aws_sts: http(0),
+            genesys: http(1),
+            google: http(2),
+            entra: http(3),
+            dynamics: http(4),
+            salesforce: http(5),
+            web: http(6),
+            web_mtls: format!("https://localhost:{}", addrs[7].port()),
+            zendesk: http(8),
+        };
+        let entra_tokens = Tokens::default();
+        let routers: Vec<Router> = vec![
+            aws_lambda::router(),
+            genesys_cloud::router(),
+            google::router(&material),
+            dynamics365::entra_router(entra_tokens.clone()),
+            dynamics365::dynamics_router(entra_tokens),
+            salesforce::router(&endpoints.salesforce),
+            web_service::router(),
+            web_service::mtls_router(),
+            zendesk::router(),
+        ];
+        let mtls = web_service::mtls_acceptor(&material)?;
+        for (index, (listener, router)) in listeners.into_iter().zip(routers).enumerate() {
+            let tls = (index == 7).then(|| mtls.clone());
+            tokio::spawn(crate::server::listen::serve(
+                listener,
+                router,
+                tls,
+                stop.clone(),
+            ));
+        }
+        Ok(Simulator {
+            endpoints,
+            material,
+            stop,
+        })
+    }
+}
+
+/// A random token of `len` bytes, hex.
+pub(crate) fn random_hex(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    // aws-lc's generator only fails when the system has no randomness at all.
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The access tokens a provider issued, for its follow-up endpoint.
+#[derive(Default, Clone)]
+pub(crate) struct Tokens(Arc<Mutex<HashSet<String>>>);
+
+impl Tokens {
+    /// Issues a new token.
+    pub(crate) fn issue(&self, prefix: &str) -> String {
+        let token = format!("{prefix}{}", random_hex(24));
+        let mut tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // A demo runs for hours: keep the set small, the newest tokens are the ones asked about.
+        if tokens.len() > 10_000 {
+            tokens.clear();
+        }
+        tokens.insert(token.clone());
+        token
+    }
+
+    /// Whether the request's `Authorization: Bearer` carries a token issued here.
+    pub(crate) fn bearer_ok(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(token)
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body as pairs.
+pub(crate) fn form(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// The value of `name` in a form.
+pub(crate) fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// HTTP Basic credentials, each half form-urldecoded when `decode` (RFC 6749 section 2.3.1).
+pub(crate) fn basic(headers: &HeaderMap, decode: bool) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    if decode {
+        let un = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        Some((un(user), un(password)))
+    } else {
+        Some((user.to_string(), password.to_string()))
+    }
+}

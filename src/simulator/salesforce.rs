@@ -1,0 +1,105 @@
+//! Salesforce's OAuth 2.0 username-password flow: `POST /services/oauth2/token` with the
+//! connected app's key and secret in the form and the password followed by the security token,
+//! answering `invalid_grant` "authentication failure" for anything wrong (Salesforce says no
+//! more, also for a user it locked after 5 failed logins); then `GET` of the identity URL the
+//! token answer names.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::{Tokens, accounts, field, form};
+
+const ORG_ID: &str = "00D5e000000DemoEAA";
+const USER_ID: &str = "0055e000001DemoAAA";
+
+/// Failed logins after which a user is locked out, as a Salesforce password policy does.
+const LOCKOUT_AFTER: usize = 5;
+
+#[derive(Clone)]
+struct Salesforce {
+    base: String,
+    tokens: Tokens,
+    /// Failed logins per user name.
+    failures: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+pub(super) fn router(base: &str) -> Router {
+    Router::new()
+        .route("/services/oauth2/token", post(token))
+        .route(&format!("/id/{ORG_ID}/{USER_ID}"), get(identity))
+        .with_state(Salesforce {
+            base: base.to_string(),
+            tokens: Tokens::default(),
+            failures: Arc::default(),
+        })
+}
+
+async fn token(State(sf): State<Salesforce>, body: Bytes) -> Response {
+    let form = form(&body);
+    if field(&form, "grant_type") != Some("password") {
+        return error("unsupported_grant_type", "grant type not supported");
+    }
+    if field(&form, "client_id") != Some(accounts::SALESFORCE_CLIENT_ID)
+        || field(&form, "client_secret") != Some(accounts::SALESFORCE_CLIENT_SECRET)
+    {
+        return error("invalid_client_id", "client identifier invalid");
+    }
+    let expected = format!(
+        "{}{}",
+        accounts::SALESFORCE_PASSWORD,
+        accounts::SALESFORCE_SECURITY_TOKEN
+    );
+    let username = field(&form, "username").unwrap_or_default().to_string();
+    let right = username == accounts::SALESFORCE_USER
+        && field(&form, "password") == Some(expected.as_str());
+    {
+        let mut failures = sf.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let failed = failures.entry(username).or_default();
+        if !right {
+            *failed += 1;
+        }
+        // A locked user gets the same answer as a wrong password.
+        if !right || *failed >= LOCKOUT_AFTER {
+            return error("invalid_grant", "authentication failure");
+        }
+    }
+    axum::Json(serde_json::json!({
+        "access_token": sf.tokens.issue(&format!("{ORG_ID}!")),
+        "instance_url": sf.base,
+        "id": format!("{}/id/{ORG_ID}/{USER_ID}", sf.base),
+        "token_type": "Bearer",
+        "issued_at": "1764072000000",
+        "signature": "ZGVtby1zaWduYXR1cmU=",
+    }))
+    .into_response()
+}
+
+async fn identity(State(sf): State<Salesforce>, headers: HeaderMap) -> Response {
+    if !sf.tokens.bearer_ok(&headers) {
+        return (StatusCode::FORBIDDEN, "Bad_OAuth_Token").into_response();
+    }
+    axum::Json(serde_json::json!({
+        "id": format!("{}/id/{ORG_ID}/{USER_ID}", sf.base),
+        "user_id": USER_ID,
+        "organization_id": ORG_ID,
+        "username": accounts::SALESFORCE_USER,
+        "active": true,
+        "user_type": "STANDARD",
+    }))
+    .into_response()
+}
+
+fn error(code: &str, description: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(serde_json::json!({"error": code, "error_description": description})),
+    )
+        .into_response()
+}

@@ -1,0 +1,49 @@
+//! Zendesk's `GET /api/v2/users/me.json` with Basic `{email}/token:{api_token}`: the user for a
+//! known agent and token, the anonymous user for anything else (as Zendesk answers a wrong
+//! token), and a 429 with `Retry-After` for the agent the demo shows rate-limited.
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::{accounts, basic};
+
+pub(super) fn router() -> Router {
+    Router::new().route("/api/v2/users/me.json", get(me))
+}
+
+async fn me(headers: HeaderMap) -> Response {
+    let Some((user, token)) = basic(&headers, false) else {
+        return anonymous();
+    };
+    let Some(email) = user.strip_suffix("/token") else {
+        return anonymous();
+    };
+    if email == accounts::ZENDESK_BUSY_EMAIL {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, accounts::ZENDESK_RETRY_AFTER.to_string())],
+            axum::Json(serde_json::json!({"error": "APIRateLimitExceeded", "description": "Number of allowed API requests per minute exceeded"})),
+        )
+            .into_response();
+    }
+    if email != accounts::ZENDESK_EMAIL || token != accounts::ZENDESK_TOKEN {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({"error": "Couldn't authenticate you"})),
+        )
+            .into_response();
+    }
+    axum::Json(serde_json::json!({"user": {
+        "id": 361_000_000_001_u64, "name": "Demo Ops", "email": email,
+        "role": "admin", "active": true, "suspended": false, "verified": true
+    }}))
+    .into_response()
+}
+
+/// What Zendesk answers when no credentials came with the request.
+fn anonymous() -> Response {
+    axum::Json(serde_json::json!({"user": {"id": null, "name": "Anonymous user", "role": "end-user", "active": true}}))
+        .into_response()
+}

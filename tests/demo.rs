@@ -1,0 +1,269 @@
+//! `credwatch demo`: with no config it serves all seven types through the built-in simulator,
+//! healthy ones and the failures it promises (a wrong secret, a locked account held by the
+//! lockout guard, impersonation denied, MFA required, rate limited with Retry-After, a provider
+//! too slow, a client certificate expiring in 5 days and one expired), on the status page, the
+//! API and a promtool-clean /metrics; `--print-config` prints a config `validate` accepts.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{Daemon, binary};
+
+/// What the demo's integrations must end as: name → result.
+const EXPECTED: &[(&str, &str)] = &[
+    ("Zendesk Support", "success"),
+    ("Zendesk rotated token", "invalid_credentials"),
+    ("Zendesk busy agent", "rate_limited"),
+    ("Genesys Cloud Data Actions", "success"),
+    ("Genesys Cloud slow login", "timeout"),
+    ("Lambda order lookup", "success"),
+    ("Lambda reporting", "permission_denied"),
+    ("Google Cloud", "success"),
+    ("Google Workspace directory", "impersonation_denied"),
+    ("Dynamics 365 CRM", "success"),
+    ("Dynamics 365 MFA user", "mfa_required"),
+    ("Dynamics 365 locked user", "account_locked"),
+    ("Salesforce Service Cloud", "success"),
+    ("Salesforce rotated password", "invalid_credentials"),
+    ("Orders API", "success"),
+    ("Inventory API", "success"),
+    ("Billing API (mTLS)", "success"),
+    ("Payments API (mTLS)", "expired_credentials"),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_shows_every_type_and_the_promised_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let daemon = Daemon::start_args(
+        &[
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    // Every integration has a result (the jitter spreads first checks over the 10 s interval).
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let results = loop {
+        let (status, body) = daemon.get("/api/v1/integrations").await;
+        assert_eq!(status, 200, "{body}");
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let results: BTreeMap<String, String> = list["integrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| {
+                Some((
+                    i["name"].as_str()?.to_string(),
+                    i["result"].as_str()?.to_string(),
+                ))
+            })
+            .collect();
+        if results.len() == EXPECTED.len() {
+            break (results, list);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every integration checked: {results:?}\nlogs:\n{}",
+            daemon.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!(
+        "every demo integration had a result after {:?}",
+        started.elapsed()
+    );
+    let (results, list) = results;
+    for (name, result) in EXPECTED {
+        assert_eq!(
+            results.get(*name).map(String::as_str),
+            Some(*result),
+            "{name}; logs:\n{}",
+            daemon.logs()
+        );
+    }
+    let types: std::collections::BTreeSet<&str> = list["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["result"] == "success")
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.len(), 7, "a success of every type: {types:?}");
+    assert_eq!(list["summary"]["guarded"], 2, "{}", list["summary"]);
+
+    // /metrics: the guard, Retry-After's reason, certificate expiry, and promtool's approval.
+    let m = daemon.metrics().await;
+    for name in ["Dynamics 365 locked user", "Salesforce rotated password"] {
+        assert_eq!(
+            m.get("credwatch_lockout_guard_engaged", &[("integration", name)]),
+            Some(1.0),
+            "{name}"
+        );
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let client = |name: &str| {
+        m.get(
+            "credwatch_certificate_expiry_timestamp_seconds",
+            &[("integration", name), ("certificate", "client")],
+        )
+        .unwrap_or_else(|| panic!("client certificate of {name}"))
+    };
+    let days = (client("Billing API (mTLS)") - now) / 86_400.0;
+    assert!((4.9..5.1).contains(&days), "expires in {days} days");
+    assert!(client("Payments API (mTLS)") < now);
+    common::promtool(&m.text);
+
+    // The status page shows all of it.
+    let (status, page) = daemon.get("/").await;
+    assert_eq!(status, 200);
+    for (name, _) in EXPECTED {
+        assert!(page.contains(name), "{name} on the page");
+    }
+    assert!(page.contains("9 healthy"), "{page}");
+    assert!(page.contains("2 guarded"), "{page}");
+    assert!(page.contains("5 days left"), "{page}");
+
+    // A real browser renders it (no script involved): the DOM Chromium built has every row, and
+    // the screenshot is a page, not a blank.
+    let dom = chromium(&daemon.url("/"), &["--dump-dom"], dir.path());
+    assert!(dom.contains("Salesforce rotated password"), "{dom}");
+    assert_eq!(dom.matches("<tr>").count(), EXPECTED.len() + 1, "{dom}");
+    let screenshot = dir.path().join("status-page.png");
+    chromium(
+        &daemon.url("/"),
+        &[
+            &format!("--screenshot={}", screenshot.display()),
+            "--window-size=1600,1300",
+        ],
+        dir.path(),
+    );
+    let png = std::fs::read(&screenshot).expect("Chromium wrote the screenshot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // The IHDR chunk: width and height as asked.
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 1600);
+    assert!(
+        png.len() > 60_000,
+        "a blank page compresses to a few KiB: {} bytes",
+        png.len()
+    );
+
+    // No secret of the demo in anything it shows or keeps.
+    let mut shown = vec![
+        ("/", page),
+        ("/metrics", m.text.clone()),
+        ("/api/v1/integrations", list.to_string()),
+    ];
+    for (name, _) in EXPECTED {
+        let path = format!("/api/v1/integrations/{}", name.replace(' ', "%20"));
+        shown.push(("an integration", daemon.get(&path).await.1));
+        let path = format!("/integrations/{}", name.replace(' ', "%20"));
+        shown.push(("an integration's page", daemon.get(&path).await.1));
+    }
+    let (status, logs) = daemon.terminate();
+    assert!(status.success(), "{logs}");
+    shown.push(("logs", logs));
+    let state = std::fs::read_to_string(dir.path().join("state").join("state.json")).unwrap();
+    shown.push(("state file", state));
+    use credwatch::simulator::accounts::*;
+    for secret in [
+        ZENDESK_TOKEN,
+        GENESYS_SECRET,
+        DYNAMICS_PASSWORD,
+        SALESFORCE_PASSWORD,
+        SALESFORCE_SECURITY_TOKEN,
+        SALESFORCE_CLIENT_SECRET,
+        SALESFORCE_STALE_PASSWORD,
+        AWS_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY,
+        WEB_PASSWORD,
+        WEB_CLIENT_SECRET,
+        "PRIVATE KEY",
+    ] {
+        for (what, text) in &shown {
+            assert!(!text.contains(secret), "{what} shows a secret of the demo");
+        }
+    }
+}
+
+#[test]
+fn print_config_is_a_working_example_of_every_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = binary()
+        .args(["demo", "--print-config", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for kind in [
+        "aws_lambda",
+        "genesys_cloud",
+        "google",
+        "dynamics365",
+        "salesforce",
+        "web_service",
+        "zendesk",
+    ] {
+        assert!(text.contains(&format!("type = \"{kind}\"")), "{kind}");
+    }
+    let config = dir.path().join("printed.toml");
+    std::fs::write(&config, &text).unwrap();
+    let validate = binary()
+        .arg("--config")
+        .arg(&config)
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert!(
+        validate.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&validate.stdout),
+        String::from_utf8_lossy(&validate.stderr)
+    );
+    // No literal secrets: every secret lives in a file of the demo.
+    assert!(
+        !String::from_utf8_lossy(&validate.stderr).contains("literal secret"),
+        "{}",
+        String::from_utf8_lossy(&validate.stderr)
+    );
+}
+
+/// Runs headless Chromium (Debian's `chromium`; .ci/run installs it) on `url`; returns stdout.
+fn chromium(url: &str, args: &[&str], dir: &std::path::Path) -> String {
+    let profile = tempfile::tempdir_in(dir).unwrap();
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium is installed (Debian package `chromium`; .ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
