@@ -294,3 +294,39 @@ async fn guard_false_turns_it_off_and_reloads_keep_it() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(provider.attempts(), after, "logs:\n{}", daemon.logs());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guard_retry_allows_one_attempt_then_holds_again() {
+    let provider = provider().await;
+    let dir = tempfile::tempdir().unwrap();
+    let password = write(dir.path(), "sf-password", WRONG);
+    let config = config(dir.path(), &provider.base, &password);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("timeout = \"5s\"", "timeout = \"5s\"\nguard_retry = \"3s\""),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&config, &[]);
+    wait_until(
+        Duration::from_secs(20),
+        "the attempt after guard_retry",
+        || provider.attempts() >= 2,
+    )
+    .await;
+    // It failed the same way: held again, with a fresh guard_retry ahead.
+    let m = daemon
+        .metrics_when(Duration::from_secs(5), "the guard engaged again", |m| {
+            m.get("credwatch_lockout_guard_engaged", &LABELS) == Some(1.0)
+        })
+        .await;
+    let failed = [LABELS[0], LABELS[1], ("result", "invalid_credentials")];
+    assert_eq!(m.get("credwatch_checks_total", &failed), Some(2.0));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(provider.attempts(), 2, "logs:\n{}", daemon.logs());
+    assert!(
+        daemon.logs().contains("guard_retry has passed"),
+        "{}",
+        daemon.logs()
+    );
+}
