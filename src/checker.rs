@@ -54,38 +54,43 @@ impl Checker {
     /// and bypasses the guard for this one attempt. A check of the same integration already in
     /// flight is joined instead of starting a second one.
     pub async fn check(self: &Arc<Self>, integration: &Arc<Integration>, force: bool) -> Checked {
-        let name = integration.name.clone();
-        let shared = {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            match in_flight.get(&name) {
-                Some(running) => running.clone(),
-                None => {
-                    let this = self.clone();
-                    let integration = integration.clone();
-                    // A task of its own: the check finishes (and is recorded) even when the
-                    // caller goes away, e.g. an HTTP client that hangs up.
-                    let task = tokio::spawn(async move { this.run(&integration, force).await });
-                    let shared = async move { task.await.ok() }.boxed().shared();
-                    in_flight.insert(name.clone(), shared.clone());
-                    shared
+        loop {
+            let shared = self.join_or_start(integration, force);
+            let checked = shared.clone().await;
+            {
+                let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+                if in_flight
+                    .get(&integration.name)
+                    .is_some_and(|running| running.ptr_eq(&shared))
+                {
+                    in_flight.remove(&integration.name);
                 }
             }
-        };
-        let checked = shared.clone().await;
-        {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            if in_flight
-                .get(&name)
-                .is_some_and(|running| running.ptr_eq(&shared))
-            {
-                in_flight.remove(&name);
+            match checked {
+                // An operator's request that joined a scheduled check the guard held: the
+                // operator asked for an attempt, so make one.
+                Some(Checked::Held(_)) if force => continue,
+                Some(checked) => return checked,
+                // The check task panicked: report it like a failure, so that it is seen.
+                None => return Checked::Ran(runner::Report::panicked(integration)),
             }
         }
-        checked.unwrap_or_else(|| {
-            // The check task panicked: report it like a failure of the provider's answer.
-            let report = runner::Report::panicked(integration);
-            Checked::Ran(report)
-        })
+    }
+
+    /// The check of `integration` in flight, or a new one.
+    fn join_or_start(self: &Arc<Self>, integration: &Arc<Integration>, force: bool) -> InFlight {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(running) = in_flight.get(&integration.name) {
+            return running.clone();
+        }
+        let this = self.clone();
+        let task_integration = integration.clone();
+        // A task of its own: the check finishes (and is recorded) even when the caller goes
+        // away, e.g. an HTTP client that hangs up.
+        let task = tokio::spawn(async move { this.run(&task_integration, force).await });
+        let shared = async move { task.await.ok() }.boxed().shared();
+        in_flight.insert(integration.name.clone(), shared.clone());
+        shared
     }
 
     async fn run(&self, integration: &Arc<Integration>, force: bool) -> Checked {

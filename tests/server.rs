@@ -7,23 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, refused_port, write};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use common::{Daemon, refused_port, write, zendesk_ok};
 
 const XSS: &str = "<script>alert('owned')</script>";
-
-async fn zendesk_ok() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/users/me.json"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            serde_json::json!({"user": {"id": 1, "active": true, "suspended": false}}),
-        ))
-        .mount(&server)
-        .await;
-    server
-}
 
 /// A healthy Zendesk, a failing web service, an inactive one; user text with markup in it.
 fn config(dir: &std::path::Path, zendesk: &str, server: &str) -> std::path::PathBuf {
@@ -171,6 +157,36 @@ async fn status_page_and_api() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 303);
     assert_eq!(response.headers()["location"], "/integrations/Orders");
+
+    // A form on another site's page may not make checks (each bypasses the lockout guard).
+    let client = reqwest::Client::new();
+    let post = |headers: &[(&'static str, String)]| {
+        let mut request = client.post(daemon.url("/integrations/Orders/check"));
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send()
+    };
+    let forged = post(&[("origin", "http://evil.example".into())])
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    assert!(forged.text().await.unwrap().contains("another site"));
+    let forged = post(&[("sec-fetch-site", "cross-site".into())])
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let own = post(&[
+        ("origin", format!("http://{}", daemon.addr)),
+        ("sec-fetch-site", "same-origin".into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        own.status().as_u16(),
+        200,
+        "the page's own form is followed to the page"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

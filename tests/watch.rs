@@ -7,22 +7,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, write};
+use common::{Daemon, write, zendesk_ok};
 use credwatch::config::Config;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn zendesk() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/users/me.json"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            serde_json::json!({"user": {"id": 1, "active": true, "suspended": false}}),
-        ))
-        .mount(&server)
-        .await;
-    server
-}
+use wiremock::MockServer;
 
 fn block(name: &str, base: &str, token: &Path) -> String {
     format!(
@@ -79,7 +66,7 @@ async fn in_place_rename_and_symlink_swap_each_trigger_one_check() {
     let dir = tempfile::tempdir().unwrap();
     let secrets = dir.path().join("secrets");
     std::fs::create_dir(&secrets).unwrap();
-    let (in_place, renamed, swapped) = (zendesk().await, zendesk().await, zendesk().await);
+    let (in_place, renamed, swapped) = (zendesk_ok().await, zendesk_ok().await, zendesk_ok().await);
 
     // Kubernetes' layout: token -> ..data/token, ..data -> ..<timestamp>/.
     let k8s = dir.path().join("k8s");

@@ -32,11 +32,7 @@ fn not_found(name: &str) -> Response {
 
 /// Every configured integration, in config order.
 pub(super) async fn list(AxumState(app): AxumState<AppState>) -> Response {
-    let views: Vec<_> = app
-        .integrations()
-        .iter()
-        .map(|i| view::integration(&app.state, i, false))
-        .collect();
+    let views = app.views();
     Json(List {
         summary: Summary::of(&views),
         integrations: views,

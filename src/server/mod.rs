@@ -57,6 +57,14 @@ impl AppState {
             .clone()
     }
 
+    /// The view of every configured integration, in config order.
+    pub fn views(&self) -> Vec<view::IntegrationView> {
+        self.integrations()
+            .iter()
+            .map(|i| view::integration(&self.state, i, false))
+            .collect()
+    }
+
     /// The integration called `name`.
     pub fn find(&self, name: &str) -> Option<Arc<Integration>> {
         let integrations = self.integrations.read().unwrap_or_else(|p| p.into_inner());
@@ -117,10 +125,32 @@ async fn refuse_posts(
     request: Request,
     next: Next,
 ) -> axum::response::Response {
-    match posts_refused(app.bound, &app.users) {
-        Some(why) => (StatusCode::FORBIDDEN, format!("{why}\n")).into_response(),
-        None => next.run(request).await,
+    if let Some(why) = posts_refused(app.bound, &app.users) {
+        return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
     }
+    if cross_site(request.headers()) {
+        return (
+            StatusCode::FORBIDDEN,
+            "POST refused: the request comes from another site's page; each check on demand bypasses the lockout guard, so only credwatch's own page and clients without a browser may ask\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether a browser sent this request from another site's page (a forged form POST): by
+/// `Sec-Fetch-Site`, else by an `Origin` that is not this server. Clients that are not
+/// browsers send neither.
+fn cross_site(headers: &axum::http::HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return false;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    origin_host.is_none() || origin_host != host
 }
 
 /// Why POST requests must be refused on `addr`, if they must: a listener others can reach,

@@ -14,12 +14,7 @@ pub(super) async fn overview(
     AxumState(app): AxumState<AppState>,
     Query(filters): Query<Filters>,
 ) -> Response {
-    let views = app
-        .integrations()
-        .iter()
-        .map(|i| view::integration(&app.state, i, false))
-        .collect();
-    page_response(page::overview_page(views, &filters))
+    page_response(page::overview_page(app.views(), &filters))
 }
 
 /// `GET /integrations/{name}`.

@@ -25,6 +25,20 @@ pub async fn check_only(text: &str) -> Report {
     runner::run(&config.integrations[0]).await
 }
 
+/// A Zendesk that accepts any credentials: `GET /api/v2/users/me.json` answers an active user.
+pub async fn zendesk_ok() -> wiremock::MockServer {
+    use wiremock::matchers::{method, path};
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(method("GET"))
+        .and(path("/api/v2/users/me.json"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"user": {"id": 1, "active": true, "suspended": false}}),
+        ))
+        .mount(&server)
+        .await;
+    server
+}
+
 /// A port on 127.0.0.1 where nothing listens (bound, then released).
 pub fn refused_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
