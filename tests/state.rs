@@ -83,6 +83,16 @@ async fn sigkill_during_writes_never_leaves_a_torn_file() {
     }
     // The rounds did write: results accumulated across the restarts.
     assert!(histories >= 5, "longest history: {histories}");
+    // What killed writers left behind is cleared at the next start.
+    let daemon = Daemon::start(&config, &[]);
+    let (status, logs) = daemon.terminate();
+    assert!(status.success(), "{logs}");
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path().join("state"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("state.json.tmp"))
+        .collect();
+    assert_eq!(leftovers, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]

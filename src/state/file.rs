@@ -59,6 +59,7 @@ pub(crate) struct Loaded {
 /// Reads the state file. Missing: a fresh start. Not credwatch's state: moved aside to
 /// `state.json.corrupt-<unix time>` and a fresh start.
 pub(crate) fn load(file: &Path) -> Loaded {
+    remove_orphaned_temporaries(file);
     let bytes = match std::fs::read(file) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return fresh(None),
@@ -92,6 +93,29 @@ pub(crate) fn load(file: &Path) -> Loaded {
                 ),
             };
             fresh(Some(warning))
+        }
+    }
+}
+
+/// Removes the temporary files of writers that died before their rename (a crash, SIGKILL).
+fn remove_orphaned_temporaries(file: &Path) {
+    let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}.tmp.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let entry_name = entry.file_name();
+        let Some(pid) = entry_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let alive = pid.parse::<u32>().is_ok_and(|pid| {
+            pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if !alive {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
@@ -152,8 +176,9 @@ pub(crate) fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()>
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir)?;
+    // Per process: `credwatch check` may save while the daemon does.
     let mut tmp_name = file.as_os_str().to_owned();
-    tmp_name.push(".tmp");
+    tmp_name.push(format!(".tmp.{}", std::process::id()));
     let tmp = PathBuf::from(tmp_name);
     {
         use std::os::unix::fs::OpenOptionsExt;
