@@ -32,6 +32,10 @@ pub struct Args {
     /// [default: info for run, error for check and validate, whose output says it all].
     #[arg(long, global = true, env = "CREDWATCH_LOG")]
     pub log_level: Option<String>,
+    /// Log format: text (under systemd: journald's priority prefixes, no timestamps) or json
+    /// (one object a line) [default: text].
+    #[arg(long, global = true, env = "CREDWATCH_LOG_FORMAT", value_enum)]
+    pub log_format: Option<crate::logging::LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -119,9 +123,12 @@ pub async fn dispatch(args: Args) -> u8 {
             return EXIT_CONFIG;
         }
     };
+    // The daemon and JSON logs say it in the log; `check` and `validate` to the person.
+    let json = args.log_format == Some(crate::logging::LogFormat::Json);
     for warning in &config.warnings {
         match args.command {
             Command::Run { .. } => tracing::warn!("{warning}"),
+            _ if json => tracing::warn!("{warning}"),
             _ => eprintln!("credwatch: warning: {warning}"),
         }
     }

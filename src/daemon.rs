@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use crate::checker::Checker;
 use crate::config::{Config, Integration};
 use crate::guard::FingerprintKey;
 use crate::metrics::Metrics;
+use crate::notify;
 use crate::scheduler;
 use crate::server::{self, AppState, Users};
 use crate::state::State;
@@ -44,6 +46,8 @@ struct Sinks {
     state: Arc<State>,
     metrics: Arc<Metrics>,
     checker: Arc<Checker>,
+    /// The scheduler's proof of life, for the systemd watchdog.
+    pulse: Arc<AtomicU64>,
 }
 
 /// The config being checked, the tasks checking it, and the watch on its secret files.
@@ -61,6 +65,7 @@ impl Running {
             &config.integrations,
             config.defaults.concurrency,
             sinks.checker.clone(),
+            sinks.pulse.clone(),
             stop.clone(),
         );
         let watch = watch::spawn(&config.integrations, scheduled.wake, stop.clone());
@@ -117,6 +122,7 @@ pub async fn run(
         state: state.clone(),
         metrics: metrics.clone(),
         checker: checker.clone(),
+        pulse: Arc::default(),
     };
     let app = AppState {
         metrics,
@@ -142,6 +148,16 @@ pub async fn run(
         env!("CARGO_PKG_VERSION")
     );
     let mut running = Running::start(config, &sinks);
+    let status = {
+        let (state, integrations) = (state.clone(), integrations.clone());
+        move || status_line(&state, &integrations)
+    };
+    notify::ready(&status());
+    let watchdog = tokio::spawn(notify::watchdog(
+        sinks.pulse.clone(),
+        status.clone(),
+        shutdown.clone(),
+    ));
     let reloader = Reloader {
         path: config_path,
         listen_overridden: listen.is_some(),
@@ -156,19 +172,25 @@ pub async fn run(
             _ = interrupt.recv() => break,
             _ = hangup.recv() => {
                 tracing::info!("SIGHUP: reloading {}", reloader.path.display());
+                notify::reloading();
                 let _ = reloader.reload(&mut running).await;
+                notify::ready(&status());
             }
             Some(answer) = reload_rx.recv() => {
                 tracing::info!("reload requested over HTTP");
+                notify::reloading();
                 let _ = answer.send(reloader.reload(&mut running).await);
+                notify::ready(&status());
             }
         }
     }
 
     tracing::info!("shutting down: no new checks; waiting for the ones in flight");
+    notify::stopping();
     shutdown.cancel();
     running.stop().await;
     let _ = saver.await;
+    let _ = watchdog.await;
     if let Err(e) = state.save() {
         tracing::warn!("cannot save state: {e}");
     }
@@ -178,6 +200,19 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The `STATUS=` line: how many integrations, and how they fare.
+fn status_line(state: &State, integrations: &RwLock<Vec<Arc<Integration>>>) -> String {
+    let integrations = integrations
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let views: Vec<_> = integrations
+        .iter()
+        .map(|i| server::view::integration(state, i, false))
+        .collect();
+    server::view::Summary::of(&views).line()
 }
 
 /// What a reload needs besides the running config.

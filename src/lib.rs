@@ -13,6 +13,7 @@ pub mod demo;
 pub mod guard;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod outcome;
 pub mod runner;
 pub mod scheduler;

@@ -3,8 +3,8 @@
 //! start), 2 the config is unusable.
 
 mod cli;
+mod logging;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -18,12 +18,7 @@ fn main() -> ExitCode {
         );
         tracing_subscriber::EnvFilter::new("warn,credwatch=info")
     });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+    logging::init(filter, args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
@@ -26,15 +27,18 @@ pub struct Scheduled {
     pub wake: HashMap<String, Arc<Notify>>,
 }
 
-/// Starts one task per active integration; they end when `shutdown` is cancelled.
+/// Starts one task per active integration; they end when `shutdown` is cancelled. `pulse`
+/// counts up every second for as long as a check could start (see [`pulse`]).
 pub fn spawn(
     integrations: &[Arc<Integration>],
     concurrency: usize,
     checker: Arc<Checker>,
+    pulse: Arc<AtomicU64>,
     shutdown: CancellationToken,
 ) -> Scheduled {
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
+    tasks.spawn(self::pulse(pulse, permits.clone(), shutdown.clone()));
     let mut wake = HashMap::new();
     for integration in integrations.iter().filter(|i| i.active) {
         let bell = Arc::new(Notify::new());
@@ -84,6 +88,23 @@ async fn run_integration(
                 return;
             }
         }
+    }
+}
+
+/// The scheduler's proof of life for the systemd watchdog: every second it takes one of the
+/// check slots as a check would, and counts. Checks hold slots for at most their timeout, so a
+/// pulse that stops for long means the runtime or the scheduler is stuck.
+async fn pulse(pulse: Arc<AtomicU64>, permits: Arc<Semaphore>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        tokio::select! {
+            permit = permits.acquire() => drop(permit),
+            _ = shutdown.cancelled() => return,
+        }
+        pulse.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -378,6 +378,8 @@ async fn no_canary_leaves_through_any_output() {
             "--force",
             "Web Services Data Actions",
         ],
+        // JSON lines for log shippers carry the same fields.
+        &["--log-format", "json", "--log-level", "debug", "check"],
         // Directives reach the libraries' own debug logs.
         &["--log-level", "debug,credwatch=trace", "check"],
     ] {

@@ -1,7 +1,9 @@
 //! The HTTP endpoints: `/metrics` for Prometheus, `/healthz` (the process serves), `/readyz`
 //! (every active integration has been checked at least once, so the metrics mean something),
-//! the JSON API under `/api/v1` (in `api.rs`) and `POST /-/reload` (reload the config, as SIGHUP
-//! does). Handlers only read and ask; what a check does lives in [`crate::checker`].
+//! the status page (`ui.rs`, `page.rs`), the JSON API under `/api/v1` (`api.rs`) and
+//! `POST /-/reload` (reload the config, as SIGHUP does); the users who may use them (`auth.rs`)
+//! and the guards on POSTs; the listener (`listen.rs`). Handlers only read and ask: what a check
+//! does lives in [`crate::checker`].
 
 mod api;
 mod auth;

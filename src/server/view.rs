@@ -110,6 +110,19 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// One line for a person: `18 integrations: 9 healthy, 7 failing, 2 guarded, 0 inactive`.
+    pub fn line(&self) -> String {
+        let total = self.healthy + self.failing + self.guarded + self.pending + self.inactive;
+        let mut line = format!(
+            "{total} integrations: {} healthy, {} failing, {} guarded, {} inactive",
+            self.healthy, self.failing, self.guarded, self.inactive
+        );
+        if self.pending > 0 {
+            line.push_str(&format!(", {} not checked yet", self.pending));
+        }
+        line
+    }
+
     pub fn of(views: &[IntegrationView]) -> Self {
         let mut summary = Self::default();
         for view in views {
