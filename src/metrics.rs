@@ -32,6 +32,7 @@ pub struct Metrics {
     token_expiry: GaugeVec,
     certificate_expiry: GaugeVec,
     guard_engaged: GaugeVec,
+    interval: GaugeVec,
     integration_info: GaugeVec,
     integrations: GaugeVec,
     integrations_limit: GaugeVec,
@@ -156,6 +157,12 @@ impl Metrics {
                 "1 while the lockout guard pauses attempts so as not to lock the account; 0 when it does not (integrations the guard watches only).",
                 ITYPE,
             ),
+            interval: gauge_vec(
+                &registry,
+                "credwatch_check_interval_seconds",
+                "How often the integration is checked: its interval, or the time between its next two cron runs.",
+                ITYPE,
+            ),
             integration_info: gauge_vec(
                 &registry,
                 "credwatch_integration_info",
@@ -217,6 +224,13 @@ impl Metrics {
                     .with_label_values(&[integration.name.as_str(), integration.kind.key])
                     .set(seconds);
             }
+            if integration.active
+                && let Some(every) = integration.cadence.period()
+            {
+                self.interval
+                    .with_label_values(&[integration.name.as_str(), integration.kind.key])
+                    .set(every.as_secs_f64());
+            }
             if !integration.active || !integration.guard {
                 let _ = self
                     .guard_engaged
@@ -247,6 +261,7 @@ impl Metrics {
             &self.last_success,
             &self.token_expiry,
             &self.guard_engaged,
+            &self.interval,
         ] {
             let _ = vec.remove_label_values(&labels);
         }

@@ -75,6 +75,20 @@ pub enum Cadence {
     Schedule(Box<cron::Schedule>),
 }
 
+impl Cadence {
+    /// The time between two checks: the interval, or the gap between the next two cron runs.
+    pub fn period(&self) -> Option<Duration> {
+        match self {
+            Self::Interval(every) => Some(*every),
+            Self::Schedule(schedule) => {
+                let mut upcoming = schedule.upcoming(chrono::Utc);
+                let (first, second) = (upcoming.next()?, upcoming.next()?);
+                (second - first).to_std().ok()
+            }
+        }
+    }
+}
+
 /// One configured integration, ready to be checked.
 pub struct Integration {
     /// Unique name: the `integration` label.
