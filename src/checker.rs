@@ -60,10 +60,10 @@ impl Checker {
             {
                 let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
                 if in_flight
-                    .get(&integration.name)
+                    .get(&integration.id)
                     .is_some_and(|running| running.ptr_eq(&shared))
                 {
-                    in_flight.remove(&integration.name);
+                    in_flight.remove(&integration.id);
                 }
             }
             match checked {
@@ -80,7 +80,7 @@ impl Checker {
     /// The check of `integration` in flight, or a new one.
     fn join_or_start(self: &Arc<Self>, integration: &Arc<Integration>, force: bool) -> InFlight {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(running) = in_flight.get(&integration.name) {
+        if let Some(running) = in_flight.get(&integration.id) {
             return running.clone();
         }
         let this = self.clone();
@@ -89,7 +89,7 @@ impl Checker {
         // away, e.g. an HTTP client that hangs up.
         let task = tokio::spawn(async move { this.run(&task_integration, force).await });
         let shared = async move { task.await.ok() }.boxed().shared();
-        in_flight.insert(integration.name.clone(), shared.clone());
+        in_flight.insert(integration.id.clone(), shared.clone());
         shared
     }
 
@@ -100,7 +100,7 @@ impl Checker {
             self.metrics.observe(&report);
             return Checked::Ran(report);
         }
-        let name = integration.name.as_str();
+        let name = integration.id.as_str();
         let fingerprint = Some(self.key.fingerprint(integration));
         let engaged = self.state.guard(name, integration.kind.key);
         let now = unix_seconds(SystemTime::now());
@@ -118,6 +118,7 @@ impl Checker {
                 return Checked::Held(engaged);
             }
             Decision::Attempt(Some(release)) => tracing::info!(
+                org = %integration.org,
                 integration = %integration.name,
                 r#type = integration.kind.key,
                 "lockout guard released for one attempt: {}",
@@ -129,6 +130,7 @@ impl Checker {
         let engaged = guard::after(&report.outcome, fingerprint, unix_seconds(report.finished));
         if let Some(engaged) = &engaged {
             tracing::warn!(
+                org = %integration.org,
                 integration = %integration.name,
                 r#type = integration.kind.key,
                 reason = engaged.reason.as_str(),

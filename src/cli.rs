@@ -200,17 +200,13 @@ async fn check(config: Config, names: &[String], force: &[String], format: Forma
     } else {
         let mut selected: Vec<Arc<Integration>> = Vec::new();
         for name in wanted {
-            match config.integrations.iter().find(|i| &i.name == name) {
-                Some(integration) if selected.iter().any(|s| Arc::ptr_eq(s, integration)) => {}
-                Some(integration) => selected.push(integration.clone()),
-                None => {
-                    let known: Vec<_> = config
-                        .integrations
-                        .iter()
-                        .map(|i| i.name.as_str())
-                        .collect();
+            match config.find(name) {
+                Ok(integration) if selected.iter().any(|s| Arc::ptr_eq(s, integration)) => {}
+                Ok(integration) => selected.push(integration.clone()),
+                Err(why) => {
+                    let known: Vec<_> = config.integrations.iter().map(|i| i.id.as_str()).collect();
                     eprintln!(
-                        "credwatch: no integration named {name:?} in {}; configured: {}",
+                        "credwatch: {why} in {}; configured: {}",
                         config.path,
                         known.join(", ")
                     );
@@ -220,11 +216,16 @@ async fn check(config: Config, names: &[String], force: &[String], format: Forma
         }
         selected
     };
-    // The daemon's state: the lockout guard holds here too.
+    // What --force names, as integrations (each was found above).
+    let forced: Vec<&str> = force
+        .iter()
+        .filter_map(|address| config.find(address).ok())
+        .map(|i| i.id.as_str())
+        .collect();
     // The daemon's state: the lockout guard holds here too. Without a state directory (no
     // daemon ever ran with this config) nothing is created; the guard then lives for this run.
     let state_dir = &config.defaults.state_dir;
-    let state = Arc::new(State::load(state_dir));
+    let state = Arc::new(State::load(state_dir, &config.orgs[0].name));
     let keep_state = state_dir.is_dir();
     let (key, _) = FingerprintKey::load(state_dir, keep_state);
     let checker = Checker::new(state.clone(), Arc::new(Metrics::new()), key);
@@ -232,13 +233,13 @@ async fn check(config: Config, names: &[String], force: &[String], format: Forma
         futures_util::stream::iter(selected.iter().enumerate().filter(|(_, i)| i.active))
             .map(|(index, integration)| {
                 let checker = checker.clone();
-                let forced = force.contains(&integration.name);
+                let forced = forced.contains(&integration.id.as_str());
                 let unknown = state.unreadable().filter(|_| integration.guard && !forced);
                 async move {
                     let result = match unknown {
                         Some(why) => CheckResult::GuardUnknown(format!(
                             "not attempted: the lockout guard's state is unknown ({why}), and a password login may lock the account; run as the daemon's user, or pass --force {:?}",
-                            integration.name
+                            integration.id
                         )),
                         None => CheckResult::Checked(checker.check(integration, forced).await),
                     };
@@ -283,6 +284,7 @@ enum CheckResult {
 /// One line of `credwatch check` output.
 #[derive(Debug, serde::Serialize)]
 struct Row {
+    org: String,
     name: String,
     r#type: &'static str,
     active: bool,
@@ -301,6 +303,7 @@ fn rows(selected: &[Arc<Integration>], results: Vec<CheckResult>) -> Vec<Row> {
         .iter()
         .map(|integration| {
             let row = |active, result, message: Option<String>| Row {
+                org: integration.org.to_string(),
                 name: integration.name.clone(),
                 r#type: integration.kind.key,
                 active,
@@ -320,7 +323,7 @@ fn rows(selected: &[Arc<Integration>], results: Vec<CheckResult>) -> Vec<Row> {
                     "guarded",
                     Some(guard::held_message(
                         &engaged,
-                        &integration.name,
+                        &integration.id,
                         integration.guard_retry,
                     )),
                 ),
@@ -347,9 +350,18 @@ fn rows(selected: &[Arc<Integration>], results: Vec<CheckResult>) -> Vec<Row> {
 }
 
 fn print_table(rows: &[Row]) {
+    // With several orgs a name is only unique with its org.
+    let many_orgs = rows.iter().any(|r| r.org != rows[0].org);
+    let shown = |row: &Row| {
+        if many_orgs {
+            format!("{}/{}", row.org, row.name)
+        } else {
+            row.name.clone()
+        }
+    };
     let name_width = rows
         .iter()
-        .map(|r| r.name.chars().count())
+        .map(|r| shown(r).chars().count())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -369,7 +381,7 @@ fn print_table(rows: &[Row]) {
             .map_or_else(|| "-".to_string(), |s| format!("{s:.2}s"));
         println!(
             "{:<name_width$}  {:<type_width$}  {:<20}  {:>8}  {}",
-            row.name,
+            shown(row),
             row.r#type,
             row.result,
             time,
@@ -384,9 +396,15 @@ fn validate(config: &Config) -> u8 {
         for secret in &integration.secrets {
             if let Err(e) = secret.source.resolve() {
                 problems += 1;
+                // With one org, names are unique as they are.
+                let who = if config.orgs.len() > 1 {
+                    &integration.id
+                } else {
+                    &integration.name
+                };
                 eprintln!(
-                    "credwatch: {}: integration {:?}: {}: {e}",
-                    config.path, integration.name, secret.field
+                    "credwatch: {}: integration {who:?}: {}: {e}",
+                    config.path, secret.field
                 );
             }
         }

@@ -92,8 +92,11 @@ pub async fn run(
     listen: Option<SocketAddr>,
 ) -> Result<(), DaemonError> {
     let addr = listen.unwrap_or(config.listen);
-    let state = Arc::new(State::load(&config.defaults.state_dir));
-    state.retain(|name| config.integrations.iter().any(|i| i.name == name));
+    let state = Arc::new(State::load(
+        &config.defaults.state_dir,
+        &config.orgs[0].name,
+    ));
+    state.retain(|id| config.integrations.iter().any(|i| i.id == id));
     let (key, warning) = FingerprintKey::load(&config.defaults.state_dir, true);
     if let Some(warning) = warning {
         tracing::warn!("{warning}");
@@ -244,14 +247,14 @@ impl Reloader {
             let still_checked = new
                 .integrations
                 .iter()
-                .any(|i| i.active && i.name == old.name && i.kind.key == old.kind.key);
+                .any(|i| i.active && i.id == old.id && i.kind.key == old.kind.key);
             if !still_checked {
-                self.sinks.metrics.forget(&old.name, old.kind.key);
+                self.sinks.metrics.forget(old);
             }
         }
         self.sinks
             .state
-            .retain(|name| new.integrations.iter().any(|i| i.name == name));
+            .retain(|id| new.integrations.iter().any(|i| i.id == id));
         self.sinks.metrics.set_config(&new, &self.sinks.state);
         self.users.replace(new.server.users.clone());
         *self.integrations.write().unwrap_or_else(|p| p.into_inner()) = new.integrations.clone();
@@ -266,7 +269,7 @@ impl Reloader {
 
     fn warn_about_changes(&self, old: &Config, new: &Config) {
         for integration in &new.integrations {
-            let Some(before) = old.integrations.iter().find(|o| o.name == integration.name) else {
+            let Some(before) = old.integrations.iter().find(|o| o.id == integration.id) else {
                 continue;
             };
             let (was, is) = (
@@ -275,6 +278,7 @@ impl Reloader {
             );
             if before.kind.key == integration.kind.key && was != is {
                 tracing::warn!(
+                    org = %integration.org,
                     integration = %integration.name,
                     "credential type changed from {was} to {is}; in Genesys Cloud this breaks every action that uses the integration"
                 );

@@ -17,7 +17,7 @@ use crate::verify::TYPES;
 /// The git revision credwatch was built from (`unknown` outside a checkout).
 pub const REVISION: &str = env!("CREDWATCH_REVISION");
 
-const ITYPE: &[&str] = &["integration", "type"];
+const ITYPE: &[&str] = &["org", "integration", "type"];
 
 /// Every credwatch metric.
 pub struct Metrics {
@@ -56,6 +56,15 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
     gauge
 }
 
+/// The `org`, `integration` and `type` labels of an integration's series.
+fn labels_of(integration: &Integration) -> [&str; 3] {
+    [
+        &integration.org,
+        integration.name.as_str(),
+        integration.kind.key,
+    ]
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -86,8 +95,9 @@ impl Metrics {
                 "credwatch_check_duration_seconds",
                 "Time checks took, per integration type.",
             )
+            // From a loopback answer (a few ms) to the longest timeout worth having (60 s).
             .buckets(vec![
-                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
             ]),
             &["type"],
         )
@@ -100,7 +110,7 @@ impl Metrics {
                 "credwatch_checks_total",
                 "Checks run, by result: success or the failure reason.",
             ),
-            &["integration", "type", "result"],
+            &["org", "integration", "type", "result"],
         )
         .expect("valid metric");
         registry
@@ -137,7 +147,7 @@ impl Metrics {
                 &registry,
                 "credwatch_check_failure_reason",
                 "1 for the reason the last check of the integration failed; absent after a success.",
-                &["integration", "type", "reason"],
+                &["org", "integration", "type", "reason"],
             ),
             token_expiry: gauge_vec(
                 &registry,
@@ -149,7 +159,7 @@ impl Metrics {
                 &registry,
                 "credwatch_certificate_expiry_timestamp_seconds",
                 "notAfter of the mTLS client certificate (certificate=\"client\") and of the soonest-expiring server leaf certificate the last check was shown (certificate=\"server\"), unix seconds.",
-                &["integration", "type", "certificate"],
+                &["org", "integration", "type", "certificate"],
             ),
             guard_engaged: gauge_vec(
                 &registry,
@@ -167,19 +177,19 @@ impl Metrics {
                 &registry,
                 "credwatch_integration_info",
                 "Configured integrations; always 1.",
-                &["integration", "type", "credential_type", "active"],
+                &["org", "integration", "type", "credential_type", "active"],
             ),
             integrations: gauge_vec(
                 &registry,
                 "credwatch_integrations",
-                "Integrations configured, by type (inactive ones included).",
-                &["type"],
+                "Integrations configured, by org and type (inactive ones included).",
+                &["org", "type"],
             ),
             integrations_limit: gauge_vec(
                 &registry,
                 "credwatch_integrations_limit",
-                "How many integrations of the type Genesys Cloud allows.",
-                &["type"],
+                "How many integrations of the type Genesys Cloud allows per org.",
+                &["org", "type"],
             ),
             reload_successful: gauge(
                 &registry,
@@ -199,18 +209,23 @@ impl Metrics {
     /// earlier runs.
     pub fn set_config(&self, config: &Config, state: &State) {
         self.integration_info.reset();
-        for kind in TYPES {
-            self.integrations
-                .with_label_values(&[kind.key])
-                .set(config.count(kind) as f64);
-            self.integrations_limit
-                .with_label_values(&[kind.key])
-                .set(kind.limit as f64);
+        self.integrations.reset();
+        self.integrations_limit.reset();
+        for org in &config.orgs {
+            for kind in TYPES {
+                self.integrations
+                    .with_label_values(&[&*org.name, kind.key])
+                    .set(config.count(&org.name, kind) as f64);
+                self.integrations_limit
+                    .with_label_values(&[&*org.name, kind.key])
+                    .set(kind.limit as f64);
+            }
         }
         for integration in &config.integrations {
             let active = if integration.active { "true" } else { "false" };
             self.integration_info
                 .with_label_values(&[
+                    &*integration.org,
                     integration.name.as_str(),
                     integration.kind.key,
                     integration.verifier.credential_type(),
@@ -218,24 +233,24 @@ impl Metrics {
                 ])
                 .set(1.0);
             if integration.active
-                && let Some(seconds) = state.last_success(&integration.name)
+                && let Some(seconds) = state.last_success(&integration.id)
             {
                 self.last_success
-                    .with_label_values(&[integration.name.as_str(), integration.kind.key])
+                    .with_label_values(&labels_of(integration))
                     .set(seconds);
             }
             if integration.active
                 && let Some(every) = integration.cadence.period()
             {
                 self.interval
-                    .with_label_values(&[integration.name.as_str(), integration.kind.key])
+                    .with_label_values(&labels_of(integration))
                     .set(every.as_secs_f64());
             }
             if !integration.active || !integration.guard {
                 let _ = self
                     .guard_engaged
-                    .remove_label_values(&[integration.name.as_str(), integration.kind.key]);
-            } else if let Some(engaged) = state.guard(&integration.name, integration.kind.key) {
+                    .remove_label_values(&labels_of(integration));
+            } else if let Some(engaged) = state.guard(&integration.id, integration.kind.key) {
                 self.held(integration, &engaged);
             } else {
                 self.set_guard(integration, false);
@@ -252,8 +267,9 @@ impl Metrics {
     }
 
     /// Drops every per-integration series of an integration that left the config.
-    pub fn forget(&self, name: &str, kind: &str) {
-        let labels = [name, kind];
+    pub fn forget(&self, integration: &Integration) {
+        let labels = labels_of(integration);
+        let [org, name, kind] = labels;
         for vec in [
             &self.check_success,
             &self.last_duration,
@@ -268,52 +284,52 @@ impl Metrics {
         for certificate in ["client", "server"] {
             let _ = self
                 .certificate_expiry
-                .remove_label_values(&[name, kind, certificate]);
+                .remove_label_values(&[org, name, kind, certificate]);
         }
         let _ = self
             .checks_total
-            .remove_label_values(&[name, kind, "success"]);
+            .remove_label_values(&[org, name, kind, "success"]);
         for reason in FailureReason::ALL {
             let _ = self
                 .checks_total
-                .remove_label_values(&[name, kind, reason.as_str()]);
+                .remove_label_values(&[org, name, kind, reason.as_str()]);
             let _ = self
                 .failure_reason
-                .remove_label_values(&[name, kind, reason.as_str()]);
+                .remove_label_values(&[org, name, kind, reason.as_str()]);
         }
     }
 
     /// Whether the lockout guard holds the integration.
     pub fn set_guard(&self, integration: &Integration, engaged: bool) {
         self.guard_engaged
-            .with_label_values(&[integration.name.as_str(), integration.kind.key])
+            .with_label_values(&labels_of(integration))
             .set(if engaged { 1.0 } else { 0.0 });
     }
 
     /// A due check the guard held: no check is counted, and the integration keeps reporting the
     /// failure that engaged the guard (also after a restart, when nothing else has said so).
     pub fn held(&self, integration: &Integration, engaged: &Engaged) {
-        let name = integration.name.as_str();
-        let kind = integration.kind.key;
+        let [org, name, kind] = labels_of(integration);
         self.set_guard(integration, true);
-        self.check_success.with_label_values(&[name, kind]).set(0.0);
+        self.check_success
+            .with_label_values(&[org, name, kind])
+            .set(0.0);
         for reason in FailureReason::ALL {
             if reason != engaged.reason {
-                let _ = self
-                    .failure_reason
-                    .remove_label_values(&[name, kind, reason.as_str()]);
+                let _ =
+                    self.failure_reason
+                        .remove_label_values(&[org, name, kind, reason.as_str()]);
             }
         }
         self.failure_reason
-            .with_label_values(&[name, kind, engaged.reason.as_str()])
+            .with_label_values(&[org, name, kind, engaged.reason.as_str()])
             .set(1.0);
     }
 
     /// Records one check.
     pub fn observe(&self, report: &Report) {
-        let name = report.integration.name.as_str();
-        let kind = report.integration.kind.key;
-        let labels = [name, kind];
+        let labels = labels_of(&report.integration);
+        let [org, name, kind] = labels;
         let seconds = report.duration.as_secs_f64();
         self.check_duration
             .with_label_values(&[kind])
@@ -323,12 +339,12 @@ impl Metrics {
             .with_label_values(&labels)
             .set(unix_seconds(report.finished));
         self.checks_total
-            .with_label_values(&[name, kind, report.result()])
+            .with_label_values(&[org, name, kind, report.result()])
             .inc();
         for reason in FailureReason::ALL {
             let _ = self
                 .failure_reason
-                .remove_label_values(&[name, kind, reason.as_str()]);
+                .remove_label_values(&[org, name, kind, reason.as_str()]);
         }
         // A certificate not seen this time (the check failed before the handshake) keeps its
         // last known expiry: it is still the certificate in use.
@@ -339,7 +355,7 @@ impl Metrics {
         ] {
             if let Some(expiry) = expiry {
                 self.certificate_expiry
-                    .with_label_values(&[name, kind, certificate])
+                    .with_label_values(&[org, name, kind, certificate])
                     .set(unix_seconds(expiry));
             }
         }
@@ -362,7 +378,7 @@ impl Metrics {
             Err(failure) => {
                 self.check_success.with_label_values(&labels).set(0.0);
                 self.failure_reason
-                    .with_label_values(&[name, kind, failure.reason.as_str()])
+                    .with_label_values(&[org, name, kind, failure.reason.as_str()])
                     .set(1.0);
             }
         }

@@ -73,12 +73,14 @@ pub async fn run(integration: &Arc<Integration>) -> Report {
     let duration = started.elapsed();
     match &outcome {
         Ok(_) => tracing::debug!(
+            org = %integration.org,
             integration = %integration.name,
             r#type = integration.kind.key,
             duration_ms = duration.as_millis() as u64,
             "check passed"
         ),
         Err(failure) => tracing::warn!(
+            org = %integration.org,
             integration = %integration.name,
             r#type = integration.kind.key,
             reason = failure.reason.as_str(),

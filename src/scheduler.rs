@@ -42,7 +42,7 @@ pub fn spawn(
     let mut wake = HashMap::new();
     for integration in integrations.iter().filter(|i| i.active) {
         let bell = Arc::new(Notify::new());
-        wake.insert(integration.name.clone(), bell.clone());
+        wake.insert(integration.id.clone(), bell.clone());
         tasks.spawn(run_integration(
             integration.clone(),
             permits.clone(),
@@ -66,7 +66,7 @@ async fn run_integration(
         tokio::select! {
             _ = sleep_until(next) => {}
             _ = wake.notified() => {
-                tracing::info!(integration = %integration.name, "a secret file changed: checking now");
+                tracing::info!(org = %integration.org, integration = %integration.name, "a secret file changed: checking now");
             }
             _ = shutdown.cancelled() => return,
         }
@@ -84,7 +84,7 @@ async fn run_integration(
         match next_run(&integration.cadence, started, retry_after) {
             Some(at) => next = at,
             None => {
-                tracing::warn!(integration = %integration.name, "schedule has no future run; no more checks");
+                tracing::warn!(org = %integration.org, integration = %integration.name, "schedule has no future run; no more checks");
                 return;
             }
         }
@@ -115,7 +115,7 @@ pub fn first_delay(integration: &Integration) -> Duration {
         Cadence::Interval(every) => (*every).min(MAX_START_SPREAD),
         Cadence::Schedule(_) => MAX_START_SPREAD,
     };
-    let fraction = (fnv1a(integration.name.as_bytes()) % 10_000) as f64 / 10_000.0;
+    let fraction = (fnv1a(integration.id.as_bytes()) % 10_000) as f64 / 10_000.0;
     window.mul_f64(fraction)
 }
 

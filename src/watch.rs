@@ -83,7 +83,7 @@ pub fn spawn(
                 readers
                     .entry(path)
                     .or_default()
-                    .insert(integration.name.clone());
+                    .insert(integration.id.clone());
             }
         }
     }

@@ -324,7 +324,7 @@ async fn last_success_survives_a_restart() {
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(state_dir.join("state.json")).unwrap()).unwrap();
     assert_eq!(saved["format"], "credwatch-state");
-    let saved = saved["integrations"]["Zendesk"]["last_success"]
+    let saved = saved["integrations"]["default/Zendesk"]["last_success"]
         .as_f64()
         .expect("last success saved");
     drop(server);

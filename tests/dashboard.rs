@@ -93,6 +93,7 @@ fn resolve(expr: &str) -> String {
     expr.replace("$__rate_interval", "1m")
         .replace("$integration", ".*")
         .replace("$type", ".*")
+        .replace("$org", ".*")
 }
 
 #[tokio::test(flavor = "multi_thread")]

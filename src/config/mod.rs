@@ -38,11 +38,33 @@ pub enum ConfigError {
     },
 }
 
+/// The org of the main file when it does not name one.
+pub const DEFAULT_ORG: &str = "default";
+
+/// One Genesys Cloud org: the main file or an included one. Limits and names are per org.
+#[derive(Debug, Clone)]
+pub struct Org {
+    /// `org`: the `org` label and the `ORG/` of addresses.
+    pub name: Arc<str>,
+    /// `org_id`: the Genesys org id, the default `external_id` of its `aws_lambda` integrations.
+    pub org_id: Option<String>,
+    /// The file it came from.
+    pub path: String,
+}
+
+/// What an integration's builder knows of its org.
+pub(crate) struct OrgSpec {
+    pub(crate) name: Arc<str>,
+    pub(crate) org_id: Option<String>,
+}
+
 /// A loaded, validated configuration.
 #[derive(Debug)]
 pub struct Config {
     /// The file it came from.
     pub path: String,
+    /// The orgs, the main file's first, then the included files' in path order.
+    pub orgs: Vec<Org>,
     /// `[server] listen`.
     pub listen: SocketAddr,
     /// `[server]`: users and HTTPS.
@@ -91,8 +113,12 @@ impl Cadence {
 
 /// One configured integration, ready to be checked.
 pub struct Integration {
-    /// Unique name: the `integration` label.
+    /// Its name, unique within its org: the `integration` label.
     pub name: String,
+    /// Its org: the `org` label.
+    pub org: Arc<str>,
+    /// `ORG/NAME`: unique across the config, the key of everything credwatch remembers.
+    pub id: String,
     /// Its type, from the registry.
     pub kind: &'static IntegrationType,
     /// Inactive integrations are configured and counted, never exercised.
@@ -122,6 +148,7 @@ pub struct Integration {
 impl std::fmt::Debug for Integration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Integration")
+            .field("org", &self.org)
             .field("name", &self.name)
             .field("type", &self.kind.key)
             .field("active", &self.active)
@@ -142,6 +169,8 @@ pub struct Spec {
     /// The PEM of `[integration.tls] ca_cert`, already read, for types that build a client of
     /// their own (mTLS).
     pub ca_cert: Option<Vec<u8>>,
+    /// The org's Genesys org id (`org_id`), when given.
+    pub org_id: Option<String>,
 }
 
 impl Config {
@@ -154,7 +183,7 @@ impl Config {
         Self::parse(&path.display().to_string(), &text)
     }
 
-    /// Validates config text; `path` is only used in messages.
+    /// Validates config text; `path` names it in messages and anchors its `include` patterns.
     pub fn parse(path: &str, text: &str) -> Result<Config, ConfigError> {
         let source = Arc::new(Source::new(path, text));
         let raw: raw::RawConfig = toml::from_str(text)
@@ -163,24 +192,57 @@ impl Config {
         let server = raw.server.resolve(&source)?;
         let listen = server.listen;
         let shared_http = HttpClient::new(None).map_err(|e| source.error(None, e.to_string()))?;
-        let mut warnings = Vec::new();
-        let mut built = Vec::new();
-        for (index, spanned) in raw.integration.into_iter().enumerate() {
-            let span = spanned.span();
-            let integration = raw::build_integration(
-                &source,
-                index,
-                spanned.into_inner(),
-                &defaults,
-                &shared_http,
-                &mut warnings,
-            )?;
-            built.push((span, integration));
+        let mut files = vec![OrgFile {
+            org: org_name(&source, raw.org, || DEFAULT_ORG.to_string())?,
+            org_id: raw.org_id.map(|id| id.into_inner()),
+            source: source.clone(),
+            integrations: raw.integration,
+        }];
+        if let Some(patterns) = raw.include {
+            files.extend(included(path, &source, patterns)?);
         }
-        check_limits(&source, &built)?;
-        let integrations = assign_names(&source, built)?;
+        let mut warnings = Vec::new();
+        let mut orgs: Vec<Org> = Vec::new();
+        let mut integrations = Vec::new();
+        for file in files {
+            if let Some(other) = orgs.iter().find(|o| *o.name == *file.org) {
+                return Err(file.source.error(
+                    None,
+                    format!(
+                        "org {:?} is also the org of {}; each org is one file",
+                        file.org, other.path
+                    ),
+                ));
+            }
+            let spec = OrgSpec {
+                name: file.org.clone(),
+                org_id: file.org_id.clone(),
+            };
+            let mut built = Vec::new();
+            for (index, spanned) in file.integrations.into_iter().enumerate() {
+                let span = spanned.span();
+                let integration = raw::build_integration(
+                    &file.source,
+                    index,
+                    spanned.into_inner(),
+                    &defaults,
+                    &spec,
+                    &shared_http,
+                    &mut warnings,
+                )?;
+                built.push((span, integration));
+            }
+            check_limits(&file.source, &file.org, &built)?;
+            integrations.extend(assign_names(&file.source, built)?);
+            orgs.push(Org {
+                name: file.org,
+                org_id: file.org_id,
+                path: file.source.path.clone(),
+            });
+        }
         Ok(Config {
             path: path.to_string(),
+            orgs,
             listen,
             server,
             defaults,
@@ -189,16 +251,22 @@ impl Config {
         })
     }
 
+    /// The integration an operator means by `address`: `ORG/NAME`, or a `NAME` that only one
+    /// org has.
+    pub fn find(&self, address: &str) -> Result<&Arc<Integration>, String> {
+        find(&self.integrations, address)
+    }
+
     /// The integrations that are exercised.
     pub fn active(&self) -> impl Iterator<Item = &Arc<Integration>> {
         self.integrations.iter().filter(|i| i.active)
     }
 
-    /// How many integrations of a type are configured.
-    pub fn count(&self, kind: &IntegrationType) -> usize {
+    /// How many integrations of a type an org has.
+    pub fn count(&self, org: &str, kind: &IntegrationType) -> usize {
         self.integrations
             .iter()
-            .filter(|i| i.kind.key == kind.key)
+            .filter(|i| i.kind.key == kind.key && *i.org == *org)
             .count()
     }
 }
@@ -209,8 +277,113 @@ pub(crate) struct Unnamed {
     pub(crate) integration: Integration,
 }
 
+/// The integration `address` names among `integrations`: `ORG/NAME` first, then a bare `NAME`
+/// that is unique. The error says why none (or which ones) match.
+pub fn find<'a>(
+    integrations: &'a [Arc<Integration>],
+    address: &str,
+) -> Result<&'a Arc<Integration>, String> {
+    if let Some(found) = integrations.iter().find(|i| i.id == address) {
+        return Ok(found);
+    }
+    let named: Vec<_> = integrations.iter().filter(|i| i.name == address).collect();
+    match named.as_slice() {
+        [one] => Ok(one),
+        [] => Err(format!("no integration named {address:?}")),
+        many => Err(format!(
+            "{address:?} names an integration in several orgs; say which: {}",
+            many.iter()
+                .map(|i| i.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// One file's part of the config, before its integrations are built.
+struct OrgFile {
+    org: Arc<str>,
+    org_id: Option<String>,
+    source: Arc<Source>,
+    integrations: Vec<toml::Spanned<raw::RawIntegration>>,
+}
+
+/// An org name: given, or `default`; never empty, never with a `/` (it starts addresses).
+fn org_name(
+    source: &Source,
+    given: Option<toml::Spanned<String>>,
+    default: impl FnOnce() -> String,
+) -> Result<Arc<str>, ConfigError> {
+    let (name, span) = match given {
+        Some(name) => {
+            let span = name.span();
+            (name.into_inner().trim().to_string(), Some(span))
+        }
+        None => (default(), None),
+    };
+    if name.is_empty() || name.contains('/') || name.chars().any(char::is_control) {
+        return Err(source.error(
+            span,
+            format!("org: {name:?} must be a non-empty name without '/'"),
+        ));
+    }
+    Ok(name.into())
+}
+
+/// The files `include` names (glob patterns relative to the main file), in path order.
+fn included(
+    main: &str,
+    source: &Source,
+    patterns: toml::Spanned<Vec<String>>,
+) -> Result<Vec<OrgFile>, ConfigError> {
+    let span = patterns.span();
+    let base = Path::new(main).parent().unwrap_or(Path::new("."));
+    let main_file = std::fs::canonicalize(main).ok();
+    let mut paths = std::collections::BTreeSet::new();
+    for pattern in patterns.into_inner() {
+        let full = base.join(&pattern);
+        let matches = glob::glob(&full.to_string_lossy()).map_err(|e| {
+            source.error(
+                Some(span.clone()),
+                format!("include: {pattern:?} is not a glob pattern: {e}"),
+            )
+        })?;
+        for entry in matches {
+            let path = entry.map_err(|e| {
+                source.error(Some(span.clone()), format!("include: {pattern:?}: {e}"))
+            })?;
+            if path.is_file() && std::fs::canonicalize(&path).ok() != main_file {
+                paths.insert(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
+            path: shown.clone(),
+            source: e,
+        })?;
+        let file_source = Arc::new(Source::new(&shown, &text));
+        let raw: raw::RawOrgFile = toml::from_str(&text)
+            .map_err(|e| file_source.error(e.span(), e.message().trim_end().to_string()))?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.push(OrgFile {
+            org: org_name(&file_source, raw.org, || stem)?,
+            org_id: raw.org_id.map(|id| id.into_inner()),
+            source: file_source,
+            integrations: raw.integration,
+        });
+    }
+    Ok(files)
+}
+
 fn check_limits(
     source: &Source,
+    org: &str,
     built: &[(std::ops::Range<usize>, Unnamed)],
 ) -> Result<(), ConfigError> {
     for kind in verify::TYPES {
@@ -222,7 +395,7 @@ fn check_limits(
             return Err(source.error(
                 Some(span.clone()),
                 format!(
-                    "too many {} integrations: {} configured, Genesys Cloud allows at most {} (inactive ones count too)",
+                    "too many {} integrations in org {org:?}: {} configured, Genesys Cloud allows at most {} per org (inactive ones count too)",
                     kind.key,
                     of_kind.len(),
                     kind.limit
@@ -271,6 +444,7 @@ fn assign_names(
                 name
             }
         };
+        integration.id = format!("{}/{}", integration.org, integration.name);
         out.push(Arc::new(integration));
     }
     Ok(out)

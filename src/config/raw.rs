@@ -10,7 +10,8 @@ use toml::{Spanned, Value};
 
 use super::section::{Section, Source};
 use super::{
-    Cadence, ConfigError, Defaults, Integration, Spec, Unnamed, parse_duration, parse_schedule,
+    Cadence, ConfigError, Defaults, Integration, OrgSpec, Spec, Unnamed, parse_duration,
+    parse_schedule,
 };
 use crate::http::HttpClient;
 use crate::secret::Secret;
@@ -21,10 +22,29 @@ pub(crate) type RawTable = Spanned<BTreeMap<String, Spanned<Value>>>;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawConfig {
+    /// More files, each one org: glob patterns relative to this file.
+    #[serde(default)]
+    pub(crate) include: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    pub(crate) org: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) org_id: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) server: RawServer,
     #[serde(default)]
     pub(crate) defaults: RawDefaults,
+    #[serde(default)]
+    pub(crate) integration: Vec<Spanned<RawIntegration>>,
+}
+
+/// An included file: one org's integrations (server and defaults are the main file's).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOrgFile {
+    #[serde(default)]
+    pub(crate) org: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) org_id: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) integration: Vec<Spanned<RawIntegration>>,
 }
@@ -102,6 +122,7 @@ pub(crate) fn build_integration(
     index: usize,
     raw: RawIntegration,
     defaults: &Defaults,
+    org: &OrgSpec,
     shared_http: &HttpClient,
     warnings: &mut Vec<String>,
 ) -> Result<Unnamed, ConfigError> {
@@ -183,6 +204,7 @@ pub(crate) fn build_integration(
         tls: section("tls", raw.tls),
         request: section("request", raw.request),
         ca_cert: None,
+        org_id: org.org_id.clone(),
     };
     let http = match spec.tls.opt_string("ca_cert")? {
         None => shared_http.clone(),
@@ -208,6 +230,8 @@ pub(crate) fn build_integration(
         name,
         integration: Integration {
             name: String::new(),
+            org: org.name.clone(),
+            id: String::new(),
             kind,
             active: raw.active.unwrap_or(true),
             notes: raw.notes,

@@ -23,11 +23,8 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-fn not_found(name: &str) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        format!("no integration named {name:?}"),
-    )
+fn not_found(why: String) -> Response {
+    error(StatusCode::NOT_FOUND, why)
 }
 
 /// Every configured integration, in config order.
@@ -46,10 +43,8 @@ pub(super) async fn detail(
     Path(name): Path<String>,
 ) -> Response {
     match app.find(&name) {
-        Some(integration) => {
-            Json(view::integration(&app.state, &integration, true)).into_response()
-        }
-        None => not_found(&name),
+        Ok(integration) => Json(view::integration(&app.state, &integration, true)).into_response(),
+        Err(why) => not_found(why),
     }
 }
 
@@ -58,13 +53,17 @@ pub(super) async fn check(
     AxumState(app): AxumState<AppState>,
     Path(name): Path<String>,
 ) -> Response {
-    let Some(integration) = app.find(&name) else {
-        return not_found(&name);
+    let integration = match app.find(&name) {
+        Ok(integration) => integration,
+        Err(why) => return not_found(why),
     };
     if !integration.active {
         return error(
             StatusCode::CONFLICT,
-            format!("integration {name:?} is inactive; inactive integrations are never exercised"),
+            format!(
+                "integration {:?} is inactive; inactive integrations are never exercised",
+                integration.id
+            ),
         );
     }
     app.checker.check(&integration, true).await;

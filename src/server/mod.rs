@@ -67,10 +67,10 @@ impl AppState {
             .collect()
     }
 
-    /// The integration called `name`.
-    pub fn find(&self, name: &str) -> Option<Arc<Integration>> {
+    /// The integration `address` names: `ORG/NAME`, or a `NAME` only one org has.
+    pub fn find(&self, address: &str) -> Result<Arc<Integration>, String> {
         let integrations = self.integrations.read().unwrap_or_else(|p| p.into_inner());
-        integrations.iter().find(|i| i.name == name).cloned()
+        crate::config::find(&integrations, address).cloned()
     }
 }
 
@@ -190,7 +190,7 @@ async fn readyz(AxumState(app): AxumState<AppState>) -> impl IntoResponse {
     let (active, checked) = {
         let integrations = app.integrations.read().unwrap_or_else(|p| p.into_inner());
         let active = integrations.iter().filter(|i| i.active);
-        let checked = active.clone().filter(|i| app.state.seen(&i.name)).count();
+        let checked = active.clone().filter(|i| app.state.seen(&i.id)).count();
         (active.count(), checked)
     };
     if checked == active {

@@ -47,6 +47,7 @@ dl { display: grid; grid-template-columns: max-content auto; gap: .25rem 1rem; }
 /// failure reason.
 #[derive(Debug, Default, Deserialize)]
 pub struct Filters {
+    pub org: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub result: Option<String>,
@@ -54,6 +55,11 @@ pub struct Filters {
 
 impl Filters {
     fn keeps(&self, view: &IntegrationView) -> bool {
+        let org = self
+            .org
+            .as_deref()
+            .filter(|o| !o.is_empty())
+            .is_none_or(|o| o == view.org);
         let kind = self
             .kind
             .as_deref()
@@ -64,7 +70,7 @@ impl Filters {
             .as_deref()
             .filter(|r| !r.is_empty())
             .is_none_or(|r| r == view.status.as_str() || view.result.as_deref() == Some(r));
-        kind && result
+        org && kind && result
     }
 }
 
@@ -87,6 +93,8 @@ fn layout(title: &str, body: Markup) -> Markup {
 /// The overview: summary, filters, one row per integration, failures first.
 pub fn overview(mut views: Vec<IntegrationView>, filters: &Filters) -> Markup {
     let summary = Summary::of(&views);
+    let orgs: std::collections::BTreeSet<String> = views.iter().map(|v| v.org.clone()).collect();
+    let many_orgs = orgs.len() > 1;
     views.retain(|v| filters.keeps(v));
     // Stable: within a status, config order.
     views.sort_by_key(|v| v.status);
@@ -104,6 +112,14 @@ pub fn overview(mut views: Vec<IntegrationView>, filters: &Filters) -> Markup {
             @if summary.pending > 0 { span.pending { (summary.pending) " not checked yet" } }
         }
         form.filters method="get" action="/" {
+            @if many_orgs {
+                label { "Org " select name="org" {
+                    option value="" { "all" }
+                    @for org in &orgs {
+                        option value=(org) selected[filters.org.as_deref() == Some(org.as_str())] { (org) }
+                    }
+                } }
+            }
             label { "Type " select name="type" {
                 option value="" { "all" }
                 @for kind in TYPES {
@@ -123,6 +139,7 @@ pub fn overview(mut views: Vec<IntegrationView>, filters: &Filters) -> Markup {
         }
         table {
             thead { tr {
+                @if many_orgs { th { "Org" } }
                 th { "Name" } th { "Type / credential" } th { "Active" } th { "Result" }
                 th { "Message" } th { "Last success" } th { "Token expiry" } th { "Certificates" }
                 th { "Guard" } th { "Notes" }
@@ -130,7 +147,8 @@ pub fn overview(mut views: Vec<IntegrationView>, filters: &Filters) -> Markup {
             tbody {
                 @for view in &views {
                     tr {
-                        td.name { a href={ "/integrations/" (segment(&view.name)) } { (view.name) } }
+                        @if many_orgs { td { (view.org) } }
+                        td.name { a href={ "/integrations/" (segment(&view.id)) } { (view.name) } }
                         td { (view.kind) br; small { (view.credential_type) } }
                         td { @if view.active { "yes" } @else { span.muted { "no" } } }
                         td.nowrap { (result(view)) }
@@ -160,6 +178,7 @@ pub fn detail_page(view: &IntegrationView, checks_allowed: bool) -> String {
         p { a href="/" { "← all integrations" } }
         h1 { (view.name) }
         dl {
+            dt { "Org" } dd { (view.org) }
             dt { "Type" } dd { (view.kind) " (" (view.credential_type) ")" }
             dt { "Active" } dd { @if view.active { "yes" } @else { "no" } }
             dt { "Result" } dd { (result(view)) }
@@ -172,7 +191,7 @@ pub fn detail_page(view: &IntegrationView, checks_allowed: bool) -> String {
             dt { "Notes" } dd { (view.notes.as_deref().unwrap_or("")) }
         }
         @if view.active && checks_allowed {
-            form method="post" action={ "/integrations/" (segment(&view.name)) "/check" } {
+            form method="post" action={ "/integrations/" (segment(&view.id)) "/check" } {
                 button type="submit" { "Check now" }
                 " (bypasses the lockout guard for one attempt)"
             }

@@ -23,18 +23,14 @@ pub(super) async fn detail(
     Path(name): Path<String>,
 ) -> Response {
     match app.find(&name) {
-        Some(integration) => {
+        Ok(integration) => {
             let view = view::integration(&app.state, &integration, true);
             page_response(page::detail_page(
                 &view,
                 super::posts_refused(app.bound, &app.users).is_none(),
             ))
         }
-        None => (
-            StatusCode::NOT_FOUND,
-            format!("no integration named {name:?}\n"),
-        )
-            .into_response(),
+        Err(why) => (StatusCode::NOT_FOUND, format!("{why}\n")).into_response(),
     }
 }
 
@@ -43,17 +39,14 @@ pub(super) async fn check(
     AxumState(app): AxumState<AppState>,
     Path(name): Path<String>,
 ) -> Response {
-    let Some(integration) = app.find(&name) else {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("no integration named {name:?}\n"),
-        )
-            .into_response();
+    let integration = match app.find(&name) {
+        Ok(integration) => integration,
+        Err(why) => return (StatusCode::NOT_FOUND, format!("{why}\n")).into_response(),
     };
     if integration.active {
         app.checker.check(&integration, true).await;
     }
-    Redirect::to(&format!("/integrations/{}", page::segment(&name))).into_response()
+    Redirect::to(&format!("/integrations/{}", page::segment(&integration.id))).into_response()
 }
 
 fn page_response(html: String) -> Response {

@@ -40,6 +40,9 @@ impl Status {
 /// One integration.
 #[derive(Debug, Clone, Serialize)]
 pub struct IntegrationView {
+    /// `ORG/NAME`: how the API and the page address it.
+    pub id: String,
+    pub org: String,
     pub name: String,
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -140,9 +143,9 @@ impl Summary {
 
 /// The view of one integration; `history` adds its last results.
 pub fn integration(state: &State, integration: &Integration, history: bool) -> IntegrationView {
-    let name = integration.name.as_str();
+    let id = integration.id.as_str();
     let record = state
-        .record_of(name)
+        .record_of(id)
         .filter(|r| r.kind.as_deref() == Some(integration.kind.key))
         .unwrap_or_default();
     let last = record.last();
@@ -159,11 +162,13 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
         (true, Some(_), None) => Status::Failing,
     };
     let message = match &engaged {
-        Some(engaged) => Some(guard::held_message(engaged, name, integration.guard_retry)),
+        Some(engaged) => Some(guard::held_message(engaged, id, integration.guard_retry)),
         None => last.and_then(|e| e.message.clone()),
     };
     IntegrationView {
-        name: name.to_string(),
+        id: id.to_string(),
+        org: integration.org.to_string(),
+        name: integration.name.clone(),
         kind: integration.kind.key,
         credential_type: integration.verifier.credential_type().to_string(),
         active: integration.active,

@@ -17,8 +17,8 @@ pub const STATE_FILE: &str = "state.json";
 
 /// The value of the file's `format` key: what tells credwatch's state from a foreign file.
 const FORMAT: &str = "credwatch-state";
-/// The current version of the layout.
-const VERSION: u32 = 1;
+/// The current version of the layout: 2 keys integrations by `ORG/NAME`; 1 keyed them by name.
+const VERSION: u32 = 2;
 
 /// The file's layout.
 #[derive(Debug, Serialize, Deserialize)]
@@ -57,8 +57,9 @@ pub(crate) struct Loaded {
 }
 
 /// Reads the state file. Missing: a fresh start. Not credwatch's state: moved aside to
-/// `state.json.corrupt-<unix time>` and a fresh start.
-pub(crate) fn load(file: &Path) -> Loaded {
+/// `state.json.corrupt-<unix time>` and a fresh start. Records of earlier layouts, keyed by
+/// name alone, belong to `main_org` (the main file's org).
+pub(crate) fn load(file: &Path, main_org: &str) -> Loaded {
     remove_orphaned_temporaries(file);
     let bytes = match std::fs::read(file) {
         Ok(bytes) => bytes,
@@ -73,7 +74,7 @@ pub(crate) fn load(file: &Path) -> Loaded {
             };
         }
     };
-    match parse(&bytes) {
+    match parse(&bytes, main_org) {
         Ok(integrations) => Loaded {
             integrations,
             warning: None,
@@ -128,7 +129,8 @@ fn fresh(warning: Option<String>) -> Loaded {
     }
 }
 
-fn parse(bytes: &[u8]) -> Result<BTreeMap<String, Record>, String> {
+fn parse(bytes: &[u8], main_org: &str) -> Result<BTreeMap<String, Record>, String> {
+    let in_main_org = |name: String| format!("{main_org}/{name}");
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     if value.get("format").is_none()
@@ -142,7 +144,7 @@ fn parse(bytes: &[u8]) -> Result<BTreeMap<String, Record>, String> {
                     last_success: Some(seconds),
                     ..Record::default()
                 };
-                (name, record)
+                (in_main_org(name), record)
             })
             .collect());
     }
@@ -150,13 +152,17 @@ fn parse(bytes: &[u8]) -> Result<BTreeMap<String, Record>, String> {
         return Err(format!("no \"format\": \"{FORMAT}\""));
     }
     let stored: Stored = serde_json::from_value(value).map_err(|e| e.to_string())?;
-    if stored.version != VERSION {
-        return Err(format!(
-            "version {} (this credwatch reads {VERSION})",
-            stored.version
-        ));
+    match stored.version {
+        VERSION => Ok(stored.integrations),
+        1 => Ok(stored
+            .integrations
+            .into_iter()
+            .map(|(name, record)| (in_main_org(name), record))
+            .collect()),
+        other => Err(format!(
+            "version {other} (this credwatch reads 1 and {VERSION})"
+        )),
     }
-    Ok(stored.integrations)
 }
 
 fn aside_name(file: &Path) -> PathBuf {
@@ -215,7 +221,7 @@ mod tests {
         );
         let bytes = serde_json::to_vec(&Stored::new(integrations)).unwrap();
         write_atomically(&file, &bytes).unwrap();
-        let loaded = load(&file);
+        let loaded = load(&file, "default");
         assert!(loaded.warning.is_none());
         assert_eq!(loaded.integrations["a"].last_success, Some(5.0));
     }
@@ -225,9 +231,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join(STATE_FILE);
         std::fs::write(&file, r#"{"last_success": {"Zendesk": 12.5}}"#).unwrap();
-        let loaded = load(&file);
+        let loaded = load(&file, "prod");
         assert!(loaded.warning.is_none());
-        assert_eq!(loaded.integrations["Zendesk"].last_success, Some(12.5));
+        assert_eq!(loaded.integrations["prod/Zendesk"].last_success, Some(12.5));
+        std::fs::write(
+            &file,
+            r#"{"format": "credwatch-state", "version": 1, "integrations": {"Zendesk": {"last_success": 3.0}}}"#,
+        )
+        .unwrap();
+        let loaded = load(&file, "default");
+        assert_eq!(
+            loaded.integrations["default/Zendesk"].last_success,
+            Some(3.0)
+        );
     }
 
     #[test]
@@ -241,7 +257,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let file = dir.path().join(STATE_FILE);
             std::fs::write(&file, content).unwrap();
-            let loaded = load(&file);
+            let loaded = load(&file, "default");
             assert!(loaded.integrations.is_empty());
             assert!(loaded.warning.unwrap().contains("moved it to"));
             assert!(!file.exists());

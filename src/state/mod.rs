@@ -92,9 +92,10 @@ struct Inner {
 impl State {
     /// Loads `state_dir/state.json`, or starts afresh (a bad file is moved aside and warned
     /// about: credwatch never refuses to start because of its state).
-    pub fn load(state_dir: &Path) -> Self {
+    /// Records of earlier layouts, keyed by name alone, go to `main_org`.
+    pub fn load(state_dir: &Path, main_org: &str) -> Self {
         let file = state_dir.join(STATE_FILE);
-        let loaded = file::load(&file);
+        let loaded = file::load(&file, main_org);
         if let Some(warning) = &loaded.warning {
             tracing::warn!("{warning}");
         }
@@ -121,7 +122,7 @@ impl State {
 
     /// Remembers a check and the guard after it.
     pub fn record(&self, report: &Report, guard: Option<Engaged>) {
-        let name = &report.integration.name;
+        let name = &report.integration.id;
         let time = unix_seconds(report.finished);
         {
             let mut inner = self.lock();

@@ -54,7 +54,16 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
             "must be an IAM role ARN like arn:aws:iam::123456789012:role/genesys-data-actions",
         ));
     }
-    let external_id = c.string("external_id")?;
+    // Genesys uses the org id as the external id; an org's `org_id` is the default.
+    let external_id = match c.opt_string("external_id")? {
+        Some(id) => id,
+        None => spec.org_id.clone().ok_or_else(|| {
+            c.error(
+                "external_id",
+                "missing (required, unless the org has an org_id)",
+            )
+        })?,
+    };
     let region = c
         .opt_string("region")?
         .unwrap_or_else(|| "us-east-1".into());
