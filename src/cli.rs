@@ -75,6 +75,13 @@ pub enum Command {
         #[arg(long)]
         print_config: bool,
     },
+    /// Run only the demo's simulator of every provider (for benchmarks): prints its endpoints
+    /// and files as one JSON line, then serves until SIGTERM or SIGINT.
+    Simulate {
+        /// Where the simulator writes its keys, certificates and secret files.
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -115,6 +122,9 @@ pub async fn dispatch(args: Args) -> u8 {
     {
         return demo(listen, dir, print_config).await;
     }
+    if let Command::Simulate { dir } = &args.command {
+        return simulate(dir).await;
+    }
     let config = match Config::load(&args.config) {
         Ok(config) => config,
         Err(e) => {
@@ -146,8 +156,33 @@ pub async fn dispatch(args: Args) -> u8 {
             format,
         } => check(config, &names, &force, format).await,
         Command::Validate => validate(&config),
-        Command::Demo { .. } => unreachable!("handled above"),
+        Command::Demo { .. } | Command::Simulate { .. } => unreachable!("handled above"),
     }
+}
+
+async fn simulate(dir: &std::path::Path) -> u8 {
+    let (simulator, description) = match credwatch::demo::simulator_only(dir).await {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("credwatch simulate: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    println!("{description}");
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("credwatch simulate: cannot install signal handlers");
+        return EXIT_FAILED;
+    };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    drop(simulator);
+    EXIT_OK
 }
 
 async fn demo(listen: SocketAddr, dir: Option<PathBuf>, print_config: bool) -> u8 {

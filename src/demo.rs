@@ -67,6 +67,37 @@ pub async fn prepare(dir: &Path, listen: SocketAddr) -> Result<Demo, String> {
     })
 }
 
+/// The simulator alone, for benchmarks: started, with the demo's secret files in `dir/secrets`.
+/// Answers what a config needs to use it, as JSON.
+pub async fn simulator_only(dir: &Path) -> Result<(Simulator, serde_json::Value), String> {
+    let simulator = Simulator::start(dir).await?;
+    let secrets = dir.join("secrets");
+    write_secrets(&secrets)?;
+    let material = &simulator.material;
+    let description = serde_json::json!({
+        "endpoints": simulator.endpoints,
+        "secrets": secrets,
+        "google_key_file": material.google_key_file,
+        "server_ca": material.server_ca,
+        "client_cert": material.client_soon.0,
+        "client_key": material.client_soon.1,
+        // Who the simulator knows (the secrets are the files above).
+        "accounts": {
+            "zendesk_email": accounts::ZENDESK_EMAIL,
+            "genesys_client_id": accounts::GENESYS_CLIENT_ID,
+            "dynamics_user": accounts::DYNAMICS_USER,
+            "entra_application_id": accounts::ENTRA_APPLICATION_ID,
+            "salesforce_user": accounts::SALESFORCE_USER,
+            "salesforce_client_id": accounts::SALESFORCE_CLIENT_ID,
+            "aws_role_arn": format!("arn:aws:iam::{}:role/{}", accounts::AWS_ACCOUNT, accounts::AWS_ROLE),
+            "aws_external_id": accounts::AWS_EXTERNAL_ID,
+            "web_user": accounts::WEB_USER,
+            "web_client_id": accounts::WEB_CLIENT_ID,
+        },
+    });
+    Ok((simulator, description))
+}
+
 fn write_secrets(dir: &Path) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

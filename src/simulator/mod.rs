@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 pub use material::Material;
 
 /// Where each simulated provider listens (base URLs, no trailing slash).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Endpoints {
     pub aws_sts: String,
     pub genesys: String,
