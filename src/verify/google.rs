@@ -305,6 +305,8 @@ impl Google {
         let pem = normalize_pem(account.private_key.expose())
             .ok_or_else(|| bad_key("no -----BEGIN PRIVATE KEY----- block".into()))?;
         let key = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| bad_key(e.to_string()))?;
+        // The key is parsed for signing once per key content, not at every check.
+        super::rsa_cache::install();
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(account.private_key_id.clone());
         let iat = SystemTime::now()

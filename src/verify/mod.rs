@@ -9,6 +9,7 @@ mod dynamics365;
 mod genesys_cloud;
 mod google;
 pub(crate) mod oauth;
+mod rsa_cache;
 mod salesforce;
 mod web_service;
 mod zendesk;
