@@ -46,10 +46,6 @@ impl Checker {
         })
     }
 
-    pub fn state(&self) -> &Arc<State> {
-        &self.state
-    }
-
     /// Checks the integration now, unless the guard holds it; `force` is an operator's request
     /// and bypasses the guard for this one attempt. A check of the same integration already in
     /// flight is joined instead of starting a second one.

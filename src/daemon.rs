@@ -91,7 +91,7 @@ pub async fn run(
     config_path: PathBuf,
     listen: Option<SocketAddr>,
 ) -> Result<(), DaemonError> {
-    let addr = listen.unwrap_or(config.listen);
+    let addr = listen.unwrap_or(config.server.listen);
     let state = Arc::new(State::load(
         &config.defaults.state_dir,
         &config.orgs[0].name,
@@ -284,10 +284,10 @@ impl Reloader {
                 );
             }
         }
-        if new.listen != old.listen && !self.listen_overridden {
+        if new.server.listen != old.server.listen && !self.listen_overridden {
             tracing::warn!(
                 "server.listen changed to {}; restart credwatch to move the listener",
-                new.listen
+                new.server.listen
             );
         }
         if new.server.tls.is_some() != old.server.tls.is_some() {

@@ -5,7 +5,6 @@ mod raw;
 mod section;
 mod server;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -65,9 +64,7 @@ pub struct Config {
     pub path: String,
     /// The orgs, the main file's first, then the included files' in path order.
     pub orgs: Vec<Org>,
-    /// `[server] listen`.
-    pub listen: SocketAddr,
-    /// `[server]`: users and HTTPS.
+    /// `[server]`: where to listen, users and HTTPS.
     pub server: ServerConfig,
     /// `[defaults]`, with credwatch's own defaults filled in.
     pub defaults: Defaults,
@@ -190,7 +187,6 @@ impl Config {
             .map_err(|e| source.error(e.span(), e.message().trim_end().to_string()))?;
         let defaults = raw.defaults.resolve(&source)?;
         let server = raw.server.resolve(&source)?;
-        let listen = server.listen;
         let shared_http = HttpClient::new(None).map_err(|e| source.error(None, e.to_string()))?;
         let mut files = vec![OrgFile {
             org: org_name(&source, raw.org, || DEFAULT_ORG.to_string())?,
@@ -243,7 +239,6 @@ impl Config {
         Ok(Config {
             path: path.to_string(),
             orgs,
-            listen,
             server,
             defaults,
             integrations,

@@ -5,7 +5,7 @@
 
 mod file;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -82,8 +82,6 @@ pub struct State {
 #[derive(Debug, Default)]
 struct Inner {
     records: BTreeMap<String, Record>,
-    /// Reports of this run.
-    last: HashMap<String, Report>,
     /// Integrations checked or held by the guard in this run: readiness.
     seen: HashSet<String>,
     dirty: bool,
@@ -155,7 +153,6 @@ impl State {
             while record.history.len() > HISTORY {
                 record.history.pop_front();
             }
-            inner.last.insert(name.clone(), report.clone());
             inner.seen.insert(name.clone());
             inner.dirty = true;
         }
@@ -187,11 +184,6 @@ impl State {
         self.lock().records.get(name)?.last_success
     }
 
-    /// The integration's latest report of this run.
-    pub fn last_report(&self, name: &str) -> Option<Report> {
-        self.lock().last.get(name).cloned()
-    }
-
     /// Whether the integration was checked (or held by the guard) in this run.
     pub fn seen(&self, name: &str) -> bool {
         self.lock().seen.contains(name)
@@ -202,7 +194,6 @@ impl State {
         let mut inner = self.lock();
         let before = inner.records.len();
         inner.records.retain(|name, _| keep(name));
-        inner.last.retain(|name, _| keep(name));
         if inner.records.len() != before {
             inner.dirty = true;
             drop(inner);
