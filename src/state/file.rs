@@ -20,24 +20,34 @@ const FORMAT: &str = "credwatch-state";
 /// The current version of the layout: 2 keys integrations by `ORG/NAME`; 1 keyed them by name.
 const VERSION: u32 = 2;
 
-/// The file's layout.
-#[derive(Debug, Serialize, Deserialize)]
+/// The file's layout, as read.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Stored {
-    format: String,
+struct Stored {
+    /// Checked on the raw value first, to tell a foreign file.
+    #[serde(rename = "format")]
+    _format: String,
     version: u32,
-    /// Integration name → what credwatch remembers of it.
-    pub(crate) integrations: BTreeMap<String, Record>,
+    /// `ORG/NAME` → what credwatch remembers of it.
+    integrations: BTreeMap<String, Record>,
 }
 
-impl Stored {
-    pub(crate) fn new(integrations: BTreeMap<String, Record>) -> Self {
-        Self {
-            format: FORMAT.to_string(),
-            version: VERSION,
-            integrations,
-        }
-    }
+/// The same layout, as written: borrowing the records instead of copying them.
+#[derive(Serialize)]
+struct ToStore<'a> {
+    format: &'static str,
+    version: u32,
+    integrations: &'a BTreeMap<String, Record>,
+}
+
+/// The file's bytes for `integrations`.
+pub(crate) fn encode(integrations: &BTreeMap<String, Record>) -> Vec<u8> {
+    serde_json::to_vec_pretty(&ToStore {
+        format: FORMAT,
+        version: VERSION,
+        integrations,
+    })
+    .expect("state serialises")
 }
 
 /// The layout of credwatch 0.1's first releases: last successes only.
@@ -219,7 +229,7 @@ mod tests {
                 ..Record::default()
             },
         );
-        let bytes = serde_json::to_vec(&Stored::new(integrations)).unwrap();
+        let bytes = encode(&integrations);
         write_atomically(&file, &bytes).unwrap();
         let loaded = load(&file, "default");
         assert!(loaded.warning.is_none());

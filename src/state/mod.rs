@@ -215,8 +215,7 @@ impl State {
                 return Ok(());
             }
             inner.dirty = false;
-            serde_json::to_vec_pretty(&file::Stored::new(inner.records.clone()))
-                .expect("state serialises")
+            file::encode(&inner.records)
         };
         let result = file::write_atomically(&self.file, &bytes);
         if result.is_err() {
