@@ -309,21 +309,29 @@ impl Metrics {
     /// A due check the guard held: no check is counted, and the integration keeps reporting the
     /// failure that engaged the guard (also after a restart, when nothing else has said so).
     pub fn held(&self, integration: &Integration, engaged: &Engaged) {
-        let [org, name, kind] = labels_of(integration);
         self.set_guard(integration, true);
+        self.set_result(labels_of(integration), Some(engaged.reason));
+    }
+
+    /// `credwatch_check_success` and the one current `credwatch_check_failure_reason` series
+    /// (none after a success).
+    fn set_result(&self, labels: [&str; 3], failed: Option<FailureReason>) {
+        let [org, name, kind] = labels;
         self.check_success
-            .with_label_values(&[org, name, kind])
-            .set(0.0);
+            .with_label_values(&labels)
+            .set(if failed.is_some() { 0.0 } else { 1.0 });
         for reason in FailureReason::ALL {
-            if reason != engaged.reason {
+            if Some(reason) != failed {
                 let _ =
                     self.failure_reason
                         .remove_label_values(&[org, name, kind, reason.as_str()]);
             }
         }
-        self.failure_reason
-            .with_label_values(&[org, name, kind, engaged.reason.as_str()])
-            .set(1.0);
+        if let Some(reason) = failed {
+            self.failure_reason
+                .with_label_values(&[org, name, kind, reason.as_str()])
+                .set(1.0);
+        }
     }
 
     /// Records one check.
@@ -341,11 +349,7 @@ impl Metrics {
         self.checks_total
             .with_label_values(&[org, name, kind, report.result()])
             .inc();
-        for reason in FailureReason::ALL {
-            let _ = self
-                .failure_reason
-                .remove_label_values(&[org, name, kind, reason.as_str()]);
-        }
+        self.set_result(labels, report.outcome.as_ref().err().map(|f| f.reason));
         // A certificate not seen this time (the check failed before the handshake) keeps its
         // last known expiry: it is still the certificate in use.
         let certificates = &report.certificates;
@@ -359,27 +363,18 @@ impl Metrics {
                     .set(unix_seconds(expiry));
             }
         }
-        match &report.outcome {
-            Ok(success) => {
-                self.check_success.with_label_values(&labels).set(1.0);
-                self.last_success
+        if let Ok(success) = &report.outcome {
+            self.last_success
+                .with_label_values(&labels)
+                .set(unix_seconds(report.finished));
+            match success.token_expiry {
+                Some(expiry) => self
+                    .token_expiry
                     .with_label_values(&labels)
-                    .set(unix_seconds(report.finished));
-                match success.token_expiry {
-                    Some(expiry) => self
-                        .token_expiry
-                        .with_label_values(&labels)
-                        .set(unix_seconds(expiry)),
-                    None => {
-                        let _ = self.token_expiry.remove_label_values(&labels);
-                    }
+                    .set(unix_seconds(expiry)),
+                None => {
+                    let _ = self.token_expiry.remove_label_values(&labels);
                 }
-            }
-            Err(failure) => {
-                self.check_success.with_label_values(&labels).set(0.0);
-                self.failure_reason
-                    .with_label_values(&[org, name, kind, failure.reason.as_str()])
-                    .set(1.0);
             }
         }
     }
