@@ -365,9 +365,7 @@ fn rows(selected: &[Arc<Integration>], results: Vec<CheckResult>) -> Vec<Row> {
                 Some(CheckResult::Checked(Checked::Ran(report))) => Row {
                     result: report.result(),
                     message: report.outcome.as_ref().err().map(|f| f.message.clone()),
-                    duration_seconds: Some(
-                        (report.duration.as_secs_f64() * 1000.0).round() / 1000.0,
-                    ),
+                    duration_seconds: Some(report.duration_seconds()),
                     token_expiry: report
                         .outcome
                         .as_ref()

@@ -207,15 +207,8 @@ pub async fn run(
 
 /// The `STATUS=` line: how many integrations, and how they fare.
 fn status_line(state: &State, integrations: &RwLock<Vec<Arc<Integration>>>) -> String {
-    let integrations = integrations
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let views: Vec<_> = integrations
-        .iter()
-        .map(|i| server::view::integration(state, i, false))
-        .collect();
-    server::view::Summary::of(&views).line()
+    let integrations = integrations.read().unwrap_or_else(|p| p.into_inner());
+    server::view::Summary::of(&server::view::all(state, &integrations)).line()
 }
 
 /// What a reload needs besides the running config.

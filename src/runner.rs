@@ -37,6 +37,11 @@ impl Report {
         }
     }
 
+    /// How long the check took, in seconds rounded to the millisecond (for output and state).
+    pub fn duration_seconds(&self) -> f64 {
+        (self.duration.as_secs_f64() * 1000.0).round() / 1000.0
+    }
+
     /// `success` or the failure reason: the `result` label.
     pub fn result(&self) -> &'static str {
         match &self.outcome {

@@ -61,10 +61,7 @@ impl AppState {
 
     /// The view of every configured integration, in config order.
     pub fn views(&self) -> Vec<view::IntegrationView> {
-        self.integrations()
-            .iter()
-            .map(|i| view::integration(&self.state, i, false))
-            .collect()
+        view::all(&self.state, &self.integrations())
     }
 
     /// The integration `address` names: `ORG/NAME`, or a `NAME` only one org has.

@@ -3,6 +3,8 @@
 //! (README, "JSON API"): add fields, never rename them. Nothing secret is in it: messages were
 //! scrubbed when the check ended, and the config's secrets are not read here.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::config::Integration;
@@ -139,6 +141,14 @@ impl Summary {
         }
         summary
     }
+}
+
+/// The views of `integrations`, in their order, without history.
+pub fn all(state: &State, integrations: &[Arc<Integration>]) -> Vec<IntegrationView> {
+    integrations
+        .iter()
+        .map(|i| integration(state, i, false))
+        .collect()
 }
 
 /// The view of one integration; `history` adds its last results.

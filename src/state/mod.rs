@@ -146,7 +146,7 @@ impl State {
             record.guard = guard;
             record.history.push_back(Entry {
                 time,
-                duration_seconds: (report.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+                duration_seconds: report.duration_seconds(),
                 result: report.result().to_string(),
                 message: report.outcome.as_ref().err().map(|f| f.message.clone()),
             });
