@@ -100,30 +100,57 @@ where
 /// The TLS acceptor for `[server.tls]`: the certificate chain from its file, the key from its
 /// secret reference.
 pub fn acceptor(tls: &crate::config::ServerTls) -> Result<TlsAcceptor, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert_file)
-        .and_then(|certs| certs.collect())
+    let certs = std::fs::read(&tls.cert_file)
         .map_err(|e| format!("server.tls.cert_file {}: {e}", tls.cert_file.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "server.tls.cert_file {}: no certificate in it",
-            tls.cert_file.display()
-        ));
-    }
     let key = tls
         .key
         .source
         .resolve()
         .map_err(|e| format!("server.tls.key_file: {e}"))?;
-    let key = PrivateKeyDer::from_pem_slice(key.expose().as_bytes())
-        .map_err(|_| "server.tls.key_file: no PEM private key in it".to_string())?;
+    tls_acceptor(&certs, key.expose().as_bytes(), None).map_err(|e| format!("server.tls: {e}"))
+}
+
+/// A TLS acceptor for a PEM certificate chain (leaf first) and its PEM private key. With
+/// `client_ca` (PEM), every client must present a certificate that CA signed (mTLS).
+pub fn tls_acceptor(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    client_ca: Option<&[u8]>,
+) -> Result<TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate in the certificate file".to_string());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|_| "no PEM private key in the key".to_string())?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("server.tls: {e}"))?
-        .with_no_client_auth()
+        .map_err(|e| e.to_string())?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                roots
+                    .add(cert.map_err(|e| format!("client CA: {e}"))?)
+                    .map_err(|e| format!("client CA: {e}"))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| format!("client CA: {e}"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
         .with_single_cert(certs, key)
-        .map_err(|e| format!("server.tls: {e}"))?;
+        .map_err(|e| e.to_string())?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

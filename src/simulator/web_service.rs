@@ -2,8 +2,6 @@
 //! credentials grant (RFC 6749 section 4.4, HTTP Basic client authentication) and the API its
 //! tokens open, and an HTTPS API that requires a client certificate from the demo's client CA.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -85,32 +83,10 @@ fn oauth_error(status: StatusCode, code: &str) -> Response {
 
 /// TLS with the demo server certificate, requiring a client certificate from the client CA.
 pub(super) fn mtls_acceptor(material: &Material) -> Result<TlsAcceptor, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let fail = |e: &dyn std::fmt::Display| format!("demo mTLS server: {e}");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(material.client_ca_pem.as_bytes()) {
-        roots
-            .add(cert.map_err(|e| fail(&e))?)
-            .map_err(|e| fail(&e))?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots),
-        provider.clone(),
+    crate::server::listen::tls_acceptor(
+        material.server_cert_pem.as_bytes(),
+        material.server_key_pem.as_bytes(),
+        Some(material.client_ca_pem.as_bytes()),
     )
-    .build()
-    .map_err(|e| fail(&e))?;
-    let certs = CertificateDer::pem_slice_iter(material.server_cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| fail(&e))?;
-    let key =
-        PrivateKeyDer::from_pem_slice(material.server_key_pem.as_bytes()).map_err(|e| fail(&e))?;
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| fail(&e))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .map_err(|e| fail(&e))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    .map_err(|e| format!("demo mTLS server: {e}"))
 }
