@@ -11,6 +11,7 @@ use aws_lc_rs::hmac;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Integration;
+use crate::hex;
 use crate::outcome::{FailureReason, Outcome};
 
 /// The failures after which another attempt with the same credentials risks a lockout.
@@ -227,10 +228,6 @@ fn read_or_create(path: &Path, create: bool) -> std::io::Result<Vec<u8>> {
             Err(e)
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -23,3 +23,8 @@ pub mod simulator;
 pub mod state;
 pub mod verify;
 pub mod watch;
+
+/// Lowercase hex of bytes: fingerprints, the simulator's tokens and SigV4 digests.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -87,7 +87,7 @@ impl Users {
 }
 
 /// `Basic base64(user:password)` → user and password.
-fn basic(value: &HeaderValue) -> Option<(String, String)> {
+pub(crate) fn basic(value: &HeaderValue) -> Option<(String, String)> {
     let text = value.to_str().ok()?;
     let (scheme, encoded) = text.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {

@@ -29,6 +29,7 @@ use crate::config::Integration;
 use crate::metrics::Metrics;
 use crate::state::State;
 pub use auth::Users;
+pub(crate) use auth::basic as basic_credentials;
 
 /// A reload asked for over HTTP, answered with the reload's error if it failed.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;

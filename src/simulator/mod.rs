@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::http::{HeaderMap, header};
-use base64::Engine;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -126,7 +125,7 @@ pub(crate) fn random_hex(len: usize) -> String {
     let mut bytes = vec![0u8; len];
     // aws-lc's generator only fails when the system has no randomness at all.
     let _ = aws_lc_rs::rand::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex(&bytes)
 }
 
 /// The access tokens a provider issued, for its follow-up endpoint.
@@ -176,13 +175,7 @@ pub(crate) fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a 
 
 /// HTTP Basic credentials, each half form-urldecoded when `decode` (RFC 6749 section 2.3.1).
 pub(crate) fn basic(headers: &HeaderMap, decode: bool) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (user, password) = decoded.split_once(':')?;
+    let (user, password) = crate::server::basic_credentials(headers.get(header::AUTHORIZATION)?)?;
     if decode {
         let un = |s: &str| {
             url::form_urlencoded::parse(format!("x={s}").as_bytes())
@@ -190,8 +183,8 @@ pub(crate) fn basic(headers: &HeaderMap, decode: bool) -> Option<(String, String
                 .map(|(_, v)| v.into_owned())
                 .unwrap_or_default()
         };
-        Some((un(user), un(password)))
+        Some((un(&user), un(&password)))
     } else {
-        Some((user.to_string(), password.to_string()))
+        Some((user, password))
     }
 }
