@@ -3,9 +3,6 @@
 //! here against the signer's secret (credwatch's own IAM user, or the temporary credentials
 //! AssumeRole issued, with their session token), answers in STS's XML.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use aws_lc_rs::{digest, hmac};
 use axum::Router;
 use axum::body::Bytes;
@@ -14,7 +11,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use super::{accounts, field, form, random_hex};
+use super::{Issued, accounts, field, form, random_hex};
 use crate::hex;
 
 const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -30,7 +27,7 @@ struct Session {
 
 #[derive(Clone, Default)]
 struct Sts {
-    sessions: Arc<Mutex<HashMap<String, Session>>>,
+    sessions: Issued<Session>,
 }
 
 pub(super) fn router() -> Router {
@@ -125,12 +122,7 @@ fn assume_role(sts: &Sts, form: &[(String, String)]) -> Response {
         session.user_id,
         session.arn
     );
-    let mut sessions = sts.sessions.lock().unwrap_or_else(|p| p.into_inner());
-    // A demo runs for hours: keep the map small, the newest sessions are the ones used.
-    if sessions.len() > 10_000 {
-        sessions.clear();
-    }
-    sessions.insert(key_id, session);
+    sts.sessions.insert(key_id, session);
     ok("AssumeRole", &body)
 }
 
@@ -190,12 +182,7 @@ fn verify(
     let (secret, signer) = if key_id == accounts::AWS_ACCESS_KEY_ID {
         (accounts::AWS_SECRET_ACCESS_KEY.to_string(), Signer::User)
     } else {
-        let session = sts
-            .sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key_id)
-            .cloned();
+        let session = sts.sessions.get(key_id);
         match session {
             Some(session) => {
                 let token = headers

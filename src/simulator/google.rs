@@ -4,7 +4,7 @@
 //! `GET /tokeninfo?access_token=...` naming the granted scopes.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use super::material::Material;
-use super::{accounts, field, form, random_hex};
+use super::{Issued, accounts, field, form, random_hex};
 
 /// The audience google-auth puts in every assertion, whatever URL it posts to.
 const AUDIENCE: &str = "https://oauth2.googleapis.com/token";
@@ -24,7 +24,7 @@ const AUDIENCE: &str = "https://oauth2.googleapis.com/token";
 struct Google {
     key: Arc<DecodingKey>,
     /// Access token → the scopes granted with it.
-    granted: Arc<Mutex<HashMap<String, String>>>,
+    granted: Issued<String>,
 }
 
 pub(super) fn router(material: &Material) -> Router {
@@ -35,7 +35,7 @@ pub(super) fn router(material: &Material) -> Router {
         .route("/tokeninfo", get(tokeninfo))
         .with_state(Google {
             key: Arc::new(key),
-            granted: Arc::default(),
+            granted: Issued::default(),
         })
 }
 
@@ -84,13 +84,7 @@ async fn token(State(google): State<Google>, body: Bytes) -> Response {
         );
     }
     let token = format!("ya29.demo{}", random_hex(24));
-    let mut granted = google.granted.lock().unwrap_or_else(|p| p.into_inner());
-    // A demo runs for hours: keep the map small, the newest tokens are the ones asked about.
-    if granted.len() > 10_000 {
-        granted.clear();
-    }
-    granted.insert(token.clone(), scope.to_string());
-    drop(granted);
+    google.granted.insert(token.clone(), scope.to_string());
     axum::Json(
         serde_json::json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"}),
     )
@@ -101,14 +95,9 @@ async fn tokeninfo(
     State(google): State<Google>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let scope = query.get("access_token").and_then(|token| {
-        google
-            .granted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(token)
-            .cloned()
-    });
+    let scope = query
+        .get("access_token")
+        .and_then(|token| google.granted.get(token));
     match scope {
         Some(scope) => axum::Json(serde_json::json!({
             "azp": accounts::GOOGLE_CLIENT_ID,

@@ -15,7 +15,7 @@ mod salesforce;
 mod web_service;
 mod zendesk;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -128,20 +128,45 @@ pub(crate) fn random_hex(len: usize) -> String {
     crate::hex(&bytes)
 }
 
+/// What a provider issued (tokens, sessions), with what it knows of each.
+#[derive(Clone)]
+pub(crate) struct Issued<T>(Arc<Mutex<HashMap<String, T>>>);
+
+impl<T> Default for Issued<T> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<T: Clone> Issued<T> {
+    /// Remembers `key`. A demo runs for hours: past 10,000 the oldest are forgotten wholesale,
+    /// since the newest are the ones asked about.
+    pub(crate) fn insert(&self, key: String, value: T) {
+        let mut issued = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if issued.len() > 10_000 {
+            issued.clear();
+        }
+        issued.insert(key, value);
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<T> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+}
+
 /// The access tokens a provider issued, for its follow-up endpoint.
 #[derive(Default, Clone)]
-pub(crate) struct Tokens(Arc<Mutex<HashSet<String>>>);
+pub(crate) struct Tokens(Issued<()>);
 
 impl Tokens {
     /// Issues a new token.
     pub(crate) fn issue(&self, prefix: &str) -> String {
         let token = format!("{prefix}{}", random_hex(24));
-        let mut tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        // A demo runs for hours: keep the set small, the newest tokens are the ones asked about.
-        if tokens.len() > 10_000 {
-            tokens.clear();
-        }
-        tokens.insert(token.clone());
+        self.0.insert(token.clone(), ());
         token
     }
 
@@ -154,10 +179,7 @@ impl Tokens {
         else {
             return false;
         };
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(token)
+        self.0.get(token).is_some()
     }
 }
 
