@@ -14,6 +14,7 @@ use crate::config::Integration;
 use crate::guard::{self, Decision, Engaged, FingerprintKey};
 use crate::metrics::Metrics;
 use crate::runner::{self, Report};
+use crate::secret::resolve_all;
 use crate::state::{State, unix_seconds};
 
 /// What asking for a check gave.
@@ -97,7 +98,9 @@ impl Checker {
             return Checked::Ran(report);
         }
         let name = integration.id.as_str();
-        let fingerprint = Some(self.key.fingerprint(integration));
+        // Read once: the fingerprint is of exactly what the attempt will send.
+        let resolved = resolve_all(&integration.secrets);
+        let fingerprint = Some(self.key.fingerprint(integration, &resolved));
         let engaged = self.state.guard(name, integration.kind.key);
         let now = unix_seconds(SystemTime::now());
         match guard::decide(
@@ -122,7 +125,7 @@ impl Checker {
             ),
             Decision::Attempt(None) => {}
         }
-        let report = runner::run(integration).await;
+        let report = runner::run_with(integration, resolved).await;
         let engaged = guard::after(&report.outcome, fingerprint, unix_seconds(report.finished));
         if let Some(engaged) = &engaged {
             tracing::warn!(

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Integration;
 use crate::hex;
 use crate::outcome::{FailureReason, Outcome};
+use crate::secret::Resolved;
 
 /// The failures after which another attempt with the same credentials risks a lockout.
 pub const ENGAGING: [FailureReason; 2] = [
@@ -164,9 +165,9 @@ impl FingerprintKey {
     }
 
     /// The fingerprint of everything the integration logs in with: its credential tables as
-    /// configured and every secret as it reads now (a secret that does not resolve counts as
-    /// its error).
-    pub fn fingerprint(&self, integration: &Integration) -> String {
+    /// configured and every secret as `resolved` read it (a secret that does not resolve counts
+    /// as its error).
+    pub fn fingerprint(&self, integration: &Integration, resolved: &Resolved) -> String {
         let mut context = hmac::Context::with_key(&self.key);
         let mut feed = |part: &[u8]| {
             context.update(&(part.len() as u64).to_be_bytes());
@@ -174,9 +175,9 @@ impl FingerprintKey {
         };
         feed(integration.kind.key.as_bytes());
         feed(integration.identity.expose().as_bytes());
-        for secret in &integration.secrets {
-            feed(secret.field.as_bytes());
-            match secret.source.resolve() {
+        for (field, read) in resolved {
+            feed(field.as_bytes());
+            match read {
                 Ok(value) => feed(value.expose().as_bytes()),
                 Err(e) => feed(format!("unresolved: {e}").as_bytes()),
             }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::Integration;
 use crate::outcome::{Failure, FailureReason, Outcome};
+use crate::secret::Resolved;
 use crate::verify::{Certificates, CheckContext};
 
 /// The result of one check, with its timing.
@@ -53,12 +54,19 @@ impl Report {
 
 /// Checks one integration now, bounded by its timeout.
 pub async fn run(integration: &Arc<Integration>) -> Report {
+    run_with(integration, Resolved::new()).await
+}
+
+/// The same, with secret values read for this check already (the lockout guard read them to
+/// fingerprint them): they are not read a second time.
+pub async fn run_with(integration: &Arc<Integration>, resolved: Resolved) -> Report {
     let ctx = CheckContext::new(
         &integration.name,
         &integration.http,
         integration.timeout,
         integration.follow_up,
-    );
+    )
+    .with_resolved(resolved);
     let started = Instant::now();
     let outcome =
         match tokio::time::timeout(integration.timeout, integration.verifier.check(&ctx)).await {

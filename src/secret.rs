@@ -150,6 +150,23 @@ fn read_file(path: PathBuf) -> Result<String, SecretError> {
     Ok(text)
 }
 
+/// Secret fields read once for a whole check, by field name: what the lockout guard
+/// fingerprints is then exactly what the check sends. An error is the reference's message.
+pub type Resolved = Vec<(String, Result<Secret, String>)>;
+
+/// Reads every field now.
+pub fn resolve_all(fields: &[SecretField]) -> Resolved {
+    fields
+        .iter()
+        .map(|f| {
+            (
+                f.field.clone(),
+                f.source.resolve().map_err(|e| e.to_string()),
+            )
+        })
+        .collect()
+}
+
 /// A secret field of an integration: its name in the config (`credentials.api_token`) and where
 /// its value lives.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::http::HttpClient;
 use crate::outcome::{Failure, FailureReason};
-use crate::secret::{REDACTED, Secret, SecretField};
+use crate::secret::{REDACTED, Resolved, Secret, SecretField};
 
 /// Secrets shorter than this are not scrubbed from messages: they would mangle ordinary words.
 const MIN_SCRUB_LEN: usize = 4;
@@ -32,6 +32,7 @@ pub struct CheckContext {
     /// The bound on the whole check.
     pub timeout: Duration,
     handed_out: Mutex<Vec<Secret>>,
+    resolved: Resolved,
     client_cert_expiry: Mutex<Option<SystemTime>>,
 }
 
@@ -43,13 +44,26 @@ impl CheckContext {
             follow_up,
             timeout,
             handed_out: Mutex::new(Vec::new()),
+            resolved: Resolved::new(),
             client_cert_expiry: Mutex::new(None),
         }
     }
 
-    /// Reads a secret field now; a reference that does not resolve is a `config_error`.
+    /// Secret values read for this check already (see [`Resolved`]): `secret` answers from
+    /// them instead of reading again.
+    pub fn with_resolved(mut self, resolved: Resolved) -> Self {
+        self.resolved = resolved;
+        self
+    }
+
+    /// Reads a secret field now (or takes it from what was read for this check); a reference
+    /// that does not resolve is a `config_error`.
     pub fn secret(&self, field: &SecretField) -> Result<Secret, Failure> {
-        let secret = field.source.resolve().map_err(|e| {
+        let read = match self.resolved.iter().find(|(name, _)| *name == field.field) {
+            Some((_, read)) => read.clone(),
+            None => field.source.resolve().map_err(|e| e.to_string()),
+        };
+        let secret = read.map_err(|e| {
             Failure::new(FailureReason::ConfigError, format!("{}: {e}", field.field))
         })?;
         self.remember(secret.clone());
