@@ -130,6 +130,40 @@ login_url = "{e['salesforce']}"
 client_id = "{a['salesforce_client_id']}"
 client_secret = {secret(sim, 'salesforce-client-secret')}
 """
+    if kind == "zendesk":
+        return f"""
+[[integration]]
+type = "zendesk"
+{name}[integration.credentials]
+email = "{a['zendesk_email']}"
+base_url = "{e['zendesk']}"
+api_token = {secret(sim, 'zendesk-token')}
+"""
+    if kind == "genesys":
+        return f"""
+[[integration]]
+type = "genesys_cloud"
+{name}[integration.credentials]
+client_id = "{a['genesys_client_id']}"
+client_secret = {secret(sim, 'genesys-client-secret')}
+region = "mypurecloud.com"
+[integration.endpoints]
+token_url = "{e['genesys']}/oauth/token"
+verify_url = "{e['genesys']}/api/v2/tokens/me"
+"""
+    if kind == "dynamics":
+        return f"""
+[[integration]]
+type = "dynamics365"
+{name}[integration.credentials]
+username = "{a['dynamics_user']}"
+password = {secret(sim, 'dynamics-password')}
+org_url = "{e['dynamics']}"
+application_id = "{a['entra_application_id']}"
+tenant = "demo.onmicrosoft.com"
+[integration.endpoints]
+token_url = "{e['entra']}/demo.onmicrosoft.com/oauth2/v2.0/token"
+"""
     raise ValueError(kind)
 
 
@@ -143,14 +177,9 @@ CASES = [
 ]
 
 
-def run_case(kind, count, sim, work, warmup, seconds):
-    config = os.path.join(work, f"{kind}.toml")
-    with open(config, "w") as f:
-        f.write(f'[defaults]\ninterval = "1s"\ntimeout = "5s"\nstate_dir = "{work}/state-{kind}"\n')
-        for n in range(count):
-            f.write(integration(kind, n, sim))
-    log = open(os.path.join(work, f"{kind}.log"), "w")
-    # The address it serves on comes from its log.
+def start_daemon(config, log_path):
+    """Starts the release binary on `config`; its address comes from its log."""
+    log = open(log_path, "w")
     daemon = subprocess.Popen(
         [BINARY, "--config", config, "run", "--listen", "127.0.0.1:0"],
         stderr=subprocess.PIPE,
@@ -158,17 +187,35 @@ def run_case(kind, count, sim, work, warmup, seconds):
     )
     addr = None
     started = time.monotonic()
-    while addr is None and time.monotonic() - started < 30:
+    while addr is None and time.monotonic() - started < 60:
         line = daemon.stderr.readline()
+        if not line:
+            break
         log.write(line)
         m = re.search(r"listening on http://(\S+)", line)
         if m:
             addr = m.group(1)
     if addr is None:
         daemon.kill()
-        raise SystemExit(f"{kind}: credwatch did not start; see {log.name}")
+        raise SystemExit(f"credwatch did not start; see {log_path}")
     # Drain the log in the background so that the pipe never fills.
     drain = subprocess.Popen(["cat"], stdin=daemon.stderr, stdout=log)
+    return daemon, addr, drain
+
+
+def stop_daemon(daemon, drain):
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait(timeout=60)
+    drain.wait(timeout=5)
+
+
+def run_case(kind, count, sim, work, warmup, seconds):
+    config = os.path.join(work, f"{kind}.toml")
+    with open(config, "w") as f:
+        f.write(f'[defaults]\ninterval = "1s"\ntimeout = "5s"\nstate_dir = "{work}/state-{kind}"\n')
+        for n in range(count):
+            f.write(integration(kind, n, sim))
+    daemon, addr, drain = start_daemon(config, os.path.join(work, f"{kind}.log"))
     metrics = f"http://{addr}/metrics"
     time.sleep(warmup)
     cpu0, checks0, t0 = cpu_seconds(daemon.pid), checks_total(scrape(metrics)), time.monotonic()
@@ -177,9 +224,7 @@ def run_case(kind, count, sim, work, warmup, seconds):
     cpu1, checks1, t1 = cpu_seconds(daemon.pid), checks_total(text), time.monotonic()
     failed = checks_total(text) - checks_total(text, "success")
     rss = rss_mib(daemon.pid)
-    daemon.send_signal(signal.SIGTERM)
-    daemon.wait(timeout=30)
-    drain.wait(timeout=5)
+    stop_daemon(daemon, drain)
     checks = checks1 - checks0
     return {
         "checks": checks,
@@ -226,6 +271,157 @@ def blackbox(sim, work, probes):
         exporter.wait()
 
 
+# One org at every type's Genesys limit: 240 integrations.
+ORG_MIX = [
+    ("aws", 10), ("genesys", 10), ("google", 100), ("dynamics", 10), ("zendesk", 10),
+    ("salesforce", 50), ("basic", 25), ("oauth", 25),
+]
+
+
+def histogram_buckets(text, name):
+    """A histogram's cumulative buckets on a scrape: (upper bound, count), sorted."""
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket{"):
+            le = re.search(r'le="([^"]+)"', line).group(1)
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+    buckets.sort()
+    return buckets
+
+
+def quantile(before, after, q):
+    """The q-quantile of what a histogram counted between two scrapes, interpolated inside its
+    bucket as PromQL's histogram_quantile does."""
+    counts = [(le, a - b) for (le, a), (_, b) in zip(after, before)]
+    total = counts[-1][1] if counts else 0
+    if not total:
+        return float("nan")
+    rank, lower, below = q * total, 0.0, 0.0
+    for le, count in counts:
+        if count >= rank:
+            if le == float("inf"):
+                return lower
+            return lower + (le - lower) * (rank - below) / max(count - below, 1e-9)
+        lower, below = le, count
+    return lower
+
+
+def scrape_gzip(url):
+    """Seconds and compressed bytes of one whole /metrics scrape, asking for gzip."""
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    started = time.monotonic()
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = response.read()
+        encoding = response.headers.get("Content-Encoding")
+    return time.monotonic() - started, len(body), encoding
+
+
+def run_soak(sim, work, orgs, interval, warmup, seconds, after=10.0):
+    """`orgs` orgs of 240 integrations (every type at its limit) at one cadence."""
+    config = os.path.join(work, "soak.toml")
+    os.makedirs(os.path.join(work, "orgs"), exist_ok=True)
+    with open(config, "w") as f:
+        f.write(
+            f'include = ["orgs/*.toml"]\n[defaults]\ninterval = "{interval}s"\ntimeout = "10s"\n'
+            f'concurrency = 256\nstate_dir = "{work}/state-soak"\n'
+        )
+    for o in range(orgs):
+        with open(os.path.join(work, "orgs", f"org-{o:03}.toml"), "w") as f:
+            f.write(f'org = "org-{o:03}"\n')
+            for kind, count in ORG_MIX:
+                for n in range(count):
+                    f.write(integration(kind, n, sim))
+    total = orgs * sum(count for _, count in ORG_MIX)
+    started = time.monotonic()
+    subprocess.run([BINARY, "--config", config, "validate"], check=True, capture_output=True)
+    load = time.monotonic() - started
+
+    daemon, addr, drain = start_daemon(config, os.path.join(work, "soak.log"))
+    metrics = f"http://{addr}/metrics"
+    time.sleep(warmup)
+    text0 = scrape(metrics)
+    lag0 = histogram_buckets(text0, "credwatch_check_start_lag_seconds")
+    cpu0, checks0, t0, wall0 = cpu_seconds(daemon.pid), checks_total(text0), time.monotonic(), time.time()
+    rss, scrapes = 0.0, []
+    end = t0 + seconds
+    while time.monotonic() < end:
+        time.sleep(min(5.0, max(0.0, end - time.monotonic())))
+        rss = max(rss, rss_mib(daemon.pid))
+        if len(scrapes) < 5:
+            scrapes.append(scrape_gzip(metrics))
+    text1 = scrape(metrics)
+    cpu1, checks1, t1, wall1 = cpu_seconds(daemon.pid), checks_total(text1), time.monotonic(), time.time()
+    lag1 = histogram_buckets(text1, "credwatch_check_start_lag_seconds")
+    failed = checks_total(text1) - checks_total(text1, "success")
+
+    # Reload with one integration of one org changed: how long, and whether checks burst.
+    org_file = os.path.join(work, "orgs", "org-000.toml")
+    text = open(org_file).read()
+    with open(org_file, "w") as f:
+        f.write(text.replace('name = "aws 000"\n', 'name = "aws 000"\ntimeout = "9s"\n', 1))
+    before = checks_total(scrape(metrics))
+    started = time.monotonic()
+    request = urllib.request.Request(f"http://{addr}/-/reload", method="POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        response.read()
+    reload_seconds = time.monotonic() - started
+    time.sleep(after)
+    after_reload = checks_total(scrape(metrics)) - before
+    stop_daemon(daemon, drain)
+
+    # Starts per second over the measured window, from the results the daemon kept.
+    with open(os.path.join(work, "state-soak", "state.json")) as f:
+        records = json.load(f)["integrations"]
+    per_second = {}
+    for record in records.values():
+        for entry in record.get("history", []):
+            start = entry["time"] - entry.get("duration_seconds", 0)
+            if wall0 <= start < wall1:
+                per_second[int(start - wall0)] = per_second.get(int(start - wall0), 0) + 1
+    windows = [per_second.get(k, 0) for k in range(int(wall1 - wall0))]
+    mean = sum(windows) / len(windows) if windows else 0
+    checks = checks1 - checks0
+    return {
+        "integrations": total,
+        "orgs": orgs,
+        "interval": interval,
+        "seconds": t1 - t0,
+        "checks": checks,
+        "failed": failed,
+        "cpu_percent": (cpu1 - cpu0) / (t1 - t0) * 100,
+        "cpu_ms_per_check": (cpu1 - cpu0) * 1000 / checks if checks else float("nan"),
+        "rss_mib": rss,
+        "scrape_seconds": max(s[0] for s in scrapes) if scrapes else float("nan"),
+        "scrape_bytes": scrapes[-1][1] if scrapes else 0,
+        "scrape_encoding": scrapes[-1][2] if scrapes else None,
+        "config_load_seconds": load,
+        "lag_p50": quantile(lag0, lag1, 0.5),
+        "lag_p99": quantile(lag0, lag1, 0.99),
+        "busiest_second": max(windows) if windows else 0,
+        "mean_per_second": mean,
+        "reload_seconds": reload_seconds,
+        "checks_after_reload": after_reload,
+        "after_reload_seconds": after,
+        "expected_after_reload": total / interval * after,
+    }
+
+
+def soak_table(r):
+    return "\n".join([
+        "| soak measure | value | target |",
+        "|---|---|---|",
+        f"| integrations | {r['integrations']} ({r['orgs']} orgs × 240, every type at its limit) | 24000 |",
+        f"| cadence, measured window | {r['interval']} s, {r['seconds']:.0f} s ({r['checks']:.0f} checks, {r['failed']:.0f} failed) | 60 s |",
+        f"| average CPU (one core) | {r['cpu_percent']:.1f} % ({r['cpu_ms_per_check']:.3f} ms per check) | ≤ 15 % |",
+        f"| RSS (peak) | {r['rss_mib']:.1f} MiB | ≤ 64 MiB |",
+        f"| full /metrics scrape, gzip asked | {r['scrape_seconds'] * 1000:.0f} ms ({r['scrape_bytes'] / 1024:.0f} KiB, {r['scrape_encoding'] or 'identity'}) | ≤ 250 ms |",
+        f"| config load (`credwatch validate`) | {r['config_load_seconds']:.2f} s | ≤ 1 s |",
+        f"| start lag p50 / p99 | {r['lag_p50'] * 1000:.1f} ms / {r['lag_p99'] * 1000:.1f} ms | p99 ≤ 1 s |",
+        f"| busiest 1 s window / mean | {r['busiest_second']} / {r['mean_per_second']:.1f} starts ({r['busiest_second'] / max(r['mean_per_second'], 1e-9):.2f}×) | ≤ 2× |",
+        f"| reload, one file changed | {r['reload_seconds']:.2f} s; {r['checks_after_reload']:.0f} checks in the next {r['after_reload_seconds']:.0f} s (cadence: {r['expected_after_reload']:.0f}) | ≤ 2 s, no burst |",
+    ])
+
+
 def machine():
     model = "unknown CPU"
     try:
@@ -250,6 +446,12 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="a few integrations for a few seconds")
     parser.add_argument("--write", action="store_true", help="write benches/RESULTS.md")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window per case")
+    parser.add_argument("--only", action="append", help="run only these cases (basic, oauth, ...)")
+    parser.add_argument("--soak", action="store_true", help="run only the soak")
+    parser.add_argument("--no-soak", action="store_true", help="skip the soak")
+    parser.add_argument("--soak-orgs", type=int, default=100, help="orgs of 240 integrations")
+    parser.add_argument("--soak-interval", type=int, default=60, help="the soak's cadence, seconds")
+    parser.add_argument("--soak-seconds", type=float, default=180.0, help="the soak's measured window")
     args = parser.parse_args()
     warmup, seconds, scale = (3.0, 2.0, 0.1) if args.smoke else (5.0, args.seconds, 1.0)
 
@@ -266,12 +468,22 @@ def main():
     rows = []
     try:
         for kind, what, count in CASES:
+            if args.soak or (args.only and kind not in args.only):
+                continue
             n = max(1, int(count * scale))
             result = run_case(kind, n, sim, work, warmup, seconds)
             if result["failed"]:
                 raise SystemExit(f"{kind}: {result['failed']:.0f} checks failed; see {work}/{kind}.log")
             rows.append((kind, what, n, result))
-        box = None if args.smoke else blackbox(sim, work, 500)
+        box = None if args.smoke or args.only or args.soak else blackbox(sim, work, 500)
+        soak = None
+        if args.smoke:
+            soak = run_soak(sim, work, 2, 2, 4.0, 4.0, after=2.0)
+        elif not (args.only or args.no_soak):
+            # Warm-up: the first round of checks is spread over the whole cadence.
+            soak = run_soak(
+                sim, work, args.soak_orgs, args.soak_interval, args.soak_interval * 1.5, args.soak_seconds
+            )
     finally:
         sim_proc.send_signal(signal.SIGTERM)
         sim_proc.wait(timeout=10)
@@ -285,16 +497,21 @@ def main():
             f"| {what} | {n} | {r['checks']:.0f} | {r['cpu_ms_per_check']:.3f} ms | "
             f"{r['cpu_percent']:.1f} % | {r['rss_mib']:.1f} MiB |"
         )
-    if box is not None:
+    if box is not None and rows and rows[0][0] == "basic":
         basic = rows[0][3]["cpu_ms_per_check"]
         lines.append("")
         lines.append(
             f"prometheus-blackbox-exporter on the same basic-auth endpoint: {box:.3f} ms CPU per "
             f"probe; credwatch's basic check costs {basic / box:.2f} of that."
         )
-    else:
+    elif rows:
         lines.append("")
         lines.append("prometheus-blackbox-exporter is not installed: no comparison in this run.")
+    if soak is not None:
+        if soak["failed"]:
+            raise SystemExit(f"soak: {soak['failed']:.0f} checks failed; see {work}/soak.log")
+        lines.append("")
+        lines.append(soak_table(soak))
     table = "\n".join(lines)
     print(table)
     if args.write:

@@ -4,6 +4,7 @@
 //! what happened lands in the state and the metrics.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -28,12 +29,38 @@ pub enum Checked {
 
 type InFlight = Shared<BoxFuture<'static, Option<Checked>>>;
 
+/// Takes a finished (or panicked) check out of `in_flight`, unless a later one replaced it.
+struct Leave {
+    checker: Arc<Checker>,
+    id: String,
+    number: u64,
+}
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .checker
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if in_flight
+            .get(&self.id)
+            .is_some_and(|(running, _)| *running == self.number)
+        {
+            in_flight.remove(&self.id);
+        }
+    }
+}
+
 /// Runs checks with the guard, one at a time per integration.
 pub struct Checker {
     state: Arc<State>,
     metrics: Arc<Metrics>,
     key: FingerprintKey,
-    in_flight: Mutex<HashMap<String, InFlight>>,
+    /// Integration id → the check of it in flight, with a number telling that check from a
+    /// later one of the same integration.
+    in_flight: Mutex<HashMap<String, (u64, InFlight)>>,
+    started: AtomicU64,
 }
 
 impl Checker {
@@ -44,7 +71,19 @@ impl Checker {
             metrics,
             key,
             in_flight: Mutex::new(HashMap::new()),
+            started: AtomicU64::new(0),
         })
+    }
+
+    /// When the integration's last recorded check started (unix seconds), this run or an
+    /// earlier one.
+    pub fn last_started(&self, integration: &Integration) -> Option<f64> {
+        self.state.last_started(&integration.id)
+    }
+
+    /// A scheduled check started `lag` after it was planned.
+    pub fn started_late(&self, lag: std::time::Duration) {
+        self.metrics.start_lag(lag);
     }
 
     /// Checks the integration now, unless the guard holds it; `force` is an operator's request
@@ -52,17 +91,7 @@ impl Checker {
     /// flight is joined instead of starting a second one.
     pub async fn check(self: &Arc<Self>, integration: &Arc<Integration>, force: bool) -> Checked {
         loop {
-            let shared = self.join_or_start(integration, force);
-            let checked = shared.clone().await;
-            {
-                let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-                if in_flight
-                    .get(&integration.id)
-                    .is_some_and(|running| running.ptr_eq(&shared))
-                {
-                    in_flight.remove(&integration.id);
-                }
-            }
+            let checked = self.join_or_start(integration, force).await;
             match checked {
                 // An operator's request that joined a scheduled check the guard held: the
                 // operator asked for an attempt, so make one.
@@ -77,16 +106,24 @@ impl Checker {
     /// The check of `integration` in flight, or a new one.
     fn join_or_start(self: &Arc<Self>, integration: &Arc<Integration>, force: bool) -> InFlight {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(running) = in_flight.get(&integration.id) {
+        if let Some((_, running)) = in_flight.get(&integration.id) {
             return running.clone();
         }
+        let number = self.started.fetch_add(1, Ordering::Relaxed);
         let this = self.clone();
         let task_integration = integration.clone();
-        // A task of its own: the check finishes (and is recorded) even when the caller goes
-        // away, e.g. an HTTP client that hangs up.
-        let task = tokio::spawn(async move { this.run(&task_integration, force).await });
+        // A task of its own: the check finishes (and is recorded, and leaves `in_flight`) even
+        // when every caller goes away, e.g. an HTTP client that hangs up or a reload.
+        let task = tokio::spawn(async move {
+            let _leave = Leave {
+                checker: this.clone(),
+                id: task_integration.id.clone(),
+                number,
+            };
+            this.run(&task_integration, force).await
+        });
         let shared = async move { task.await.ok() }.boxed().shared();
-        in_flight.insert(integration.id.clone(), shared.clone());
+        in_flight.insert(integration.id.clone(), (number, shared.clone()));
         shared
     }
 

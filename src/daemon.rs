@@ -2,6 +2,7 @@
 //! (a bad config keeps the running one and flips `credwatch_config_last_reload_successful` to 0),
 //! and on SIGTERM or SIGINT lets the checks in flight finish, saves state and stops.
 
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -21,7 +22,7 @@ use crate::metrics::Metrics;
 use crate::notify;
 use crate::scheduler;
 use crate::server::{self, AppState, Users};
-use crate::state::State;
+use crate::state::{Saved, State};
 use crate::watch::{self, SecretWatch};
 
 /// Why the daemon could not run.
@@ -59,7 +60,8 @@ struct Running {
 }
 
 impl Running {
-    fn start(config: Config, sinks: &Sinks) -> Self {
+    /// Schedules the config's integrations; those in `changed` are checked soon.
+    fn start(config: Config, sinks: &Sinks, changed: &HashSet<String>) -> Self {
         let stop = CancellationToken::new();
         let scheduled = scheduler::spawn(
             &config.integrations,
@@ -67,6 +69,7 @@ impl Running {
             sinks.checker.clone(),
             sinks.pulse.clone(),
             stop.clone(),
+            changed,
         );
         let watch = watch::spawn(&config.integrations, scheduled.wake, stop.clone());
         Self {
@@ -82,6 +85,13 @@ impl Running {
         self.stop.cancel();
         while self.checks.join_next().await.is_some() {}
     }
+
+    /// No new checks, without waiting: the checks in flight finish and are recorded on their
+    /// own (see [`Checker`]), so a reload is not held up by a hanging provider.
+    fn abandon(&mut self) {
+        self.stop.cancel();
+        self.checks.abort_all();
+    }
 }
 
 /// Runs until SIGTERM or SIGINT. `config_path` is read again on reload; `listen` overrides
@@ -96,7 +106,8 @@ pub async fn run(
         &config.defaults.state_dir,
         &config.orgs[0].name,
     ));
-    state.retain(|id| config.integrations.iter().any(|i| i.id == id));
+    let ids: HashSet<&str> = config.integrations.iter().map(|i| i.id.as_str()).collect();
+    state.retain(|id| ids.contains(id));
     let (key, warning) = FingerprintKey::load(&config.defaults.state_dir, true);
     if let Some(warning) = warning {
         tracing::warn!("{warning}");
@@ -150,7 +161,7 @@ pub async fn run(
         "credwatch {} listening on {scheme}://{bound}",
         env!("CARGO_PKG_VERSION")
     );
-    let mut running = Running::start(config, &sinks);
+    let mut running = Running::start(config, &sinks, &HashSet::new());
     let status = {
         let (state, integrations) = (state.clone(), integrations.clone());
         move || status_line(&state, &integrations)
@@ -208,7 +219,7 @@ pub async fn run(
 /// The `STATUS=` line: how many integrations, and how they fare.
 fn status_line(state: &State, integrations: &RwLock<Vec<Arc<Integration>>>) -> String {
     let integrations = integrations.read().unwrap_or_else(|p| p.into_inner());
-    server::view::Summary::of(&server::view::all(state, &integrations)).line()
+    server::view::Summary::count(state, &integrations).line()
 }
 
 /// What a reload needs besides the running config.
@@ -235,19 +246,33 @@ impl Reloader {
             tracing::warn!("{warning}");
         }
         self.warn_about_changes(&running.config, &new);
-        running.stop().await;
-        for old in &running.config.integrations {
-            let still_checked = new
-                .integrations
-                .iter()
-                .any(|i| i.active && i.id == old.id && i.kind.key == old.kind.key);
-            if !still_checked {
-                self.sinks.metrics.forget(old);
+        running.abandon();
+        let old: HashMap<&str, &Arc<Integration>> = running
+            .config
+            .integrations
+            .iter()
+            .map(|i| (i.id.as_str(), i))
+            .collect();
+        let checked: HashMap<&str, &Arc<Integration>> =
+            new.active().map(|i| (i.id.as_str(), i)).collect();
+        for (id, before) in &old {
+            if checked
+                .get(id)
+                .is_none_or(|now| now.kind.key != before.kind.key)
+            {
+                self.sinks.metrics.forget(before);
             }
         }
-        self.sinks
-            .state
-            .retain(|id| new.integrations.iter().any(|i| i.id == id));
+        let changed: HashSet<String> = checked
+            .iter()
+            .filter(|(id, now)| {
+                old.get(*id)
+                    .is_none_or(|before| before.definition != now.definition)
+            })
+            .map(|(id, _)| id.to_string())
+            .collect();
+        let ids: HashSet<&str> = new.integrations.iter().map(|i| i.id.as_str()).collect();
+        self.sinks.state.retain(|id| ids.contains(id));
         self.sinks.metrics.set_config(&new, &self.sinks.state);
         self.users.replace(new.server.users.clone());
         *self.integrations.write().unwrap_or_else(|p| p.into_inner()) = new.integrations.clone();
@@ -256,13 +281,19 @@ impl Reloader {
             active = new.active().count(),
             "config reloaded"
         );
-        *running = Running::start(new, &self.sinks);
+        drop((old, checked, ids));
+        *running = Running::start(new, &self.sinks, &changed);
         Ok(())
     }
 
     fn warn_about_changes(&self, old: &Config, new: &Config) {
+        let before: HashMap<&str, &Arc<Integration>> = old
+            .integrations
+            .iter()
+            .map(|i| (i.id.as_str(), i))
+            .collect();
         for integration in &new.integrations {
-            let Some(before) = old.integrations.iter().find(|o| o.id == integration.id) else {
+            let Some(before) = before.get(integration.id.as_str()) else {
                 continue;
             };
             let (was, is) = (
@@ -292,17 +323,25 @@ impl Reloader {
     }
 }
 
-/// Saves the state shortly after it changes: at once, then at most once a second (a lockout
-/// guard that engaged is on disk within about a second).
+/// Saves the state after it changes, on the blocking pool. Between two saves it pauses at
+/// least [`SAVE_PAUSE`], and longer for a large state: 50 times what the last save took (saving
+/// costs at most 2 % of a core) and its size at [`SAVE_BYTES_PER_SECOND`] (the disk is not worn
+/// by a file rewritten over and over), at most [`SAVE_PAUSE_MAX`]. A lockout guard that engaged
+/// or released does not wait for that: it is on disk within about [`SAVE_PAUSE`].
 async fn save_periodically(state: Arc<State>, shutdown: CancellationToken) {
     let mut failing = false;
+    let mut pause = SAVE_PAUSE;
     loop {
         tokio::select! {
             _ = state.changed() => {}
             _ = shutdown.cancelled() => return,
         }
+        let saving = state.clone();
+        let saved = tokio::task::spawn_blocking(move || saving.save())
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         // Warn when saving starts failing and when it recovers, not at every change.
-        match state.save() {
+        match saved {
             Err(e) if !failing => {
                 failing = true;
                 tracing::warn!(
@@ -310,18 +349,40 @@ async fn save_periodically(state: Arc<State>, shutdown: CancellationToken) {
                 );
             }
             Err(e) => tracing::debug!("still cannot save state: {e}"),
-            Ok(()) if failing => {
-                failing = false;
-                tracing::info!("state saved again");
+            Ok(saved) => {
+                if failing {
+                    failing = false;
+                    tracing::info!("state saved again");
+                }
+                pause = save_pause(saved);
             }
-            Ok(()) => {}
         }
-        tokio::select! {
-            _ = tokio::time::sleep(SAVE_PAUSE) => {}
-            _ = shutdown.cancelled() => return,
+        // Sleep the pause in short steps, so that a guard change cuts it short.
+        let until = tokio::time::Instant::now() + pause;
+        let mut next = tokio::time::Instant::now() + SAVE_PAUSE;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next.min(until)) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            if next >= until || state.urgent() {
+                break;
+            }
+            next += SAVE_PAUSE;
         }
     }
 }
 
+/// The pause after a save (see [`save_periodically`]).
+fn save_pause(saved: Saved) -> Duration {
+    let by_cost = saved.took * 50;
+    let by_size = Duration::from_secs_f64(saved.bytes as f64 / SAVE_BYTES_PER_SECOND);
+    by_cost.max(by_size).clamp(SAVE_PAUSE, SAVE_PAUSE_MAX)
+}
+
 /// The least time between two writes of the state file.
 const SAVE_PAUSE: Duration = Duration::from_secs(1);
+/// The most time between two writes of a changed state file.
+const SAVE_PAUSE_MAX: Duration = Duration::from_secs(300);
+/// How fast, on average, the state file may be rewritten.
+const SAVE_BYTES_PER_SECOND: f64 = 256.0 * 1024.0;

@@ -19,7 +19,11 @@ fn main() -> ExitCode {
         tracing_subscriber::EnvFilter::new("warn,credwatch=info")
     });
     logging::init(filter, args.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: checks spend their time waiting on providers, and a single thread answers
+    // them without waking (and handing work to) a second one, which is most of what a check
+    // would otherwise cost. Work that takes long (state saves, scrapes, reloads, bcrypt) goes to
+    // the blocking pool.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -1,15 +1,23 @@
 //! Runs every active integration on its own cadence: each in a task of its own (so a hung
-//! provider delays nobody else), first check soon after start spread by a deterministic jitter,
-//! at most `concurrency` checks in flight, `Retry-After` obeyed, the lockout guard consulted
-//! (through [`Checker`]), and a check at once when a secret file changes. On shutdown no new check starts
-//! and the ones in flight finish (each is bounded by its timeout).
+//! provider delays nobody else), at most `concurrency` checks in flight, `Retry-After` obeyed,
+//! the lockout guard consulted (through [`Checker`]), and a check at once when a secret file
+//! changes. On shutdown no new check starts and the ones in flight finish (each is bounded by
+//! its timeout).
+//!
+//! An interval cadence runs on a wall-clock grid: integration `id` with interval `every` is
+//! checked at `phase(id) + k × every` seconds after the Unix epoch, the phase a stable hash of
+//! the id spread over the whole interval. So checks are spread evenly over each interval, and a
+//! restart or a reload does not move them: an integration checked within its last interval
+//! waits for its next grid point; one never checked (or changed by a reload) is checked soon,
+//! spread over at most [`MAX_START_SPREAD`], and then joins the grid.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -20,74 +28,176 @@ use crate::config::{Cadence, Integration};
 /// The longest first-check delay: start-up checks are spread over at most this long.
 const MAX_START_SPREAD: Duration = Duration::from_secs(30);
 
-/// The running schedule: a task per active integration, and the bell that makes one check now.
+/// The running schedule: its tasks, and the bell that makes one integration's check now.
 pub struct Scheduled {
     pub tasks: JoinSet<()>,
-    /// Integration name → its task's wake-up call (a secret file changed).
-    pub wake: HashMap<String, Arc<Notify>>,
+    pub wake: Wake,
 }
 
-/// Starts one task per active integration; they end when `shutdown` is cancelled. `pulse`
-/// counts up every second for as long as a check could start (see [`pulse`]).
+/// Rings integrations by id: each is checked at once (after its check in flight, if any).
+#[derive(Clone)]
+pub struct Wake {
+    index: Arc<HashMap<String, usize>>,
+    tx: mpsc::UnboundedSender<usize>,
+}
+
+impl Wake {
+    /// Asks for a check of integration `id` now; unknown ids are ignored.
+    pub fn ring(&self, id: &str) {
+        if let Some(index) = self.index.get(id) {
+            let _ = self.tx.send(*index);
+        }
+    }
+}
+
+/// Starts the schedule of the active integrations; it ends when `shutdown` is cancelled, once
+/// the checks in flight have finished. `pulse` counts up every second for as long as a check
+/// could start (see [`pulse`]). Integrations in `changed` (new or edited by a reload) are
+/// checked soon even when checked recently.
 pub fn spawn(
     integrations: &[Arc<Integration>],
     concurrency: usize,
     checker: Arc<Checker>,
     pulse: Arc<AtomicU64>,
     shutdown: CancellationToken,
+    changed: &HashSet<String>,
 ) -> Scheduled {
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
     tasks.spawn(self::pulse(pulse, permits.clone(), shutdown.clone()));
-    let mut wake = HashMap::new();
-    for integration in integrations.iter().filter(|i| i.active) {
-        let bell = Arc::new(Notify::new());
-        wake.insert(integration.id.clone(), bell.clone());
-        tasks.spawn(run_integration(
-            integration.clone(),
-            permits.clone(),
-            checker.clone(),
-            bell,
-            shutdown.clone(),
-        ));
+    let active: Vec<Arc<Integration>> = integrations.iter().filter(|i| i.active).cloned().collect();
+    let first = active
+        .iter()
+        .map(|i| first_run(i, checker.last_started(i), changed.contains(&i.id)))
+        .collect();
+    let index = active
+        .iter()
+        .enumerate()
+        .map(|(n, i)| (i.id.clone(), n))
+        .collect();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let schedule = Schedule {
+        integrations: active,
+        permits,
+        checker,
+        shutdown,
+    };
+    tasks.spawn(schedule.run(first, rx));
+    Scheduled {
+        tasks,
+        wake: Wake {
+            index: Arc::new(index),
+            tx,
+        },
     }
-    Scheduled { tasks, wake }
 }
 
-async fn run_integration(
-    integration: Arc<Integration>,
+/// One task for the whole schedule: a queue of planned runs, each due check started in a task
+/// of its own (so a hung provider delays nobody else). Tens of thousands of integrations cost
+/// a queue entry each rather than a task each.
+struct Schedule {
+    integrations: Vec<Arc<Integration>>,
     permits: Arc<Semaphore>,
     checker: Arc<Checker>,
-    wake: Arc<Notify>,
     shutdown: CancellationToken,
-) {
-    let mut next = Instant::now() + first_delay(&integration);
-    loop {
-        tokio::select! {
-            _ = sleep_until(next) => {}
-            _ = wake.notified() => {
-                tracing::info!(org = %integration.org, integration = %integration.name, "a secret file changed: checking now");
+}
+
+/// Where an integration is in its schedule.
+#[derive(Clone, Copy, PartialEq)]
+enum Slot {
+    /// Waiting for its planned run.
+    Planned(Instant),
+    /// Its check is running; `rung` says a check was asked for meanwhile.
+    Running { rung: bool },
+    /// Its schedule has no future run.
+    Done,
+}
+
+impl Schedule {
+    async fn run(self, first: Vec<Instant>, mut wakes: mpsc::UnboundedReceiver<usize>) {
+        let this = Arc::new(self);
+        let mut slots: Vec<Slot> = first.iter().map(|at| Slot::Planned(*at)).collect();
+        let mut queue: BinaryHeap<Reverse<(Instant, usize)>> = first
+            .into_iter()
+            .enumerate()
+            .map(|(n, at)| Reverse((at, n)))
+            .collect();
+        let (done_tx, mut done) = mpsc::unbounded_channel::<(usize, Option<Instant>)>();
+        let mut running = JoinSet::new();
+        loop {
+            let due = queue.peek().map(|Reverse((at, _))| *at);
+            tokio::select! {
+                _ = this.shutdown.cancelled() => break,
+                _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    let now = Instant::now();
+                    while let Some(Reverse((at, n))) = queue.peek().copied() {
+                        if at > now {
+                            break;
+                        }
+                        queue.pop();
+                        // Entries of runs a wake-up replaced are stale: skip them.
+                        if slots[n] == Slot::Planned(at) {
+                            slots[n] = Slot::Running { rung: false };
+                            running.spawn(this.clone().check(n, Some(at), done_tx.clone()));
+                        }
+                    }
+                }
+                Some(n) = wakes.recv() => match &mut slots[n] {
+                    Slot::Running { rung } => *rung = true,
+                    slot => {
+                        let integration = &this.integrations[n];
+                        tracing::info!(org = %integration.org, integration = %integration.name, "a secret file changed: checking now");
+                        *slot = Slot::Running { rung: false };
+                        running.spawn(this.clone().check(n, None, done_tx.clone()));
+                    }
+                },
+                Some((n, next)) = done.recv() => match (slots[n], next) {
+                    (Slot::Running { rung: true }, _) => {
+                        slots[n] = Slot::Running { rung: false };
+                        running.spawn(this.clone().check(n, None, done_tx.clone()));
+                    }
+                    (_, Some(at)) => {
+                        slots[n] = Slot::Planned(at);
+                        queue.push(Reverse((at, n)));
+                    }
+                    (_, None) => {
+                        let integration = &this.integrations[n];
+                        tracing::warn!(org = %integration.org, integration = %integration.name, "schedule has no future run; no more checks");
+                        slots[n] = Slot::Done;
+                    }
+                },
+                Some(_) = running.join_next(), if !running.is_empty() => {}
             }
-            _ = shutdown.cancelled() => return,
         }
+        // No new checks; the ones in flight finish (each is bounded by its timeout).
+        while running.join_next().await.is_some() {}
+    }
+
+    /// Checks integration `n` (planned for `planned`, or asked for now) and reports when to
+    /// check it next.
+    async fn check(
+        self: Arc<Self>,
+        n: usize,
+        planned: Option<Instant>,
+        done: mpsc::UnboundedSender<(usize, Option<Instant>)>,
+    ) {
+        let integration = &self.integrations[n];
         let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            _ = shutdown.cancelled() => return,
+            permit = self.permits.acquire() => permit.expect("the semaphore is never closed"),
+            _ = self.shutdown.cancelled() => return,
         };
-        let started = Instant::now();
-        let checked = checker.check(&integration, false).await;
+        let started = SystemTime::now();
+        if let Some(planned) = planned {
+            self.checker
+                .started_late(Instant::now().saturating_duration_since(planned));
+        }
+        let checked = self.checker.check(integration, false).await;
         drop(permit);
         let retry_after = match &checked {
             Checked::Ran(report) => report.outcome.as_ref().err().and_then(|f| f.retry_after),
             Checked::Held(_) => None,
         };
-        match next_run(&integration.cadence, started, retry_after) {
-            Some(at) => next = at,
-            None => {
-                tracing::warn!(org = %integration.org, integration = %integration.name, "schedule has no future run; no more checks");
-                return;
-            }
-        }
+        let _ = done.send((n, next_run(integration, started, retry_after)));
     }
 }
 
@@ -119,21 +229,59 @@ pub fn first_delay(integration: &Integration) -> Duration {
     window.mul_f64(fraction)
 }
 
-/// When to check next, given when this check started and how long the provider asked us to wait.
-fn next_run(cadence: &Cadence, started: Instant, retry_after: Option<Duration>) -> Option<Instant> {
-    let now = Instant::now();
-    let planned = match cadence {
-        Cadence::Interval(every) => (started + *every).max(now),
-        Cadence::Schedule(schedule) => {
-            let at = schedule.upcoming(chrono::Utc).next()?;
-            let wait = (at - chrono::Utc::now()).to_std().unwrap_or_default();
-            now + wait
-        }
+/// When to check first: soon (see [`first_delay`]) unless the integration was checked within
+/// its last period and is not `changed`; then at its next planned run.
+fn first_run(integration: &Integration, last_started: Option<f64>, changed: bool) -> Instant {
+    let soon = Instant::now() + first_delay(integration);
+    let (Some(last), Some(period)) = (last_started, integration.cadence.period()) else {
+        return soon;
     };
-    Some(match retry_after {
+    let now = SystemTime::now();
+    let last = UNIX_EPOCH + Duration::from_secs_f64(last.max(0.0));
+    if changed || last + period <= now || last > now {
+        return soon;
+    }
+    next_run(integration, last, None).unwrap_or(soon)
+}
+
+/// When to check next, given when the last check started and how long the provider asked us to
+/// wait: the first grid point at least half an interval after that start (so a late check does
+/// not shift the grid), or the next cron time.
+fn next_run(
+    integration: &Integration,
+    started: SystemTime,
+    retry_after: Option<Duration>,
+) -> Option<Instant> {
+    let now = SystemTime::now();
+    let planned = match &integration.cadence {
+        Cadence::Interval(every) => {
+            on_grid(&integration.id, *every, (started + *every / 2).max(now))
+        }
+        Cadence::Schedule(schedule) => schedule.upcoming(chrono::Utc).next()?.into(),
+    };
+    let at = match retry_after {
         Some(wait) => planned.max(now + wait),
         None => planned,
-    })
+    };
+    Some(Instant::now() + at.duration_since(now).unwrap_or_default())
+}
+
+/// The first time at or after `after` on the grid of `id` with interval `every`.
+fn on_grid(id: &str, every: Duration, after: SystemTime) -> SystemTime {
+    let every = every.as_nanos().max(1);
+    let phase = (every as f64 * phase_fraction(id)) as u128;
+    let after = after
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let rounds = after.saturating_sub(phase).div_ceil(every);
+    let at = rounds * every + phase;
+    UNIX_EPOCH + Duration::from_nanos(u64::try_from(at).unwrap_or(u64::MAX))
+}
+
+/// Where in its interval an integration is checked: a stable fraction in [0, 1).
+fn phase_fraction(id: &str) -> f64 {
+    (fnv1a(id.as_bytes()) % 1_000_000) as f64 / 1_000_000.0
 }
 
 /// FNV-1a: a hash that is the same on every build and platform, unlike `DefaultHasher`.
@@ -147,14 +295,78 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
+    fn integration(every: Duration) -> Integration {
+        let text = format!(
+            "[[integration]]\ntype = \"zendesk\"\nname = \"Z\"\ninterval = \"{}s\"\n[integration.credentials]\nemail = \"a@b.c\"\nbase_url = \"https://x.zendesk.com\"\napi_token = {{ env = \"T\" }}\n",
+            every.as_secs()
+        );
+        let config = crate::config::Config::parse("test.toml", &text).unwrap();
+        Arc::into_inner(config.integrations.into_iter().next().unwrap()).unwrap()
+    }
+
     #[test]
     fn retry_after_pushes_the_next_run_back() {
-        let started = Instant::now();
-        let cadence = Cadence::Interval(Duration::from_secs(10));
-        let plain = next_run(&cadence, started, None).unwrap();
-        assert!(plain >= started + Duration::from_secs(10));
-        let later = next_run(&cadence, started, Some(Duration::from_secs(60))).unwrap();
-        assert!(later >= started + Duration::from_secs(60));
+        let integration = integration(Duration::from_secs(10));
+        let started = SystemTime::now();
+        let plain = next_run(&integration, started, None).unwrap();
+        assert!(plain >= Instant::now() + Duration::from_secs(4));
+        let later = next_run(&integration, started, Some(Duration::from_secs(60))).unwrap();
+        assert!(later >= Instant::now() + Duration::from_secs(59));
+    }
+
+    #[test]
+    fn the_grid_is_every_interval_at_the_phase() {
+        let every = Duration::from_secs(60);
+        let after = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let first = on_grid("org/a", every, after);
+        assert!(first >= after && first < after + every);
+        // The same point from anywhere in the round before it, and one interval later after it.
+        assert_eq!(
+            on_grid("org/a", every, first - Duration::from_secs(59)),
+            first
+        );
+        assert_eq!(on_grid("org/a", every, first), first);
+        assert_eq!(
+            on_grid("org/a", every, first + Duration::from_millis(1)),
+            first + every
+        );
+    }
+
+    #[test]
+    fn phases_spread_over_the_whole_interval() {
+        let every = Duration::from_secs(60);
+        let after = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut per_second = [0u32; 60];
+        for n in 0..6000 {
+            let at = on_grid(&format!("org-{}/google {n:03}", n % 25), every, after);
+            per_second[(at.duration_since(after).unwrap().as_secs() % 60) as usize] += 1;
+        }
+        // 100 a second on average; a fair hash keeps every second well within twice that.
+        assert!(
+            per_second.iter().all(|&n| (50..200).contains(&n)),
+            "{per_second:?}"
+        );
+    }
+
+    #[test]
+    fn recently_checked_integrations_wait_for_their_grid_point() {
+        let integration = integration(Duration::from_secs(600));
+        let now = unix_now();
+        // Checked a minute ago: the next run is on the grid, more than 4 minutes away.
+        let first = first_run(&integration, Some(now - 60.0), false);
+        assert!(first >= Instant::now() + Duration::from_secs(239));
+        // Changed by a reload, never checked, or checked long ago: soon.
+        let soon = Instant::now() + MAX_START_SPREAD + Duration::from_secs(1);
+        assert!(first_run(&integration, Some(now - 60.0), true) < soon);
+        assert!(first_run(&integration, None, false) < soon);
+        assert!(first_run(&integration, Some(now - 601.0), false) < soon);
+    }
+
+    fn unix_now() -> f64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
     }
 
     #[test]

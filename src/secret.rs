@@ -1,9 +1,12 @@
 //! Secrets and secret references. A `Secret` never shows its value through `Debug` or `Display`;
 //! a `SecretRef` says where a secret lives and is resolved afresh at every check, so rotating a
-//! file takes effect without a reload.
+//! file takes effect without a reload. A file the watcher watches (`crate::watch`) is read once
+//! and again after every change the watcher sees; a file nobody watches is read at every check.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -133,9 +136,91 @@ impl SecretRef {
     }
 }
 
+/// A watched secret file: how many watchers watch it, and its content since the last change.
+struct Watched {
+    watchers: usize,
+    content: Option<Secret>,
+}
+
+/// The watched files, and a count of the changes seen (a read that began before a change must
+/// not keep what it read).
+#[derive(Default)]
+struct WatchedFiles {
+    files: HashMap<PathBuf, Watched>,
+    changes: u64,
+}
+
+static WATCHED: LazyLock<Mutex<WatchedFiles>> = LazyLock::new(Mutex::default);
+
+fn watched() -> std::sync::MutexGuard<'static, WatchedFiles> {
+    WATCHED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A watcher now watches `paths`: their content may be kept between checks.
+pub(crate) fn watch_files(paths: &[PathBuf]) {
+    let mut watched = watched();
+    for path in paths {
+        watched
+            .files
+            .entry(path.clone())
+            .or_insert(Watched {
+                watchers: 0,
+                content: None,
+            })
+            .watchers += 1;
+    }
+}
+
+/// A watcher of `paths` stopped: unless another watches them, they are read at every check.
+pub(crate) fn unwatch_files(paths: &[PathBuf]) {
+    let mut watched = watched();
+    for path in paths {
+        if let Some(file) = watched.files.get_mut(path) {
+            file.watchers -= 1;
+            if file.watchers == 0 {
+                watched.files.remove(path);
+            }
+        }
+    }
+}
+
+/// The watcher saw something change (or lost track): every watched file is read afresh.
+pub(crate) fn files_changed() {
+    let mut watched = watched();
+    watched.changes += 1;
+    for file in watched.files.values_mut() {
+        file.content = None;
+    }
+}
+
+/// A secret file's content: kept from an earlier read while the file is watched and unchanged.
 fn read_file(path: PathBuf) -> Result<String, SecretError> {
-    let bytes = std::fs::read(&path).map_err(|source| SecretError::File {
-        path: path.clone(),
+    let changes = {
+        let watched = watched();
+        match watched.files.get(&path) {
+            Some(Watched {
+                content: Some(content),
+                ..
+            }) => return Ok(content.expose().to_string()),
+            Some(_) => Some(watched.changes),
+            None => None,
+        }
+    };
+    let text = read_from_disk(&path)?;
+    if let Some(changes) = changes {
+        let mut watched = watched();
+        if watched.changes == changes
+            && let Some(file) = watched.files.get_mut(&path)
+        {
+            file.content = Some(Secret::new(text.clone()));
+        }
+    }
+    Ok(text)
+}
+
+fn read_from_disk(path: &Path) -> Result<String, SecretError> {
+    let bytes = std::fs::read(path).map_err(|source| SecretError::File {
+        path: path.to_path_buf(),
         source,
     })?;
     let mut text = String::from_utf8(bytes)
@@ -196,5 +281,28 @@ mod tests {
         std::fs::write(&path, "  value \n\n").unwrap();
         let secret = SecretRef::File(path).resolve().unwrap();
         assert_eq!(secret.expose(), "  value \n");
+    }
+
+    #[test]
+    fn watched_files_are_read_again_only_after_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let (watched, unwatched) = (dir.path().join("w"), dir.path().join("u"));
+        let read = |path: &PathBuf| SecretRef::File(path.clone()).resolve().unwrap();
+        std::fs::write(&watched, "one").unwrap();
+        std::fs::write(&unwatched, "one").unwrap();
+        watch_files(std::slice::from_ref(&watched));
+        assert_eq!(read(&watched).expose(), "one");
+        assert_eq!(read(&unwatched).expose(), "one");
+        std::fs::write(&watched, "two").unwrap();
+        std::fs::write(&unwatched, "two").unwrap();
+        // The watcher has not reported the change yet: the kept content stands.
+        assert_eq!(read(&watched).expose(), "one");
+        assert_eq!(read(&unwatched).expose(), "two");
+        files_changed();
+        assert_eq!(read(&watched).expose(), "two");
+        // Nobody watches it any more: read at every check.
+        unwatch_files(std::slice::from_ref(&watched));
+        std::fs::write(&watched, "three").unwrap();
+        assert_eq!(read(&watched).expose(), "three");
     }
 }

@@ -6,17 +6,18 @@
 //! bursts: they are gathered for a moment, then only files whose content really changed wake
 //! their integrations (so the state file written beside a secret wakes no one).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Integration;
+use crate::scheduler::Wake;
 
 /// Quiet time that ends a burst of events.
 const SETTLE: Duration = Duration::from_millis(150);
@@ -26,11 +27,18 @@ const MAX_SETTLE: Duration = Duration::from_millis(800);
 /// A running watch; dropping it stops it.
 pub struct SecretWatch {
     task: tokio::task::JoinHandle<()>,
+    /// The files whose content checks may keep while this watch runs.
+    files: Kept,
 }
+
+/// The files this watch lets checks keep the content of (see [`crate::secret`]).
+type Kept = Arc<std::sync::Mutex<Vec<PathBuf>>>;
 
 impl Drop for SecretWatch {
     fn drop(&mut self) {
         self.task.abort();
+        let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        crate::secret::unwatch_files(&files);
     }
 }
 
@@ -42,6 +50,8 @@ struct Files {
     digests: HashMap<PathBuf, Option<u64>>,
     /// Directory → the files whose entry or link target lives there.
     by_dir: HashMap<PathBuf, BTreeSet<PathBuf>>,
+    /// Directories the system refused to watch.
+    unwatched: HashSet<PathBuf>,
     hasher: RandomState,
 }
 
@@ -73,7 +83,7 @@ impl Files {
 /// refuses a watcher: checks then run on their cadence only.
 pub fn spawn(
     integrations: &[Arc<Integration>],
-    wake: HashMap<String, Arc<Notify>>,
+    wake: Wake,
     shutdown: CancellationToken,
 ) -> Option<SecretWatch> {
     let mut readers: HashMap<PathBuf, BTreeSet<String>> = HashMap::new();
@@ -92,8 +102,16 @@ pub fn spawn(
     }
     let (events_tx, events_rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
-            let _ = events_tx.send(event.paths);
+        match event {
+            // Opening a file to read it changes nothing.
+            Ok(event) if event.kind.is_access() => {}
+            Ok(event) => {
+                // At once, before the burst settles: no check keeps reading what was there.
+                crate::secret::files_changed();
+                let _ = events_tx.send(event.paths);
+            }
+            // Events were lost (a full queue): nothing kept can be trusted.
+            Err(_) => crate::secret::files_changed(),
         }
     });
     let mut watcher = match watcher {
@@ -107,21 +125,31 @@ pub fn spawn(
         readers,
         digests: HashMap::new(),
         by_dir: HashMap::new(),
+        unwatched: HashSet::new(),
         hasher: RandomState::new(),
     };
     let paths: Vec<PathBuf> = files.readers.keys().cloned().collect();
+    let mut kept = Vec::new();
     for file in paths {
         let digest = files.digest(&file);
         files.digests.insert(file.clone(), digest);
+        let mut watched = true;
         for dir in Files::dirs_of(&file) {
-            add_dir(&mut watcher, &mut files, dir, &file);
+            watched &= add_dir(&mut watcher, &mut files, dir, &file);
+        }
+        if watched {
+            kept.push(file);
         }
     }
-    let task = tokio::spawn(run(watcher, files, events_rx, wake, shutdown));
-    Some(SecretWatch { task })
+    // Only files whose every directory is watched: a change elsewhere would go unseen.
+    crate::secret::watch_files(&kept);
+    let kept = Arc::new(std::sync::Mutex::new(kept));
+    let task = tokio::spawn(run(watcher, files, events_rx, wake, shutdown, kept.clone()));
+    Some(SecretWatch { task, files: kept })
 }
 
-fn add_dir(watcher: &mut RecommendedWatcher, files: &mut Files, dir: PathBuf, file: &Path) {
+/// Watches `dir` for `file`; whether it is watched.
+fn add_dir(watcher: &mut RecommendedWatcher, files: &mut Files, dir: PathBuf, file: &Path) -> bool {
     let new = !files.by_dir.contains_key(&dir);
     files
         .by_dir
@@ -133,15 +161,18 @@ fn add_dir(watcher: &mut RecommendedWatcher, files: &mut Files, dir: PathBuf, fi
             "cannot watch {} for secret changes ({e}); changes there are seen at the next check",
             dir.display()
         );
+        files.unwatched.insert(dir.clone());
     }
+    !files.unwatched.contains(&dir)
 }
 
 async fn run(
     mut watcher: RecommendedWatcher,
     mut files: Files,
     mut events: mpsc::UnboundedReceiver<Vec<PathBuf>>,
-    wake: HashMap<String, Arc<Notify>>,
+    wake: Wake,
     shutdown: CancellationToken,
+    kept: Kept,
 ) {
     loop {
         let mut touched = BTreeSet::new();
@@ -182,7 +213,13 @@ async fn run(
             files.digests.insert(file.clone(), digest);
             // A swapped link may now point into a directory not yet watched.
             for dir in Files::dirs_of(&file) {
-                add_dir(&mut watcher, &mut files, dir, &file);
+                if !add_dir(&mut watcher, &mut files, dir, &file) {
+                    // Its new directory is not watched: read it at every check from now on.
+                    let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(at) = kept.iter().position(|f| *f == file) {
+                        crate::secret::unwatch_files(&[kept.swap_remove(at)]);
+                    }
+                }
             }
             tracing::info!(file = %file.display(), "secret file changed");
             if let Some(names) = files.readers.get(&file) {
@@ -190,9 +227,7 @@ async fn run(
             }
         }
         for name in woken {
-            if let Some(bell) = wake.get(&name) {
-                bell.notify_one();
-            }
+            wake.ring(&name);
         }
     }
 }

@@ -360,7 +360,7 @@ async fn no_canary_leaves_through_any_output() {
     );
     assert_clean("daemon logs", &logs);
     let state = std::fs::read_to_string(dir.path().join("state").join("state.json")).unwrap();
-    assert!(state.contains("\"guard\": {"), "{state}");
+    assert!(state.contains("\"guard\":{"), "{state}");
     assert_clean("state file", &state);
 
     for args in [

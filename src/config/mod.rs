@@ -132,8 +132,11 @@ pub struct Integration {
     /// How long the guard holds the same credentials (`[defaults] guard_retry`).
     pub guard_retry: Duration,
     /// The credential tables as configured (secrets included), only ever hashed: the lockout
-    /// guard releases when they change.
+    /// guard releases when they change. Empty when the guard does not watch the integration.
     pub identity: Secret,
+    /// A digest of the whole definition (credential tables, cadence, timeout, switches): equal
+    /// digests mean a reload left the integration as it was.
+    pub definition: u64,
     /// The type's verifier, holding its parsed fields.
     pub verifier: Box<dyn Verifier>,
     /// The HTTP client for this integration (shared unless it has its own trusted roots).
@@ -188,19 +191,24 @@ impl Config {
         let defaults = raw.defaults.resolve(&source)?;
         let server = raw.server.resolve(&source)?;
         let shared_http = HttpClient::new(None).map_err(|e| source.error(None, e.to_string()))?;
-        let mut files = vec![OrgFile {
+        let main = OrgFile {
             org: org_name(&source, raw.org, || DEFAULT_ORG.to_string())?,
             org_id: raw.org_id.map(|id| id.into_inner()),
             source: source.clone(),
             integrations: raw.integration,
-        }];
-        if let Some(patterns) = raw.include {
-            files.extend(included(path, &source, patterns)?);
-        }
+        };
+        let included = match raw.include {
+            Some(patterns) => included(path, &source, patterns)?,
+            None => Vec::new(),
+        };
+        // Each included file is read, built and dropped in turn: the parsed TOML of a hundred
+        // orgs is never in memory at once.
+        let files = std::iter::once(Ok(main)).chain(included.iter().map(|path| org_file(path)));
         let mut warnings = Vec::new();
         let mut orgs: Vec<Org> = Vec::new();
         let mut integrations = Vec::new();
         for file in files {
+            let file = file?;
             if let Some(other) = orgs.iter().find(|o| *o.name == *file.org) {
                 return Err(file.source.error(
                     None,
@@ -330,7 +338,7 @@ fn included(
     main: &str,
     source: &Source,
     patterns: toml::Spanned<Vec<String>>,
-) -> Result<Vec<OrgFile>, ConfigError> {
+) -> Result<Vec<PathBuf>, ConfigError> {
     let span = patterns.span();
     let base = Path::new(main).parent().unwrap_or(Path::new("."));
     let main_file = std::fs::canonicalize(main).ok();
@@ -352,10 +360,14 @@ fn included(
             }
         }
     }
-    let mut files = Vec::new();
-    for path in paths {
+    Ok(paths.into_iter().collect())
+}
+
+/// Reads one included org file: an org named by `org`, else by the file's stem.
+fn org_file(path: &Path) -> Result<OrgFile, ConfigError> {
+    {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             path: shown.clone(),
             source: e,
         })?;
@@ -366,14 +378,13 @@ fn included(
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        files.push(OrgFile {
+        Ok(OrgFile {
             org: org_name(&file_source, raw.org, || stem)?,
             org_id: raw.org_id.map(|id| id.into_inner()),
             source: file_source,
             integrations: raw.integration,
-        });
+        })
     }
-    Ok(files)
 }
 
 fn check_limits(

@@ -220,12 +220,27 @@ pub(crate) fn build_integration(
     };
     let verifier = (kind.build)(&mut spec)?;
     let guard = raw.guard.unwrap_or_else(|| verifier.password_login());
+    let active = raw.active.unwrap_or(true);
+    let follow_up = raw.follow_up.unwrap_or(true);
+    let definition = definition(&[
+        identity.expose(),
+        &format!("{cadence:?} {timeout:?} {active} {follow_up} {guard}"),
+        &format!("{:?} {:?}", defaults.guard_retry, spec.ca_cert),
+    ]);
+    // Only the lockout guard reads it: integrations it does not watch need not keep it.
+    let identity = if guard {
+        identity
+    } else {
+        Secret::new(String::new())
+    };
     let mut secrets = Vec::new();
     for section in [spec.credentials, spec.endpoints, spec.tls, spec.request] {
         let (s, w) = section.finish()?;
         secrets.extend(s);
         warnings.extend(w);
     }
+    // Kept for as long as the config runs, by each of possibly tens of thousands.
+    secrets.shrink_to_fit();
     Ok(Unnamed {
         name,
         integration: Integration {
@@ -233,19 +248,29 @@ pub(crate) fn build_integration(
             org: org.name.clone(),
             id: String::new(),
             kind,
-            active: raw.active.unwrap_or(true),
+            active,
             notes: raw.notes,
             cadence,
             timeout,
-            follow_up: raw.follow_up.unwrap_or(true),
+            follow_up,
             guard,
             guard_retry: defaults.guard_retry,
             identity,
+            definition,
             verifier,
             http,
             secrets,
         },
     })
+}
+
+/// A digest of everything that decides how an integration is checked, to tell on reload which
+/// integrations changed (those are checked soon; the others keep their schedule).
+fn definition(parts: &[&str]) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    parts.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The integration's credential tables in a canonical form (no spans, sorted keys), so that the

@@ -9,6 +9,7 @@ mod api;
 mod auth;
 pub mod listen;
 mod page;
+mod scrape;
 mod ui;
 pub mod view;
 
@@ -174,14 +175,11 @@ pub async fn serve(
     listen::serve(listener, router(app), tls, shutdown).await
 }
 
-async fn metrics(AxumState(app): AxumState<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        app.metrics.render(),
-    )
+async fn metrics(
+    AxumState(app): AxumState<AppState>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
+    scrape::respond(app.metrics.clone(), &headers)
 }
 
 async fn readyz(AxumState(app): AxumState<AppState>) -> impl IntoResponse {

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use crate::config::Integration;
 use crate::guard;
-use crate::state::{Entry, State, rfc3339};
+use crate::guard::Engaged;
+use crate::state::{Entry, Record, State, rfc3339};
 
 /// Where an integration stands, for the summary and the page's colours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -128,18 +129,49 @@ impl Summary {
         line
     }
 
+    /// Counts the integrations' statuses straight from the state, without building views.
+    pub fn count(state: &State, integrations: &[Arc<Integration>]) -> Self {
+        let mut summary = Self::default();
+        for integration in integrations {
+            let status = state.peek(&integration.id, |record| {
+                let record = record.filter(|r| r.kind.as_deref() == Some(integration.kind.key));
+                let engaged = record
+                    .and_then(|r| r.guard.as_ref())
+                    .filter(|_| integration.guard);
+                status_of(integration, record.and_then(Record::last), engaged)
+            });
+            summary.add(status);
+        }
+        summary
+    }
+
+    fn add(&mut self, status: Status) {
+        *match status {
+            Status::Healthy => &mut self.healthy,
+            Status::Failing => &mut self.failing,
+            Status::Guarded => &mut self.guarded,
+            Status::Pending => &mut self.pending,
+            Status::Inactive => &mut self.inactive,
+        } += 1;
+    }
+
     pub fn of(views: &[IntegrationView]) -> Self {
         let mut summary = Self::default();
         for view in views {
-            *match view.status {
-                Status::Healthy => &mut summary.healthy,
-                Status::Failing => &mut summary.failing,
-                Status::Guarded => &mut summary.guarded,
-                Status::Pending => &mut summary.pending,
-                Status::Inactive => &mut summary.inactive,
-            } += 1;
+            summary.add(view.status);
         }
         summary
+    }
+}
+
+/// An integration's status, from its latest result and its engaged guard.
+fn status_of(integration: &Integration, last: Option<&Entry>, engaged: Option<&Engaged>) -> Status {
+    match (integration.active, last, engaged) {
+        (false, _, _) => Status::Inactive,
+        (true, _, Some(_)) => Status::Guarded,
+        (true, None, None) => Status::Pending,
+        (true, Some(entry), None) if entry.failure.is_none() => Status::Healthy,
+        (true, Some(_), None) => Status::Failing,
     }
 }
 
@@ -154,8 +186,12 @@ pub fn all(state: &State, integrations: &[Arc<Integration>]) -> Vec<IntegrationV
 /// The view of one integration; `history` adds its last results.
 pub fn integration(state: &State, integration: &Integration, history: bool) -> IntegrationView {
     let id = integration.id.as_str();
-    let record = state
-        .record_of(id)
+    let record = if history {
+        state.record_of(id)
+    } else {
+        state.latest_of(id)
+    };
+    let record = record
         .filter(|r| r.kind.as_deref() == Some(integration.kind.key))
         .unwrap_or_default();
     let last = record.last();
@@ -164,16 +200,10 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
     } else {
         None
     };
-    let status = match (integration.active, last, &engaged) {
-        (false, _, _) => Status::Inactive,
-        (true, _, Some(_)) => Status::Guarded,
-        (true, None, None) => Status::Pending,
-        (true, Some(entry), None) if entry.result == "success" => Status::Healthy,
-        (true, Some(_), None) => Status::Failing,
-    };
+    let status = status_of(integration, last, engaged.as_ref());
     let message = match &engaged {
         Some(engaged) => Some(guard::held_message(engaged, id, integration.guard_retry)),
-        None => last.and_then(|e| e.message.clone()),
+        None => last.and_then(|e| e.message.as_deref().cloned()),
     };
     IntegrationView {
         id: id.to_string(),
@@ -184,10 +214,10 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
         active: integration.active,
         notes: integration.notes.clone(),
         status,
-        result: last.map(|e| e.result.clone()),
+        result: last.map(|e| e.result().to_string()),
         message,
-        last_check: last.map(|e| rfc3339(e.time)),
-        last_duration_seconds: last.map(|e| e.duration_seconds),
+        last_check: last.map(|e| rfc3339(e.time())),
+        last_duration_seconds: last.map(Entry::duration_seconds),
         last_success: record.last_success.map(rfc3339),
         token_expiry: record.token_expiry.map(rfc3339),
         certificates: CertificatesView {
@@ -204,7 +234,7 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
                 .map(|e| rfc3339(e.since + integration.guard_retry.as_secs_f64())),
         },
         seconds: Seconds {
-            last_check: last.map(|e| e.time),
+            last_check: last.map(Entry::time),
             last_success: record.last_success,
             token_expiry: record.token_expiry,
             client_certificate: record.client_certificate_expiry,

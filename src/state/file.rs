@@ -7,10 +7,11 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::Record;
+use super::{Inner, Record};
 
 /// The state file's name inside `state_dir`.
 pub const STATE_FILE: &str = "state.json";
@@ -32,22 +33,51 @@ struct Stored {
     integrations: BTreeMap<String, Record>,
 }
 
-/// The same layout, as written: borrowing the records instead of copying them.
-#[derive(Serialize)]
-struct ToStore<'a> {
-    format: &'static str,
-    version: u32,
-    integrations: &'a BTreeMap<String, Record>,
-}
+/// How many records one lock of the state encodes before letting checks record again.
+const SLICE: usize = 256;
 
-/// The file's bytes for `integrations`.
-pub(crate) fn encode(integrations: &BTreeMap<String, Record>) -> Vec<u8> {
-    serde_json::to_vec_pretty(&ToStore {
-        format: FORMAT,
-        version: VERSION,
-        integrations,
-    })
-    .expect("state serialises")
+/// Writes the file's layout (compact JSON) to `out`, the records taken from `records` a slice
+/// at a time: with tens of thousands of integrations, encoding them all under one lock would
+/// keep checks waiting.
+pub(super) fn encode(inner: &Mutex<Inner>, out: &mut dyn Write) -> std::io::Result<()> {
+    write!(
+        out,
+        "{{\"format\":\"{FORMAT}\",\"version\":{VERSION},\"integrations\":{{"
+    )?;
+    let mut buffer = Vec::with_capacity(64 * 1024);
+    let mut after: Option<String> = None;
+    let mut first = true;
+    loop {
+        buffer.clear();
+        let last = {
+            let inner = inner.lock().unwrap_or_else(|p| p.into_inner());
+            let records = &inner.records;
+            let range = match &after {
+                None => records.range::<String, _>(..),
+                Some(key) => records.range::<String, _>((
+                    std::ops::Bound::Excluded(key.clone()),
+                    std::ops::Bound::Unbounded,
+                )),
+            };
+            let mut last = None;
+            for (key, record) in range.take(SLICE) {
+                if !std::mem::take(&mut first) {
+                    buffer.push(b',');
+                }
+                serde_json::to_writer(&mut buffer, key)?;
+                buffer.push(b':');
+                serde_json::to_writer(&mut buffer, record)?;
+                last = Some(key);
+            }
+            last.cloned()
+        };
+        out.write_all(&buffer)?;
+        match last {
+            Some(key) => after = Some(key),
+            None => break,
+        }
+    }
+    out.write_all(b"}}\n")
 }
 
 /// The layout of credwatch 0.1's first releases: last successes only.
@@ -140,6 +170,13 @@ fn fresh(warning: Option<String>) -> Loaded {
 }
 
 fn parse(bytes: &[u8], main_org: &str) -> Result<BTreeMap<String, Record>, String> {
+    // The current layout straight into records: a large file never becomes a JSON tree.
+    if let Ok(stored) = serde_json::from_slice::<Stored>(bytes)
+        && stored._format == FORMAT
+        && stored.version == VERSION
+    {
+        return Ok(stored.integrations);
+    }
     let in_main_org = |name: String| format!("{main_org}/{name}");
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
@@ -185,8 +222,12 @@ fn aside_name(file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Replaces `file` with `bytes` so that a crash leaves the old or the new content.
-pub(crate) fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Replaces `file` with what `write` writes, so that a crash leaves the old or the new
+/// content. Returns the new file's size.
+pub(crate) fn write_atomically(
+    file: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<u64> {
     let dir = match file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -196,21 +237,26 @@ pub(crate) fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()>
     let mut tmp_name = file.as_os_str().to_owned();
     tmp_name.push(format!(".tmp.{}", std::process::id()));
     let tmp = PathBuf::from(tmp_name);
+    let size;
     {
         use std::os::unix::fs::OpenOptionsExt;
         // Messages and fingerprints are no secrets, but they are nobody else's business.
-        let mut out = std::fs::OpenOptions::new()
+        let out = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
-        out.write_all(bytes)?;
+        let mut buffered = std::io::BufWriter::with_capacity(256 * 1024, out);
+        write(&mut buffered)?;
+        let out = buffered.into_inner().map_err(|e| e.into_error())?;
         out.sync_all()?;
+        size = out.metadata()?.len();
     }
     std::fs::rename(&tmp, file)?;
     // The rename itself is only durable once the directory is.
-    std::fs::File::open(dir)?.sync_all()
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(size)
 }
 
 #[cfg(test)]
@@ -229,8 +275,11 @@ mod tests {
                 ..Record::default()
             },
         );
-        let bytes = encode(&integrations);
-        write_atomically(&file, &bytes).unwrap();
+        let inner = Mutex::new(Inner {
+            records: integrations,
+            ..Inner::default()
+        });
+        write_atomically(&file, |out| encode(&inner, out)).unwrap();
         let loaded = load(&file, "default");
         assert!(loaded.warning.is_none());
         assert_eq!(loaded.integrations["a"].last_success, Some(5.0));

@@ -7,7 +7,7 @@ mod file;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 pub use file::STATE_FILE;
 
 use crate::guard::Engaged;
+use crate::outcome::FailureReason;
 use crate::runner::Report;
 
 /// How many results each integration keeps.
@@ -55,18 +56,84 @@ impl Record {
     }
 }
 
-/// One result.
+/// One result, in 24 bytes, because tens of thousands of integrations keep twenty each: times
+/// in milliseconds, the result as the failure reason (none for a success), and a failure's
+/// message shared with the result before when it is the same text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(into = "EntryJson", try_from = "EntryJson")]
 pub struct Entry {
-    /// When the check ended, unix seconds.
-    pub time: f64,
-    pub duration_seconds: f64,
-    /// `success` or the failure reason.
-    pub result: String,
+    /// When the check ended, unix milliseconds.
+    pub time_ms: u64,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u32,
+    /// Why it failed; `None` for a success.
+    pub failure: Option<FailureReason>,
     /// The failure's message (free of secrets); absent on success.
+    pub message: Option<Arc<String>>,
+}
+
+const _: () = assert!(std::mem::size_of::<Entry>() == 24);
+
+impl Entry {
+    /// `success` or the failure reason.
+    pub fn result(&self) -> &'static str {
+        self.failure.map_or("success", FailureReason::as_str)
+    }
+
+    /// How long it took, in seconds.
+    pub fn duration_seconds(&self) -> f64 {
+        f64::from(self.duration_ms) / 1000.0
+    }
+
+    /// When the check ended, unix seconds.
+    pub fn time(&self) -> f64 {
+        self.time_ms as f64 / 1000.0
+    }
+}
+
+/// [`Entry`] as the state file and the API write it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryJson {
+    time: f64,
+    duration_seconds: f64,
+    /// `success` or the failure reason.
+    result: String,
     #[serde(default)]
-    pub message: Option<String>,
+    message: Option<String>,
+}
+
+impl From<Entry> for EntryJson {
+    fn from(entry: Entry) -> Self {
+        Self {
+            time: entry.time(),
+            duration_seconds: entry.duration_seconds(),
+            result: entry.result().to_string(),
+            message: entry.message.map(Arc::unwrap_or_clone),
+        }
+    }
+}
+
+impl TryFrom<EntryJson> for Entry {
+    type Error = String;
+
+    fn try_from(json: EntryJson) -> Result<Self, String> {
+        let failure = match json.result.as_str() {
+            "success" => None,
+            other => Some(
+                FailureReason::ALL
+                    .into_iter()
+                    .find(|reason| reason.as_str() == other)
+                    .ok_or_else(|| format!("unknown result {other:?}"))?,
+            ),
+        };
+        Ok(Self {
+            time_ms: (json.time * 1000.0).round().max(0.0) as u64,
+            duration_ms: millis(json.duration_seconds),
+            failure,
+            message: json.message.map(Arc::new),
+        })
+    }
 }
 
 /// Shared, thread-safe state.
@@ -84,7 +151,20 @@ struct Inner {
     records: BTreeMap<String, Record>,
     /// Integrations checked or held by the guard in this run: readiness.
     seen: HashSet<String>,
+    /// Something changed since the last save.
     dirty: bool,
+    /// A lockout guard engaged, released or changed since the last save: save soon, whatever
+    /// the pause between saves.
+    urgent: bool,
+}
+
+/// What a save wrote.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Saved {
+    /// The file's size; 0 when nothing had changed and nothing was written.
+    pub bytes: u64,
+    /// How long writing took.
+    pub took: std::time::Duration,
 }
 
 impl State {
@@ -124,6 +204,7 @@ impl State {
         let time = unix_seconds(report.finished);
         {
             let mut inner = self.lock();
+            let mut inner_urgent = false;
             let record = inner.records.entry(name.clone()).or_default();
             if record.kind.as_deref() != Some(report.integration.kind.key) {
                 *record = Record {
@@ -143,17 +224,35 @@ impl State {
             if let Some(server) = report.certificates.server {
                 record.server_certificate_expiry = Some(unix_seconds(server));
             }
+            if record.guard != guard {
+                inner_urgent = true;
+            }
             record.guard = guard;
-            record.history.push_back(Entry {
-                time,
-                duration_seconds: report.duration_seconds(),
-                result: report.result().to_string(),
-                message: report.outcome.as_ref().err().map(|f| f.message.clone()),
+            let failure = report.outcome.as_ref().err();
+            // The same failure again shares the message of the one before.
+            let message = failure.map(|f| match record.history.back() {
+                Some(Entry {
+                    message: Some(before),
+                    ..
+                }) if **before == f.message => before.clone(),
+                _ => Arc::new(f.message.clone()),
             });
-            while record.history.len() > HISTORY {
+            if record.history.len() >= HISTORY {
                 record.history.pop_front();
             }
-            inner.seen.insert(name.clone());
+            if record.history.capacity() < HISTORY {
+                record.history.reserve_exact(HISTORY - record.history.len());
+            }
+            record.history.push_back(Entry {
+                time_ms: (time * 1000.0).round().max(0.0) as u64,
+                duration_ms: millis(report.duration.as_secs_f64()),
+                failure: failure.map(|f| f.reason),
+                message,
+            });
+            inner.urgent |= inner_urgent;
+            if !inner.seen.contains(name) {
+                inner.seen.insert(name.clone());
+            }
             inner.dirty = true;
         }
         self.changed.notify_one();
@@ -179,9 +278,36 @@ impl State {
         self.lock().records.get(name).cloned()
     }
 
+    /// What `look` makes of the integration's record, without copying it.
+    pub fn peek<R>(&self, name: &str, look: impl FnOnce(Option<&Record>) -> R) -> R {
+        look(self.lock().records.get(name))
+    }
+
+    /// The integration's record with only its latest result.
+    pub fn latest_of(&self, name: &str) -> Option<Record> {
+        self.peek(name, |record| {
+            record.map(|record| Record {
+                kind: record.kind.clone(),
+                last_success: record.last_success,
+                token_expiry: record.token_expiry,
+                client_certificate_expiry: record.client_certificate_expiry,
+                server_certificate_expiry: record.server_certificate_expiry,
+                guard: record.guard.clone(),
+                history: record.last().cloned().into_iter().collect(),
+            })
+        })
+    }
+
     /// Unix seconds of the integration's last success, this run or an earlier one.
     pub fn last_success(&self, name: &str) -> Option<f64> {
         self.lock().records.get(name)?.last_success
+    }
+
+    /// When the integration's last recorded check started, unix seconds.
+    pub fn last_started(&self, name: &str) -> Option<f64> {
+        let inner = self.lock();
+        let last = inner.records.get(name)?.last()?;
+        Some(last.time() - last.duration_seconds())
     }
 
     /// Whether the integration was checked (or held by the guard) in this run.
@@ -206,23 +332,40 @@ impl State {
         self.changed.notified().await
     }
 
+    /// Whether a lockout guard changed since the last save (see [`State::save`]).
+    pub fn urgent(&self) -> bool {
+        self.lock().urgent
+    }
+
     /// Writes the state file if anything changed (atomically: temp file, fsync, rename, fsync
-    /// of the directory).
-    pub fn save(&self) -> std::io::Result<()> {
-        let bytes = {
+    /// of the directory), as compact JSON, the records encoded a slice at a time.
+    pub fn save(&self) -> std::io::Result<Saved> {
+        {
             let mut inner = self.lock();
             if !inner.dirty {
-                return Ok(());
+                return Ok(Saved::default());
             }
             inner.dirty = false;
-            file::encode(&inner.records)
-        };
-        let result = file::write_atomically(&self.file, &bytes);
-        if result.is_err() {
-            self.lock().dirty = true;
+            inner.urgent = false;
         }
-        result
+        let started = std::time::Instant::now();
+        let result = file::write_atomically(&self.file, |out| file::encode(&self.inner, out));
+        match result {
+            Ok(bytes) => Ok(Saved {
+                bytes,
+                took: started.elapsed(),
+            }),
+            Err(e) => {
+                self.lock().dirty = true;
+                Err(e)
+            }
+        }
     }
+}
+
+/// Seconds as whole milliseconds (saturating: a check is bounded by its timeout anyway).
+fn millis(seconds: f64) -> u32 {
+    (seconds * 1000.0).round().clamp(0.0, f64::from(u32::MAX)) as u32
 }
 
 /// Seconds since the epoch, as Prometheus timestamps want them.

@@ -102,7 +102,7 @@ fn is_role_arn(arn: &str) -> bool {
 }
 
 impl Verifier for AwsLambda {
-    fn credential_type(&self) -> &str {
+    fn credential_type(&self) -> &'static str {
         "assume_role"
     }
 

@@ -86,7 +86,7 @@ struct WhoAmI {
 }
 
 impl Verifier for Dynamics365 {
-    fn credential_type(&self) -> &str {
+    fn credential_type(&self) -> &'static str {
         "password"
     }
 

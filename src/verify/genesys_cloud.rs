@@ -78,7 +78,7 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
 }
 
 impl Verifier for GenesysCloud {
-    fn credential_type(&self) -> &str {
+    fn credential_type(&self) -> &'static str {
         "client_credentials"
     }
 

@@ -130,7 +130,7 @@ fn key_fields(c: &mut Section, workspace: bool) -> Result<Key, ConfigError> {
 }
 
 impl Verifier for Google {
-    fn credential_type(&self) -> &str {
+    fn credential_type(&self) -> &'static str {
         self.credential_type
     }
 

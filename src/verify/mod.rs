@@ -25,7 +25,7 @@ use crate::outcome::{Failure, FailureReason, Outcome};
 /// Proves that one integration's credentials work.
 pub trait Verifier: Send + Sync {
     /// The `credential_type` label of `credwatch_integration_info` (e.g. `api_token`).
-    fn credential_type(&self) -> &str;
+    fn credential_type(&self) -> &'static str;
 
     /// Whether the check logs in with a password that the provider locks after failed
     /// attempts: such integrations get the lockout guard unless `guard = false`.

@@ -295,7 +295,7 @@ fn fill_placeholders(text: &str) -> String {
 }
 
 impl Verifier for WebService {
-    fn credential_type(&self) -> &str {
+    fn credential_type(&self) -> &'static str {
         self.credential_type
     }
 

@@ -58,7 +58,7 @@ struct User {
 }
 
 impl Verifier for Zendesk {
-    fn credential_type(&self) -> &str {
+    fn credential_type(&self) -> &'static str {
         "api_token"
     }
 

@@ -1,0 +1,275 @@
+//! The Prometheus metrics of DESIGN.md section 5. Series are kept to about ten per
+//! integration: the failure-reason gauge holds only the current reason, and the duration
+//! histogram is per type. The per-integration series live in a compact store of their own
+//! ([`series`]); everything else is in a `prometheus` registry.
+
+mod series;
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, Opts, Registry, TextEncoder,
+};
+
+use crate::config::{Config, Integration};
+use crate::guard::Engaged;
+use crate::runner::Report;
+use crate::state::{State, unix_seconds};
+use crate::verify::TYPES;
+
+/// The git revision credwatch was built from (`unknown` outside a checkout).
+pub const REVISION: &str = env!("CREDWATCH_REVISION");
+
+/// Every credwatch metric.
+pub struct Metrics {
+    registry: Registry,
+    series: series::Store,
+    check_duration: HistogramVec,
+    start_lag: Histogram,
+    integrations: GaugeVec,
+    integrations_limit: GaugeVec,
+    reload_successful: Gauge,
+    reload_timestamp: Gauge,
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let gauge = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(gauge.clone()))
+        .expect("unique metric");
+    gauge
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
+    let gauge = Gauge::new(name, help).expect("valid metric");
+    registry
+        .register(Box::new(gauge.clone()))
+        .expect("unique metric");
+    gauge
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric, the build info and the process collector.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("process collector registers once");
+        let build_info = gauge_vec(
+            &registry,
+            "credwatch_build_info",
+            "credwatch's version and git revision; always 1.",
+            &["version", "revision"],
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), REVISION])
+            .set(1.0);
+        let check_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "credwatch_check_duration_seconds",
+                "Time checks took, per integration type.",
+            )
+            // From a loopback answer (a few ms) to the longest timeout worth having (60 s).
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
+            ]),
+            &["type"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(check_duration.clone()))
+            .expect("unique metric");
+        let start_lag = Histogram::with_opts(
+            HistogramOpts::new(
+                "credwatch_check_start_lag_seconds",
+                "How late scheduled checks started: actual minus planned start.",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(start_lag.clone()))
+            .expect("unique metric");
+        Self {
+            series: series::Store::default(),
+            check_duration,
+            start_lag,
+            integrations: gauge_vec(
+                &registry,
+                "credwatch_integrations",
+                "Integrations configured, by org and type (inactive ones included).",
+                &["org", "type"],
+            ),
+            integrations_limit: gauge_vec(
+                &registry,
+                "credwatch_integrations_limit",
+                "How many integrations of the type Genesys Cloud allows per org.",
+                &["org", "type"],
+            ),
+            reload_successful: gauge(
+                &registry,
+                "credwatch_config_last_reload_successful",
+                "Whether the last configuration load succeeded.",
+            ),
+            reload_timestamp: gauge(
+                &registry,
+                "credwatch_config_last_reload_success_timestamp_seconds",
+                "When the configuration was last loaded successfully (unix seconds).",
+            ),
+            registry,
+        }
+    }
+
+    /// Publishes a newly loaded config: inventory, limits, and last successes remembered from
+    /// earlier runs.
+    pub fn set_config(&self, config: &Config, state: &State) {
+        self.integrations.reset();
+        self.integrations_limit.reset();
+        for org in &config.orgs {
+            for kind in TYPES {
+                self.integrations
+                    .with_label_values(&[&*org.name, kind.key])
+                    .set(config.count(&org.name, kind) as f64);
+                self.integrations_limit
+                    .with_label_values(&[&*org.name, kind.key])
+                    .set(kind.limit as f64);
+            }
+        }
+        for series in self.series.lock().values_mut() {
+            series.info = None;
+        }
+        for integration in &config.integrations {
+            let active = integration.active;
+            let last_success = state.last_success(&integration.id);
+            let engaged = state.guard(&integration.id, integration.kind.key);
+            self.with(integration, |series| {
+                series.info = Some((integration.verifier.credential_type(), active));
+                if active && let Some(seconds) = last_success {
+                    series.last_success = Some(seconds);
+                }
+                if active && let Some(every) = integration.cadence.period() {
+                    series.interval = Some(every.as_secs_f64());
+                }
+                if !active || !integration.guard {
+                    series.guard = None;
+                } else if let Some(engaged) = &engaged {
+                    series.guard = Some(true);
+                    series.success = Some(false);
+                    series.failure = Some(engaged.reason);
+                } else {
+                    series.guard = Some(false);
+                }
+            });
+        }
+        self.series.prune();
+        self.reload_successful.set(1.0);
+        self.reload_timestamp
+            .set(unix_seconds(std::time::SystemTime::now()));
+    }
+
+    /// A reload failed: the running config stays, and the metric says so.
+    pub fn reload_failed(&self) {
+        self.reload_successful.set(0.0);
+    }
+
+    /// The integration's series, changed by `change`.
+    fn with<R>(
+        &self,
+        integration: &Integration,
+        change: impl FnOnce(&mut series::Series) -> R,
+    ) -> R {
+        self.series.with(
+            &integration.id,
+            (&integration.org, &integration.name, integration.kind.key),
+            change,
+        )
+    }
+
+    /// Drops every per-integration series of an integration that is no longer checked (its
+    /// `credwatch_integration_info` follows the config).
+    pub fn forget(&self, integration: &Integration) {
+        let mut series = self.series.lock();
+        if let Some(one) = series.get_mut(&integration.id) {
+            one.clear_checked();
+        }
+    }
+
+    /// Whether the lockout guard holds the integration.
+    pub fn set_guard(&self, integration: &Integration, engaged: bool) {
+        self.with(integration, |series| series.guard = Some(engaged));
+    }
+
+    /// A due check the guard held: no check is counted, and the integration keeps reporting the
+    /// failure that engaged the guard (also after a restart, when nothing else has said so).
+    pub fn held(&self, integration: &Integration, engaged: &Engaged) {
+        self.with(integration, |series| {
+            series.guard = Some(true);
+            series.success = Some(false);
+            series.failure = Some(engaged.reason);
+        });
+    }
+
+    /// A scheduled check started `lag` after it was planned.
+    pub fn start_lag(&self, lag: std::time::Duration) {
+        self.start_lag.observe(lag.as_secs_f64());
+    }
+
+    /// Records one check.
+    pub fn observe(&self, report: &Report) {
+        let seconds = report.duration.as_secs_f64();
+        self.check_duration
+            .with_label_values(&[report.integration.kind.key])
+            .observe(seconds);
+        let finished = unix_seconds(report.finished);
+        let result = report.result();
+        self.with(&report.integration, |series| {
+            series.last_duration = Some(seconds);
+            series.last_run = Some(finished);
+            match series.checks.iter_mut().find(|(r, _)| *r == result) {
+                Some((_, count)) => *count += 1,
+                None => series.checks.push((result, 1)),
+            }
+            series.success = Some(report.outcome.is_ok());
+            series.failure = report.outcome.as_ref().err().map(|f| f.reason);
+            // A certificate not seen this time (the check failed before the handshake) keeps
+            // its last known expiry: it is still the certificate in use.
+            if let Some(expiry) = report.certificates.client {
+                series.client_certificate = Some(unix_seconds(expiry));
+            }
+            if let Some(expiry) = report.certificates.server {
+                series.server_certificate = Some(unix_seconds(expiry));
+            }
+            if let Ok(success) = &report.outcome {
+                series.last_success = Some(finished);
+                series.token_expiry = success.token_expiry.map(unix_seconds);
+            }
+        });
+    }
+
+    /// Writes the text exposition format to `out`: the per-integration series, then the
+    /// registry's.
+    pub fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.series.write(out)?;
+        let mut text = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut text)
+            .map_err(std::io::Error::other)?;
+        out.write_all(&text)
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        self.write(&mut out).expect("writing to a Vec cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}

@@ -1,0 +1,378 @@
+//! The per-integration series, kept compactly and written straight to the text exposition
+//! format. The `prometheus` crate keeps every labelled series as its own object with copies of
+//! its label pairs (close to a kilobyte each) and builds the whole scrape in memory; at ten
+//! series per integration and tens of thousands of integrations that is hundreds of megabytes.
+//! Here one integration is one small struct, and a scrape is written family by family, a slice
+//! of integrations at a time, so that checks recording results are never kept waiting long.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::outcome::FailureReason;
+
+/// How many integrations one lock of the store writes before letting checks record again.
+const SLICE: usize = 512;
+
+/// What credwatch exports of one integration.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Series {
+    pub(super) org: Arc<str>,
+    pub(super) name: Box<str>,
+    pub(super) kind: &'static str,
+    /// `credwatch_integration_info`: the credential type and whether it is active; `None` when
+    /// the running config no longer has it.
+    pub(super) info: Option<(&'static str, bool)>,
+    pub(super) success: Option<bool>,
+    pub(super) last_duration: Option<f64>,
+    pub(super) last_run: Option<f64>,
+    pub(super) last_success: Option<f64>,
+    /// Checks by result (`success` or a reason), in the order first seen.
+    pub(super) checks: Vec<(&'static str, u64)>,
+    pub(super) failure: Option<FailureReason>,
+    pub(super) token_expiry: Option<f64>,
+    pub(super) client_certificate: Option<f64>,
+    pub(super) server_certificate: Option<f64>,
+    pub(super) guard: Option<bool>,
+    pub(super) interval: Option<f64>,
+}
+
+impl Series {
+    /// Drops every value a check set (the integration is no longer checked).
+    pub(super) fn clear_checked(&mut self) {
+        *self = Series {
+            org: self.org.clone(),
+            name: std::mem::take(&mut self.name),
+            kind: self.kind,
+            info: self.info.take(),
+            ..Series::default()
+        };
+    }
+
+    fn is_empty(&self) -> bool {
+        self.info.is_none()
+            && self.success.is_none()
+            && self.last_duration.is_none()
+            && self.last_run.is_none()
+            && self.last_success.is_none()
+            && self.checks.is_empty()
+            && self.token_expiry.is_none()
+            && self.client_certificate.is_none()
+            && self.server_certificate.is_none()
+            && self.guard.is_none()
+            && self.interval.is_none()
+    }
+}
+
+/// Every integration's series, by `ORG/NAME`.
+#[derive(Debug, Default)]
+pub(super) struct Store {
+    series: Mutex<BTreeMap<String, Series>>,
+}
+
+/// One family: its name, type, help, and how to write an integration's samples of it.
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    samples: fn(&Series, &mut Sample<'_>) -> io::Result<()>,
+}
+
+/// Writes the samples of one integration: its `org`, `integration` and `type` labels, then any
+/// extra ones.
+struct Sample<'a> {
+    out: &'a mut Vec<u8>,
+    family: &'static str,
+    series: &'a Series,
+}
+
+impl Sample<'_> {
+    fn value(&mut self, extra: &[(&str, &str)], value: f64) -> io::Result<()> {
+        let out = &mut *self.out;
+        out.extend_from_slice(self.family.as_bytes());
+        out.extend_from_slice(b"{org=\"");
+        escape(out, &self.series.org);
+        out.extend_from_slice(b"\",integration=\"");
+        escape(out, &self.series.name);
+        out.extend_from_slice(b"\",type=\"");
+        escape(out, self.series.kind);
+        out.push(b'"');
+        for (label, text) in extra {
+            out.push(b',');
+            out.extend_from_slice(label.as_bytes());
+            out.extend_from_slice(b"=\"");
+            escape(out, text);
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"} ");
+        write_float(out, value)?;
+        out.push(b'\n');
+        Ok(())
+    }
+
+    fn some(&mut self, value: Option<f64>) -> io::Result<()> {
+        match value {
+            Some(value) => self.value(&[], value),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A label value as the text format wants it: backslash, double quote and line feed escaped.
+fn escape(out: &mut Vec<u8>, text: &str) {
+    for byte in text.bytes() {
+        match byte {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            _ => out.push(byte),
+        }
+    }
+}
+
+/// A sample value as the text format wants it (Go's float formatting for the special values).
+fn write_float(out: &mut Vec<u8>, value: f64) -> io::Result<()> {
+    if value.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if value.is_infinite() {
+        out.extend_from_slice(if value > 0.0 { b"+Inf" } else { b"-Inf" });
+    } else {
+        write!(out, "{value}")?;
+    }
+    Ok(())
+}
+
+fn flag(on: bool) -> f64 {
+    if on { 1.0 } else { 0.0 }
+}
+
+const FAMILIES: &[Family] = &[
+    Family {
+        name: "credwatch_check_success",
+        kind: "gauge",
+        help: "1 if the last check of the integration passed, else 0.",
+        samples: |s, out| out.some(s.success.map(flag)),
+    },
+    Family {
+        name: "credwatch_check_last_duration_seconds",
+        kind: "gauge",
+        help: "Time the last check of the integration took.",
+        samples: |s, out| out.some(s.last_duration),
+    },
+    Family {
+        name: "credwatch_check_last_run_timestamp_seconds",
+        kind: "gauge",
+        help: "When the last check of the integration ended (unix seconds).",
+        samples: |s, out| out.some(s.last_run),
+    },
+    Family {
+        name: "credwatch_check_last_success_timestamp_seconds",
+        kind: "gauge",
+        help: "When the integration last passed a check (unix seconds); survives restarts.",
+        samples: |s, out| out.some(s.last_success),
+    },
+    Family {
+        name: "credwatch_checks_total",
+        kind: "counter",
+        help: "Checks run, by result: success or the failure reason.",
+        samples: |s, out| {
+            for (result, count) in &s.checks {
+                out.value(&[("result", result)], *count as f64)?;
+            }
+            Ok(())
+        },
+    },
+    Family {
+        name: "credwatch_check_failure_reason",
+        kind: "gauge",
+        help: "1 for the reason the last check of the integration failed; absent after a success.",
+        samples: |s, out| match s.failure {
+            Some(reason) => out.value(&[("reason", reason.as_str())], 1.0),
+            None => Ok(()),
+        },
+    },
+    Family {
+        name: "credwatch_token_expiry_timestamp_seconds",
+        kind: "gauge",
+        help: "Expiry of the token or session minted by the last successful check (unix seconds).",
+        samples: |s, out| out.some(s.token_expiry),
+    },
+    Family {
+        name: "credwatch_certificate_expiry_timestamp_seconds",
+        kind: "gauge",
+        help: "notAfter of the mTLS client certificate (certificate=\"client\") and of the soonest-expiring server leaf certificate the last check was shown (certificate=\"server\"), unix seconds.",
+        samples: |s, out| {
+            if let Some(at) = s.client_certificate {
+                out.value(&[("certificate", "client")], at)?;
+            }
+            if let Some(at) = s.server_certificate {
+                out.value(&[("certificate", "server")], at)?;
+            }
+            Ok(())
+        },
+    },
+    Family {
+        name: "credwatch_lockout_guard_engaged",
+        kind: "gauge",
+        help: "1 while the lockout guard pauses attempts so as not to lock the account; 0 when it does not (integrations the guard watches only).",
+        samples: |s, out| out.some(s.guard.map(flag)),
+    },
+    Family {
+        name: "credwatch_check_interval_seconds",
+        kind: "gauge",
+        help: "How often the integration is checked: its interval, or the time between its next two cron runs.",
+        samples: |s, out| out.some(s.interval),
+    },
+    Family {
+        name: "credwatch_integration_info",
+        kind: "gauge",
+        help: "Configured integrations; always 1.",
+        samples: |s, out| match &s.info {
+            Some((credential_type, active)) => out.value(
+                &[
+                    ("credential_type", credential_type),
+                    ("active", if *active { "true" } else { "false" }),
+                ],
+                1.0,
+            ),
+            None => Ok(()),
+        },
+    },
+];
+
+impl Store {
+    pub(super) fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Series>> {
+        self.series.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The series of integration `id`, created with its labels if new.
+    pub(super) fn with<R>(
+        &self,
+        id: &str,
+        labels: (&Arc<str>, &str, &'static str),
+        change: impl FnOnce(&mut Series) -> R,
+    ) -> R {
+        let mut series = self.lock();
+        if let Some(existing) = series.get_mut(id) {
+            return change(existing);
+        }
+        let (org, name, kind) = labels;
+        let entry = series.entry(id.to_string()).or_insert_with(|| Series {
+            org: org.clone(),
+            name: name.into(),
+            kind,
+            ..Series::default()
+        });
+        change(entry)
+    }
+
+    /// Drops integrations nothing is exported of any more.
+    pub(super) fn prune(&self) {
+        self.lock().retain(|_, series| !series.is_empty());
+    }
+
+    /// Writes every family to `out`, taking the lock for [`SLICE`] integrations at a time.
+    pub(super) fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut buffer = Vec::with_capacity(64 * 1024);
+        for family in FAMILIES {
+            let mut header_written = false;
+            let mut after: Option<String> = None;
+            loop {
+                buffer.clear();
+                let last = {
+                    let series = self.lock();
+                    let range = match &after {
+                        None => series.range::<String, _>(..),
+                        Some(key) => series.range::<String, _>((
+                            std::ops::Bound::Excluded(key.clone()),
+                            std::ops::Bound::Unbounded,
+                        )),
+                    };
+                    let mut last = None;
+                    for (key, one) in range.take(SLICE) {
+                        let mut sample = Sample {
+                            out: &mut buffer,
+                            family: family.name,
+                            series: one,
+                        };
+                        (family.samples)(one, &mut sample)?;
+                        last = Some(key);
+                    }
+                    last.cloned()
+                };
+                if !buffer.is_empty() && !header_written {
+                    writeln!(out, "# HELP {} {}", family.name, family.help)?;
+                    writeln!(out, "# TYPE {} {}", family.name, family.kind)?;
+                    header_written = true;
+                }
+                out.write_all(&buffer)?;
+                match last {
+                    Some(key) => after = Some(key),
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut out = Vec::new();
+        escape(&mut out, "a\\b\"c\nd");
+        assert_eq!(out, b"a\\\\b\\\"c\\nd");
+    }
+
+    #[test]
+    fn floats_are_written_as_the_text_format_wants() {
+        for (value, text) in [
+            (1.0, "1"),
+            (0.25, "0.25"),
+            (1_764_090_000.5, "1764090000.5"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NAN, "NaN"),
+        ] {
+            let mut out = Vec::new();
+            write_float(&mut out, value).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn families_are_written_whole_across_slices() {
+        let store = Store::default();
+        let org: Arc<str> = "acme".into();
+        for n in 0..(SLICE * 2 + 3) {
+            store.with(
+                &format!("acme/i{n:04}"),
+                (&org, &format!("i{n:04}"), "zendesk"),
+                |s| {
+                    s.success = Some(true);
+                    s.interval = Some(60.0);
+                },
+            );
+        }
+        let mut out = Vec::new();
+        store.write(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2 * (2 + SLICE * 2 + 3), "{text}");
+        assert_eq!(
+            lines[0],
+            "# HELP credwatch_check_success 1 if the last check of the integration passed, else 0."
+        );
+        assert_eq!(
+            lines[2],
+            "credwatch_check_success{org=\"acme\",integration=\"i0000\",type=\"zendesk\"} 1"
+        );
+        assert_eq!(
+            text.matches("# TYPE credwatch_check_success gauge").count(),
+            1
+        );
+        assert!(lines[2 + SLICE * 2 + 3].starts_with("# HELP credwatch_check_interval_seconds"));
+    }
+}
