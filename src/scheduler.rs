@@ -12,7 +12,7 @@
 //! spread over at most [`MAX_START_SPREAD`], and then joins the grid.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,20 +34,26 @@ pub struct Scheduled {
     pub wake: Wake,
 }
 
-/// Rings integrations by id: each is checked at once (after its check in flight, if any).
+/// Rings integrations by their number in [`scheduled`]: each is checked at once (after its
+/// check in flight, if any).
 #[derive(Clone)]
 pub struct Wake {
-    index: Arc<HashMap<String, usize>>,
+    count: usize,
     tx: mpsc::UnboundedSender<usize>,
 }
 
 impl Wake {
-    /// Asks for a check of integration `id` now; unknown ids are ignored.
-    pub fn ring(&self, id: &str) {
-        if let Some(index) = self.index.get(id) {
-            let _ = self.tx.send(*index);
+    /// Asks for a check of integration number `n` now; numbers out of range are ignored.
+    pub fn ring(&self, n: usize) {
+        if n < self.count {
+            let _ = self.tx.send(n);
         }
     }
+}
+
+/// The integrations a schedule checks, in the order that numbers them.
+pub fn scheduled(integrations: &[Arc<Integration>]) -> impl Iterator<Item = &Arc<Integration>> {
+    integrations.iter().filter(|i| i.active)
 }
 
 /// Starts the schedule of the active integrations; it ends when `shutdown` is cancelled, once
@@ -65,16 +71,12 @@ pub fn spawn(
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
     tasks.spawn(self::pulse(pulse, permits.clone(), shutdown.clone()));
-    let active: Vec<Arc<Integration>> = integrations.iter().filter(|i| i.active).cloned().collect();
+    let active: Vec<Arc<Integration>> = scheduled(integrations).cloned().collect();
     let first = active
         .iter()
         .map(|i| first_run(i, checker.last_started(i), changed.contains(&i.id)))
         .collect();
-    let index = active
-        .iter()
-        .enumerate()
-        .map(|(n, i)| (i.id.clone(), n))
-        .collect();
+    let count = active.len();
     let (tx, rx) = mpsc::unbounded_channel();
     let schedule = Schedule {
         integrations: active,
@@ -85,10 +87,7 @@ pub fn spawn(
     tasks.spawn(schedule.run(first, rx));
     Scheduled {
         tasks,
-        wake: Wake {
-            index: Arc::new(index),
-            tx,
-        },
+        wake: Wake { count, tx },
     }
 }
 

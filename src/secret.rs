@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -52,7 +52,7 @@ pub enum SecretRef {
     /// `"value"` written in the config (allowed, warned about).
     Literal(Secret),
     /// `{ file = "/path" }`: the file's content, one trailing newline removed.
-    File(PathBuf),
+    File(Arc<Path>),
     /// `{ env = "VAR" }`: an environment variable of the credwatch process.
     Env(String),
     /// `{ credential = "name" }`: systemd `LoadCredential=`, `$CREDENTIALS_DIRECTORY/name`.
@@ -101,7 +101,7 @@ impl SecretRef {
     /// The file the secret is read from, if it lives in one (for watching it).
     pub fn path(&self) -> Option<PathBuf> {
         match self {
-            Self::File(path) => Some(path.clone()),
+            Self::File(path) => Some(path.to_path_buf()),
             Self::Credential(name) => {
                 std::env::var_os("CREDENTIALS_DIRECTORY").map(|dir| PathBuf::from(dir).join(name))
             }
@@ -113,7 +113,7 @@ impl SecretRef {
     pub fn resolve(&self) -> Result<Secret, SecretError> {
         let value = match self {
             Self::Literal(secret) => secret.expose().to_string(),
-            Self::File(path) => read_file(path.clone())?,
+            Self::File(path) => read_file(path)?,
             Self::Env(var) => match std::env::var(var) {
                 Ok(value) => value,
                 Err(std::env::VarError::NotPresent) => {
@@ -126,7 +126,7 @@ impl SecretRef {
             Self::Credential(name) => {
                 let dir = std::env::var_os("CREDENTIALS_DIRECTORY")
                     .ok_or_else(|| SecretError::NoCredentialsDirectory(name.clone()))?;
-                read_file(PathBuf::from(dir).join(name))?
+                read_file(&PathBuf::from(dir).join(name))?
             }
         };
         if value.is_empty() {
@@ -194,10 +194,10 @@ pub(crate) fn files_changed() {
 }
 
 /// A secret file's content: kept from an earlier read while the file is watched and unchanged.
-fn read_file(path: PathBuf) -> Result<String, SecretError> {
+fn read_file(path: &Path) -> Result<String, SecretError> {
     let changes = {
         let watched = watched();
-        match watched.files.get(&path) {
+        match watched.files.get(path) {
             Some(Watched {
                 content: Some(content),
                 ..
@@ -206,11 +206,11 @@ fn read_file(path: PathBuf) -> Result<String, SecretError> {
             None => None,
         }
     };
-    let text = read_from_disk(&path)?;
+    let text = read_from_disk(path)?;
     if let Some(changes) = changes {
         let mut watched = watched();
         if watched.changes == changes
-            && let Some(file) = watched.files.get_mut(&path)
+            && let Some(file) = watched.files.get_mut(path)
         {
             file.content = Some(Secret::new(text.clone()));
         }
@@ -237,7 +237,7 @@ fn read_from_disk(path: &Path) -> Result<String, SecretError> {
 
 /// Secret fields read once for a whole check, by field name: what the lockout guard
 /// fingerprints is then exactly what the check sends. An error is the reference's message.
-pub type Resolved = Vec<(String, Result<Secret, String>)>;
+pub type Resolved = Vec<(Arc<str>, Result<Secret, String>)>;
 
 /// Reads every field now.
 pub fn resolve_all(fields: &[SecretField]) -> Resolved {
@@ -257,7 +257,7 @@ pub fn resolve_all(fields: &[SecretField]) -> Resolved {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SecretField {
     /// The dotted config path, e.g. `credentials.api_token`.
-    pub field: String,
+    pub field: Arc<str>,
     /// Where the value lives.
     pub source: SecretRef,
 }
@@ -279,7 +279,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s");
         std::fs::write(&path, "  value \n\n").unwrap();
-        let secret = SecretRef::File(path).resolve().unwrap();
+        let secret = SecretRef::File(path.into()).resolve().unwrap();
         assert_eq!(secret.expose(), "  value \n");
     }
 
@@ -287,7 +287,7 @@ mod tests {
     fn watched_files_are_read_again_only_after_a_change() {
         let dir = tempfile::tempdir().unwrap();
         let (watched, unwatched) = (dir.path().join("w"), dir.path().join("u"));
-        let read = |path: &PathBuf| SecretRef::File(path.clone()).resolve().unwrap();
+        let read = |path: &PathBuf| SecretRef::File(path.as_path().into()).resolve().unwrap();
         std::fs::write(&watched, "one").unwrap();
         std::fs::write(&unwatched, "one").unwrap();
         watch_files(std::slice::from_ref(&watched));

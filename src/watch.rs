@@ -44,8 +44,8 @@ impl Drop for SecretWatch {
 
 /// What is watched: each secret file, who reads it, and a digest of what it held.
 struct Files {
-    /// File → the integrations that read it.
-    readers: HashMap<PathBuf, BTreeSet<String>>,
+    /// File → the integrations that read it, by their number in the schedule (see [`Wake`]).
+    readers: HashMap<PathBuf, Vec<u32>>,
     /// File → digest of its content (`None`: unreadable).
     digests: HashMap<PathBuf, Option<u64>>,
     /// Directory → the files whose entry or link target lives there.
@@ -86,14 +86,15 @@ pub fn spawn(
     wake: Wake,
     shutdown: CancellationToken,
 ) -> Option<SecretWatch> {
-    let mut readers: HashMap<PathBuf, BTreeSet<String>> = HashMap::new();
-    for integration in integrations.iter().filter(|i| i.active) {
+    let mut readers: HashMap<PathBuf, Vec<u32>> = HashMap::new();
+    for (n, integration) in crate::scheduler::scheduled(integrations).enumerate() {
         for secret in &integration.secrets {
             if let Some(path) = secret.source.path() {
-                readers
-                    .entry(path)
-                    .or_default()
-                    .insert(integration.id.clone());
+                let reading = readers.entry(path).or_default();
+                let n = u32::try_from(n).expect("fewer than 4 billion integrations");
+                if reading.last() != Some(&n) {
+                    reading.push(n);
+                }
             }
         }
     }
@@ -222,12 +223,12 @@ async fn run(
                 }
             }
             tracing::info!(file = %file.display(), "secret file changed");
-            if let Some(names) = files.readers.get(&file) {
-                woken.extend(names.iter().cloned());
+            if let Some(readers) = files.readers.get(&file) {
+                woken.extend(readers.iter().copied());
             }
         }
-        for name in woken {
-            wake.ring(&name);
+        for n in woken {
+            wake.ring(n as usize);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The configuration: the TOML model, its validation (Genesys limits, unique names, cadences) and
 //! the integrations it yields. A bad config is rejected whole, with the file, line and field.
 
+pub mod intern;
 mod raw;
 mod section;
 mod server;

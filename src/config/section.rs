@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::path::Path;
 use std::sync::Arc;
 
 use toml::{Spanned, Value};
@@ -222,7 +223,7 @@ impl Section {
             ));
         }
         let field = SecretField {
-            field: self.field(key),
+            field: super::intern::text(&self.field(key)),
             source,
         };
         self.secrets.push(field.clone());
@@ -240,7 +241,7 @@ impl Section {
             Value::String(path) if path.trim().is_empty() => {
                 return Err(self.error(key, "must not be empty"));
             }
-            Value::String(path) => SecretRef::File(path.trim().into()),
+            Value::String(path) => SecretRef::File(super::intern::path(Path::new(path.trim()))),
             Value::Table(_) => parse_secret_ref(&value).map_err(|msg| self.error(key, msg))?,
             _ => {
                 return Err(self.error(
@@ -250,7 +251,7 @@ impl Section {
             }
         };
         let field = SecretField {
-            field: self.field(key),
+            field: super::intern::text(&self.field(key)),
             source,
         };
         self.secrets.push(field.clone());
@@ -323,7 +324,7 @@ fn parse_secret_ref(value: &Value) -> Result<SecretRef, String> {
             };
             let text = text.trim().to_string();
             match kind.as_str() {
-                "file" => Ok(SecretRef::File(text.into())),
+                "file" => Ok(SecretRef::File(super::intern::path(Path::new(&text)))),
                 "env" => Ok(SecretRef::Env(text)),
                 "credential" if text.contains('/') => {
                     Err("credential must be a name, not a path".to_string())

@@ -144,9 +144,15 @@ impl Metrics {
                     .set(kind.limit as f64);
             }
         }
-        for series in self.series.lock().values_mut() {
+        for (_, series) in self.series.lock().iter_mut() {
             series.info = None;
         }
+        self.series.add(
+            config
+                .integrations
+                .iter()
+                .map(|i| (i.id.as_str(), i.kind.key)),
+        );
         for integration in &config.integrations {
             let active = integration.active;
             let last_success = state.last_success(&integration.id);
@@ -187,18 +193,15 @@ impl Metrics {
         integration: &Integration,
         change: impl FnOnce(&mut series::Series) -> R,
     ) -> R {
-        self.series.with(
-            &integration.id,
-            (&integration.org, &integration.name, integration.kind.key),
-            change,
-        )
+        self.series
+            .with(&integration.id, integration.kind.key, change)
     }
 
     /// Drops every per-integration series of an integration that is no longer checked (its
     /// `credwatch_integration_info` follows the config).
     pub fn forget(&self, integration: &Integration) {
         let mut series = self.series.lock();
-        if let Some(one) = series.get_mut(&integration.id) {
+        if let Some(one) = series::Store::get_mut(&mut series, &integration.id) {
             one.clear_checked();
         }
     }

@@ -5,20 +5,18 @@
 //! Here one integration is one small struct, and a scrape is written family by family, a slice
 //! of integrations at a time, so that checks recording results are never kept waiting long.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::outcome::FailureReason;
 
 /// How many integrations one lock of the store writes before letting checks record again.
 const SLICE: usize = 512;
 
-/// What credwatch exports of one integration.
+/// What credwatch exports of one integration; its `org` and `integration` labels are its key,
+/// `ORG/NAME` (an org has no `/`).
 #[derive(Debug, Default, Clone)]
 pub(super) struct Series {
-    pub(super) org: Arc<str>,
-    pub(super) name: Box<str>,
     pub(super) kind: &'static str,
     /// `credwatch_integration_info`: the credential type and whether it is active; `None` when
     /// the running config no longer has it.
@@ -41,8 +39,6 @@ impl Series {
     /// Drops every value a check set (the integration is no longer checked).
     pub(super) fn clear_checked(&mut self) {
         *self = Series {
-            org: self.org.clone(),
-            name: std::mem::take(&mut self.name),
             kind: self.kind,
             info: self.info.take(),
             ..Series::default()
@@ -64,10 +60,16 @@ impl Series {
     }
 }
 
-/// Every integration's series, by `ORG/NAME`.
+/// Every integration's series, by `ORG/NAME`: a vector sorted by it, which costs a third less
+/// than a map's half-full nodes.
 #[derive(Debug, Default)]
 pub(super) struct Store {
-    series: Mutex<BTreeMap<String, Series>>,
+    series: Mutex<Vec<(String, Series)>>,
+}
+
+/// The position of `id` in the sorted series, or where it would go.
+fn find(series: &[(String, Series)], id: &str) -> Result<usize, usize> {
+    series.binary_search_by(|(key, _)| key.as_str().cmp(id))
 }
 
 /// One family: its name, type, help, and how to write an integration's samples of it.
@@ -83,6 +85,8 @@ struct Family {
 struct Sample<'a> {
     out: &'a mut Vec<u8>,
     family: &'static str,
+    /// The integration's `ORG/NAME`.
+    id: &'a str,
     series: &'a Series,
 }
 
@@ -90,10 +94,11 @@ impl Sample<'_> {
     fn value(&mut self, extra: &[(&str, &str)], value: f64) -> io::Result<()> {
         let out = &mut *self.out;
         out.extend_from_slice(self.family.as_bytes());
+        let (org, name) = self.id.split_once('/').unwrap_or(("", self.id));
         out.extend_from_slice(b"{org=\"");
-        escape(out, &self.series.org);
+        escape(out, org);
         out.extend_from_slice(b"\",integration=\"");
-        escape(out, &self.series.name);
+        escape(out, name);
         out.extend_from_slice(b"\",type=\"");
         escape(out, self.series.kind);
         out.push(b'"');
@@ -241,34 +246,76 @@ const FAMILIES: &[Family] = &[
 ];
 
 impl Store {
-    pub(super) fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Series>> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Vec<(String, Series)>> {
         self.series.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The series of integration `id`, created with its labels if new.
+    /// Makes room for integrations not seen before, all at once (inserting one by one into a
+    /// sorted vector of tens of thousands would move it each time).
+    pub(super) fn add<'a>(&self, ids: impl Iterator<Item = (&'a str, &'static str)>) {
+        let mut series = self.lock();
+        let known = series.len();
+        for (id, kind) in ids {
+            if find(&series[..known], id).is_err() {
+                series.push((
+                    id.to_string(),
+                    Series {
+                        kind,
+                        ..Series::default()
+                    },
+                ));
+            }
+        }
+        if series.len() > known {
+            series.sort_by(|(a, _), (b, _)| a.cmp(b));
+            series.dedup_by(|(a, _), (b, _)| a == b);
+        }
+    }
+
+    /// The series of `id`, if it has one.
+    pub(super) fn get_mut<'a>(
+        series: &'a mut [(String, Series)],
+        id: &str,
+    ) -> Option<&'a mut Series> {
+        let at = find(series, id).ok()?;
+        Some(&mut series[at].1)
+    }
+
+    /// The series of integration `id` (`ORG/NAME`) of type `kind`, created if new.
     pub(super) fn with<R>(
         &self,
         id: &str,
-        labels: (&Arc<str>, &str, &'static str),
+        kind: &'static str,
         change: impl FnOnce(&mut Series) -> R,
     ) -> R {
         let mut series = self.lock();
-        if let Some(existing) = series.get_mut(id) {
-            return change(existing);
+        let at = match find(&series, id) {
+            Ok(at) => at,
+            Err(at) => {
+                let new = Series {
+                    kind,
+                    ..Series::default()
+                };
+                series.insert(at, (id.to_string(), new));
+                at
+            }
+        };
+        let existing = &mut series[at].1;
+        // Another type under the same name is another integration.
+        if existing.kind != kind {
+            *existing = Series {
+                kind,
+                ..Series::default()
+            };
         }
-        let (org, name, kind) = labels;
-        let entry = series.entry(id.to_string()).or_insert_with(|| Series {
-            org: org.clone(),
-            name: name.into(),
-            kind,
-            ..Series::default()
-        });
-        change(entry)
+        change(existing)
     }
 
     /// Drops integrations nothing is exported of any more.
     pub(super) fn prune(&self) {
-        self.lock().retain(|_, series| !series.is_empty());
+        let mut series = self.lock();
+        series.retain(|(_, series)| !series.is_empty());
+        series.shrink_to_fit();
     }
 
     /// Writes every family to `out`, taking the lock for [`SLICE`] integrations at a time.
@@ -281,18 +328,16 @@ impl Store {
                 buffer.clear();
                 let last = {
                     let series = self.lock();
-                    let range = match &after {
-                        None => series.range::<String, _>(..),
-                        Some(key) => series.range::<String, _>((
-                            std::ops::Bound::Excluded(key.clone()),
-                            std::ops::Bound::Unbounded,
-                        )),
+                    let start = match &after {
+                        None => 0,
+                        Some(key) => series.partition_point(|(id, _)| id <= key),
                     };
                     let mut last = None;
-                    for (key, one) in range.take(SLICE) {
+                    for (key, one) in series[start..].iter().take(SLICE) {
                         let mut sample = Sample {
                             out: &mut buffer,
                             family: family.name,
+                            id: key,
                             series: one,
                         };
                         (family.samples)(one, &mut sample)?;
@@ -345,16 +390,11 @@ mod tests {
     #[test]
     fn families_are_written_whole_across_slices() {
         let store = Store::default();
-        let org: Arc<str> = "acme".into();
         for n in 0..(SLICE * 2 + 3) {
-            store.with(
-                &format!("acme/i{n:04}"),
-                (&org, &format!("i{n:04}"), "zendesk"),
-                |s| {
-                    s.success = Some(true);
-                    s.interval = Some(60.0);
-                },
-            );
+            store.with(&format!("acme/i{n:04}"), "zendesk", |s| {
+                s.success = Some(true);
+                s.interval = Some(60.0);
+            });
         }
         let mut out = Vec::new();
         store.write(&mut out).unwrap();

@@ -202,10 +202,10 @@ pub fn detail_page(view: &IntegrationView, checks_allowed: bool) -> String {
             tbody {
                 @for entry in view.history.iter().flatten() {
                     tr {
-                        td { (crate::state::rfc3339(entry.time())) " (" (ago(Some(entry.time()), now)) ")" }
-                        td { (format!("{:.3} s", entry.duration_seconds())) }
-                        td { span class=(if entry.failure.is_none() { "success" } else { "bad" }) { (entry.result()) } }
-                        td.message { (entry.message.as_deref().map_or("", String::as_str)) }
+                        td { (crate::state::rfc3339(entry.time)) " (" (ago(Some(entry.time), now)) ")" }
+                        td { (format!("{:.3} s", entry.duration_seconds)) }
+                        td { span class=(if entry.result == "success" { "success" } else { "bad" }) { (entry.result) } }
+                        td.message { (entry.message.as_deref().unwrap_or("")) }
                     }
                 }
             }

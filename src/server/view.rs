@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::config::Integration;
 use crate::guard;
 use crate::guard::Engaged;
-use crate::state::{Entry, Record, State, rfc3339};
+use crate::state::{Entry, EntryJson, Record, State, rfc3339};
 
 /// Where an integration stands, for the summary and the page's colours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -69,7 +69,7 @@ pub struct IntegrationView {
     pub seconds: Seconds,
     /// The last results, newest first (only in the single-integration answer).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub history: Option<Vec<Entry>>,
+    pub history: Option<Vec<EntryJson<'static>>>,
 }
 
 /// Times of an integration as unix seconds.
@@ -136,7 +136,7 @@ impl Summary {
             let status = state.peek(&integration.id, |record| {
                 let record = record.filter(|r| r.kind.as_deref() == Some(integration.kind.key));
                 let engaged = record
-                    .and_then(|r| r.guard.as_ref())
+                    .and_then(|r| r.guard.as_deref())
                     .filter(|_| integration.guard);
                 status_of(integration, record.and_then(Record::last), engaged)
             });
@@ -196,14 +196,14 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
         .unwrap_or_default();
     let last = record.last();
     let engaged = if integration.guard {
-        record.guard.clone()
+        record.guard.as_deref().cloned()
     } else {
         None
     };
     let status = status_of(integration, last, engaged.as_ref());
     let message = match &engaged {
         Some(engaged) => Some(guard::held_message(engaged, id, integration.guard_retry)),
-        None => last.and_then(|e| e.message.as_deref().cloned()),
+        None => last.and_then(|e| record.message_of(e)).map(str::to_string),
     };
     IntegrationView {
         id: id.to_string(),
@@ -243,6 +243,14 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
                 .as_ref()
                 .map(|e| e.since + integration.guard_retry.as_secs_f64()),
         },
-        history: history.then(|| record.history.iter().rev().cloned().collect()),
+        history: history.then(|| {
+            record
+                .results()
+                .map(|(entry, message)| EntryJson {
+                    message: message.map(|m| m.to_string().into()),
+                    ..EntryJson::of(entry, None)
+                })
+                .collect()
+        }),
     }
 }

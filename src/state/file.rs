@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use serde::Deserialize;
 
-use super::{Inner, Record};
+use super::{Inner, Record, Records};
 
 /// The state file's name inside `state_dir`.
 pub const STATE_FILE: &str = "state.json";
@@ -30,7 +30,7 @@ struct Stored {
     _format: String,
     version: u32,
     /// `ORG/NAME` → what credwatch remembers of it.
-    integrations: BTreeMap<String, Record>,
+    integrations: Records,
 }
 
 /// How many records one lock of the state encodes before letting checks record again.
@@ -89,7 +89,7 @@ struct Legacy {
 
 /// What loading found.
 pub(crate) struct Loaded {
-    pub(crate) integrations: BTreeMap<String, Record>,
+    pub(crate) integrations: Records,
     /// Something an operator should hear about (a file moved aside, an unreadable file).
     pub(crate) warning: Option<String>,
     /// The file exists but could not be read (permissions): what it holds is unknown.
@@ -169,7 +169,7 @@ fn fresh(warning: Option<String>) -> Loaded {
     }
 }
 
-fn parse(bytes: &[u8], main_org: &str) -> Result<BTreeMap<String, Record>, String> {
+fn parse(bytes: &[u8], main_org: &str) -> Result<Records, String> {
     // The current layout straight into records: a large file never becomes a JSON tree.
     if let Ok(stored) = serde_json::from_slice::<Stored>(bytes)
         && stored._format == FORMAT
@@ -191,7 +191,7 @@ fn parse(bytes: &[u8], main_org: &str) -> Result<BTreeMap<String, Record>, Strin
                     last_success: Some(seconds),
                     ..Record::default()
                 };
-                (in_main_org(name), record)
+                (in_main_org(name), Box::new(record))
             })
             .collect());
     }
@@ -270,10 +270,10 @@ mod tests {
         let mut integrations = BTreeMap::new();
         integrations.insert(
             "a".to_string(),
-            Record {
+            Box::new(Record {
                 last_success: Some(5.0),
                 ..Record::default()
-            },
+            }),
         );
         let inner = Mutex::new(Inner {
             records: integrations,

@@ -5,7 +5,8 @@
 
 mod file;
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -19,34 +20,37 @@ use crate::guard::Engaged;
 use crate::outcome::FailureReason;
 use crate::runner::Report;
 
+/// Every record by `ORG/NAME`. Boxed: a map's nodes are often half empty, and empty slots of
+/// pointers cost less than empty slots of records.
+pub(crate) type Records = BTreeMap<String, Box<Record>>;
+
 /// How many results each integration keeps.
 pub const HISTORY: usize = 20;
 
-/// What credwatch remembers of one integration.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What credwatch remembers of one integration. Kept compact, because tens of thousands of
+/// integrations keep twenty results each: a result is 12 bytes, and only failures' messages are
+/// kept beside them (shared with the failure before when the text is the same).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(try_from = "RecordJson")]
 pub struct Record {
     /// The integration's type when last checked: a record of another type is not its own.
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<Cow<'static, str>>,
     /// Unix seconds of the last success.
-    #[serde(default)]
     pub last_success: Option<f64>,
     /// Expiry of the token the last success minted, unix seconds.
-    #[serde(default)]
     pub token_expiry: Option<f64>,
     /// `notAfter` of the mTLS client certificate, when last seen, unix seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_certificate_expiry: Option<f64>,
     /// `notAfter` of the soonest server certificate, when last seen, unix seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_certificate_expiry: Option<f64>,
-    /// The lockout guard, while engaged.
-    #[serde(default)]
-    pub guard: Option<Engaged>,
+    /// The lockout guard, while engaged (boxed: few records have one).
+    pub guard: Option<Box<Engaged>>,
     /// The last results, oldest first.
-    #[serde(default)]
     pub history: VecDeque<Entry>,
+    /// The messages of the failures in `history`, oldest first, by their entry's time.
+    messages: VecDeque<(u64, Arc<String>)>,
+    /// Checked (or held by the guard) in this run: readiness. Not saved.
+    seen: bool,
 }
 
 impl Record {
@@ -54,27 +58,98 @@ impl Record {
     pub fn last(&self) -> Option<&Entry> {
         self.history.back()
     }
+
+    /// The message of a failure in the history.
+    pub fn message_of(&self, entry: &Entry) -> Option<&str> {
+        entry.failure?;
+        self.messages
+            .iter()
+            .rev()
+            .find(|(time, _)| *time == entry.time_ms())
+            .map(|(_, message)| message.as_str())
+    }
+
+    /// Adds a result, forgetting the oldest beyond [`HISTORY`].
+    fn push(&mut self, entry: Entry, message: Option<&str>) {
+        if self.history.len() >= HISTORY
+            && let Some(oldest) = self.history.pop_front()
+            && self
+                .messages
+                .front()
+                .is_some_and(|(time, _)| *time == oldest.time_ms())
+        {
+            self.messages.pop_front();
+        }
+        // Full size at once: the history fills up within twenty checks anyway.
+        if self.history.capacity() < HISTORY {
+            self.history.reserve_exact(HISTORY - self.history.len());
+        }
+        if let Some(message) = message.filter(|_| entry.failure.is_some()) {
+            let shared = match self.messages.back() {
+                Some((_, before)) if before.as_str() == message => before.clone(),
+                _ => Arc::new(message.to_string()),
+            };
+            self.messages.push_back((entry.time_ms(), shared));
+        }
+        self.history.push_back(entry);
+    }
+
+    /// A copy with only the latest result.
+    fn latest(&self) -> Record {
+        let mut latest = self.clone_without_history();
+        if let Some(last) = self.last() {
+            latest.push(*last, self.message_of(last));
+        }
+        latest
+    }
+
+    fn clone_without_history(&self) -> Record {
+        Record {
+            kind: self.kind.clone(),
+            last_success: self.last_success,
+            token_expiry: self.token_expiry,
+            client_certificate_expiry: self.client_certificate_expiry,
+            server_certificate_expiry: self.server_certificate_expiry,
+            guard: self.guard.clone(),
+            history: VecDeque::new(),
+            messages: VecDeque::new(),
+            seen: self.seen,
+        }
+    }
+
+    /// The results, newest first, with their messages.
+    pub fn results(&self) -> impl Iterator<Item = (&Entry, Option<&str>)> {
+        self.history
+            .iter()
+            .rev()
+            .map(|entry| (entry, self.message_of(entry)))
+    }
 }
 
-/// One result, in 24 bytes, because tens of thousands of integrations keep twenty each: times
-/// in milliseconds, the result as the failure reason (none for a success), and a failure's
-/// message shared with the result before when it is the same text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(into = "EntryJson", try_from = "EntryJson")]
+/// One result: when it ended (unix seconds and milliseconds), how long it took, and why it
+/// failed (`None` for a success).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
-    /// When the check ended, unix milliseconds.
-    pub time_ms: u64,
-    /// How long it took, in milliseconds.
-    pub duration_ms: u32,
-    /// Why it failed; `None` for a success.
+    seconds: u32,
+    duration_ms: u32,
+    millis: u16,
     pub failure: Option<FailureReason>,
-    /// The failure's message (free of secrets); absent on success.
-    pub message: Option<Arc<String>>,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() == 24);
+const _: () = assert!(std::mem::size_of::<Entry>() == 12);
 
 impl Entry {
+    /// A result that ended at `time` (unix seconds) and took `duration_seconds`.
+    pub fn new(time: f64, duration_seconds: f64, failure: Option<FailureReason>) -> Self {
+        let time_ms = (time * 1000.0).round().clamp(0.0, u32::MAX as f64 * 1000.0) as u64;
+        Self {
+            seconds: (time_ms / 1000) as u32,
+            millis: (time_ms % 1000) as u16,
+            duration_ms: millis(duration_seconds),
+            failure,
+        }
+    }
+
     /// `success` or the failure reason.
     pub fn result(&self) -> &'static str {
         self.failure.map_or("success", FailureReason::as_str)
@@ -87,52 +162,124 @@ impl Entry {
 
     /// When the check ended, unix seconds.
     pub fn time(&self) -> f64 {
-        self.time_ms as f64 / 1000.0
+        self.time_ms() as f64 / 1000.0
+    }
+
+    fn time_ms(&self) -> u64 {
+        u64::from(self.seconds) * 1000 + u64::from(self.millis)
     }
 }
 
-/// [`Entry`] as the state file and the API write it.
-#[derive(Serialize, Deserialize)]
+/// A result as the state file and the API write it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EntryJson {
-    time: f64,
-    duration_seconds: f64,
+pub struct EntryJson<'a> {
+    pub time: f64,
+    pub duration_seconds: f64,
     /// `success` or the failure reason.
-    result: String,
+    pub result: std::borrow::Cow<'a, str>,
+    /// The failure's message (free of secrets); absent on success.
     #[serde(default)]
-    message: Option<String>,
+    pub message: Option<std::borrow::Cow<'a, str>>,
 }
 
-impl From<Entry> for EntryJson {
-    fn from(entry: Entry) -> Self {
+impl<'a> EntryJson<'a> {
+    pub fn of(entry: &Entry, message: Option<&'a str>) -> Self {
         Self {
             time: entry.time(),
             duration_seconds: entry.duration_seconds(),
-            result: entry.result().to_string(),
-            message: entry.message.map(Arc::unwrap_or_clone),
+            result: entry.result().into(),
+            message: message.map(Into::into),
         }
     }
 }
 
-impl TryFrom<EntryJson> for Entry {
+/// [`Record`] as the state file has it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordJson {
+    #[serde(rename = "type", default)]
+    kind: Option<Cow<'static, str>>,
+    #[serde(default)]
+    last_success: Option<f64>,
+    #[serde(default)]
+    token_expiry: Option<f64>,
+    #[serde(default)]
+    client_certificate_expiry: Option<f64>,
+    #[serde(default)]
+    server_certificate_expiry: Option<f64>,
+    #[serde(default)]
+    guard: Option<Box<Engaged>>,
+    #[serde(default)]
+    history: Vec<EntryJson<'static>>,
+}
+
+impl TryFrom<RecordJson> for Record {
     type Error = String;
 
-    fn try_from(json: EntryJson) -> Result<Self, String> {
-        let failure = match json.result.as_str() {
-            "success" => None,
-            other => Some(
-                FailureReason::ALL
-                    .into_iter()
-                    .find(|reason| reason.as_str() == other)
-                    .ok_or_else(|| format!("unknown result {other:?}"))?,
-            ),
+    fn try_from(json: RecordJson) -> Result<Self, String> {
+        let mut record = Record {
+            kind: json.kind,
+            last_success: json.last_success,
+            token_expiry: json.token_expiry,
+            client_certificate_expiry: json.client_certificate_expiry,
+            server_certificate_expiry: json.server_certificate_expiry,
+            guard: json.guard,
+            ..Record::default()
         };
-        Ok(Self {
-            time_ms: (json.time * 1000.0).round().max(0.0) as u64,
-            duration_ms: millis(json.duration_seconds),
-            failure,
-            message: json.message.map(Arc::new),
-        })
+        for entry in json.history {
+            let failure = match &*entry.result {
+                "success" => None,
+                other => Some(
+                    FailureReason::ALL
+                        .into_iter()
+                        .find(|reason| reason.as_str() == other)
+                        .ok_or_else(|| format!("unknown result {other:?}"))?,
+                ),
+            };
+            let message = entry.message.as_deref();
+            record.push(
+                Entry::new(entry.time, entry.duration_seconds, failure),
+                message,
+            );
+        }
+        Ok(record)
+    }
+}
+
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(kind) = &self.kind {
+            map.serialize_entry("type", kind)?;
+        }
+        map.serialize_entry("last_success", &self.last_success)?;
+        map.serialize_entry("token_expiry", &self.token_expiry)?;
+        if let Some(at) = self.client_certificate_expiry {
+            map.serialize_entry("client_certificate_expiry", &at)?;
+        }
+        if let Some(at) = self.server_certificate_expiry {
+            map.serialize_entry("server_certificate_expiry", &at)?;
+        }
+        map.serialize_entry("guard", &self.guard)?;
+        map.serialize_entry("history", &History(self))?;
+        map.end()
+    }
+}
+
+/// A record's results as the state file lists them, written one by one.
+struct History<'a>(&'a Record);
+
+impl Serialize for History<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let record = self.0;
+        let mut seq = serializer.serialize_seq(Some(record.history.len()))?;
+        for entry in &record.history {
+            seq.serialize_element(&EntryJson::of(entry, record.message_of(entry)))?;
+        }
+        seq.end()
     }
 }
 
@@ -148,9 +295,7 @@ pub struct State {
 
 #[derive(Debug, Default)]
 struct Inner {
-    records: BTreeMap<String, Record>,
-    /// Integrations checked or held by the guard in this run: readiness.
-    seen: HashSet<String>,
+    records: Records,
     /// Something changed since the last save.
     dirty: bool,
     /// A lockout guard engaged, released or changed since the last save: save soon, whatever
@@ -207,8 +352,9 @@ impl State {
             let mut inner_urgent = false;
             let record = inner.records.entry(name.clone()).or_default();
             if record.kind.as_deref() != Some(report.integration.kind.key) {
-                *record = Record {
-                    kind: Some(report.integration.kind.key.to_string()),
+                **record = Record {
+                    kind: Some(Cow::Borrowed(report.integration.kind.key)),
+                    seen: record.seen,
                     ..Record::default()
                 };
             }
@@ -224,35 +370,21 @@ impl State {
             if let Some(server) = report.certificates.server {
                 record.server_certificate_expiry = Some(unix_seconds(server));
             }
-            if record.guard != guard {
+            if record.guard.as_deref() != guard.as_ref() {
                 inner_urgent = true;
             }
-            record.guard = guard;
+            record.guard = guard.map(Box::new);
             let failure = report.outcome.as_ref().err();
-            // The same failure again shares the message of the one before.
-            let message = failure.map(|f| match record.history.back() {
-                Some(Entry {
-                    message: Some(before),
-                    ..
-                }) if **before == f.message => before.clone(),
-                _ => Arc::new(f.message.clone()),
-            });
-            if record.history.len() >= HISTORY {
-                record.history.pop_front();
-            }
-            if record.history.capacity() < HISTORY {
-                record.history.reserve_exact(HISTORY - record.history.len());
-            }
-            record.history.push_back(Entry {
-                time_ms: (time * 1000.0).round().max(0.0) as u64,
-                duration_ms: millis(report.duration.as_secs_f64()),
-                failure: failure.map(|f| f.reason),
-                message,
-            });
+            record.push(
+                Entry::new(
+                    time,
+                    report.duration.as_secs_f64(),
+                    failure.map(|f| f.reason),
+                ),
+                failure.map(|f| f.message.as_str()),
+            );
+            record.seen = true;
             inner.urgent |= inner_urgent;
-            if !inner.seen.contains(name) {
-                inner.seen.insert(name.clone());
-            }
             inner.dirty = true;
         }
         self.changed.notify_one();
@@ -260,7 +392,9 @@ impl State {
 
     /// A due check the guard held: nothing new to keep, but the integration has a known state.
     pub fn held(&self, name: &str) {
-        self.lock().seen.insert(name.to_string());
+        if let Some(record) = self.lock().records.get_mut(name) {
+            record.seen = true;
+        }
     }
 
     /// The engaged guard of an integration of type `kind`, if any.
@@ -270,32 +404,22 @@ impl State {
         if record.kind.as_deref() != Some(kind) {
             return None;
         }
-        record.guard.clone()
+        record.guard.as_deref().cloned()
     }
 
     /// Everything remembered of an integration.
     pub fn record_of(&self, name: &str) -> Option<Record> {
-        self.lock().records.get(name).cloned()
+        self.lock().records.get(name).map(|r| Record::clone(r))
     }
 
     /// What `look` makes of the integration's record, without copying it.
     pub fn peek<R>(&self, name: &str, look: impl FnOnce(Option<&Record>) -> R) -> R {
-        look(self.lock().records.get(name))
+        look(self.lock().records.get(name).map(|r| &**r))
     }
 
     /// The integration's record with only its latest result.
     pub fn latest_of(&self, name: &str) -> Option<Record> {
-        self.peek(name, |record| {
-            record.map(|record| Record {
-                kind: record.kind.clone(),
-                last_success: record.last_success,
-                token_expiry: record.token_expiry,
-                client_certificate_expiry: record.client_certificate_expiry,
-                server_certificate_expiry: record.server_certificate_expiry,
-                guard: record.guard.clone(),
-                history: record.last().cloned().into_iter().collect(),
-            })
-        })
+        self.peek(name, |record| record.map(Record::latest))
     }
 
     /// Unix seconds of the integration's last success, this run or an earlier one.
@@ -312,7 +436,7 @@ impl State {
 
     /// Whether the integration was checked (or held by the guard) in this run.
     pub fn seen(&self, name: &str) -> bool {
-        self.lock().seen.contains(name)
+        self.lock().records.get(name).is_some_and(|r| r.seen)
     }
 
     /// Forgets integrations the config no longer has.
@@ -380,4 +504,48 @@ pub fn rfc3339(seconds: f64) -> String {
     chrono::DateTime::from_timestamp(seconds as i64, 0)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_keeps_twenty_results_and_the_messages_of_its_failures() {
+        let mut record = Record::default();
+        for n in 0..25u32 {
+            let time = 1_800_000_000.0 + f64::from(n) + 0.125;
+            if n % 3 == 0 {
+                record.push(Entry::new(time, 0.25, None), None);
+            } else {
+                let message = format!("refused {}", n / 10);
+                let entry = Entry::new(time, 0.25, Some(FailureReason::InvalidCredentials));
+                record.push(entry, Some(&message));
+            }
+        }
+        assert_eq!(record.history.len(), HISTORY);
+        let failures = record
+            .history
+            .iter()
+            .filter(|e| e.failure.is_some())
+            .count();
+        assert_eq!(record.messages.len(), failures);
+        // The same text is one allocation.
+        assert!(Arc::ptr_eq(&record.messages[0].1, &record.messages[1].1));
+        let mut results = record.results();
+        let (newest, message) = results.next().unwrap();
+        assert_eq!(newest.time(), 1_800_000_024.125);
+        assert_eq!((newest.result(), message), ("success", None));
+        let (before, message) = results.next().unwrap();
+        assert_eq!(before.result(), "invalid_credentials");
+        assert_eq!(message, Some("refused 2"));
+        assert_eq!(before.duration_seconds(), 0.25);
+        let oldest = record.history.front().unwrap();
+        assert_eq!(record.message_of(oldest), Some("refused 0"));
+        // What the state file holds reads back as the same record.
+        let json = serde_json::to_string(&record).unwrap();
+        let back: Record = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, record);
+        assert!(json.contains(r#""result":"invalid_credentials","message":"refused 2""#));
+    }
 }

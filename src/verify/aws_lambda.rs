@@ -14,7 +14,8 @@ use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use futures_util::future::BoxFuture;
 use tokio::sync::OnceCell;
-use url::Url;
+
+use crate::config::intern::{SharedUrl, shared};
 
 use super::aws_transport::{find_source, sdk_http_client};
 use super::oauth::printable;
@@ -40,7 +41,7 @@ struct AwsLambda {
     region: String,
     access_key_id: Option<SecretField>,
     secret_access_key: Option<SecretField>,
-    sts_endpoint: Option<Url>,
+    sts_endpoint: Option<SharedUrl>,
     /// The default chain's provider, built at the first check (it caches what it fetches).
     default_chain: OnceCell<Option<SharedCredentialsProvider>>,
 }
@@ -86,7 +87,7 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         region,
         access_key_id,
         secret_access_key,
-        sts_endpoint: spec.endpoints.opt_url("sts_endpoint")?,
+        sts_endpoint: spec.endpoints.opt_url("sts_endpoint")?.map(shared),
         default_chain: OnceCell::new(),
     }))
 }

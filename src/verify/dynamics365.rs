@@ -7,6 +7,8 @@ use reqwest::header::ACCEPT;
 use serde::Deserialize;
 use url::Url;
 
+use crate::config::intern::{SharedUrl, shared};
+
 use super::oauth::{self, Grant, TokenError, TokenRequest};
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
 use crate::config::{ConfigError, Spec};
@@ -27,10 +29,10 @@ struct Dynamics365 {
     password: SecretField,
     application_id: String,
     client_secret: Option<SecretField>,
-    token_url: Url,
+    token_url: SharedUrl,
     /// `{org_url}/.default`.
     scope: String,
-    who_am_i: Url,
+    who_am_i: SharedUrl,
 }
 
 fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
@@ -71,9 +73,9 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         password,
         application_id,
         client_secret,
-        token_url,
+        token_url: shared(token_url),
         scope: format!("{org}/.default"),
-        who_am_i,
+        who_am_i: shared(who_am_i),
     }))
 }
 
@@ -130,7 +132,7 @@ impl Dynamics365 {
         }
         let request = ctx
             .http
-            .get(self.who_am_i.clone())
+            .get(Url::clone(&self.who_am_i))
             .bearer_auth(granted.access_token.expose())
             .header(ACCEPT, "application/json")
             .header("OData-MaxVersion", "4.0")

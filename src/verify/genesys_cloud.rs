@@ -6,6 +6,8 @@ use futures_util::future::BoxFuture;
 use reqwest::header::ACCEPT;
 use url::Url;
 
+use crate::config::intern::{SharedUrl, shared};
+
 use super::oauth::{self, TokenError};
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
 use crate::config::{ConfigError, Spec};
@@ -43,8 +45,8 @@ pub const REGIONS: &[&str] = &[
 struct GenesysCloud {
     client_id: String,
     client_secret: SecretField,
-    token_url: Url,
-    verify_url: Url,
+    token_url: SharedUrl,
+    verify_url: SharedUrl,
 }
 
 fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
@@ -66,14 +68,18 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
             ),
         ));
     }
-    let default = |text: String| Url::parse(&text).expect("region URLs are valid");
+    let default = |text: String| shared(Url::parse(&text).expect("region URLs are valid"));
     Ok(Box::new(GenesysCloud {
         client_id,
         client_secret,
-        token_url: token_url
-            .unwrap_or_else(|| default(format!("https://login.{region}/oauth/token"))),
-        verify_url: verify_url
-            .unwrap_or_else(|| default(format!("https://api.{region}/api/v2/tokens/me"))),
+        token_url: token_url.map_or_else(
+            || default(format!("https://login.{region}/oauth/token")),
+            shared,
+        ),
+        verify_url: verify_url.map_or_else(
+            || default(format!("https://api.{region}/api/v2/tokens/me")),
+            shared,
+        ),
     }))
 }
 
@@ -101,7 +107,7 @@ impl GenesysCloud {
         }
         let request = ctx
             .http
-            .get(self.verify_url.clone())
+            .get(Url::clone(&self.verify_url))
             .bearer_auth(granted.access_token.expose())
             .header(ACCEPT, "application/json");
         let response = ctx.http.send(request).await?;

@@ -9,6 +9,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::config::intern::{SharedUrl, shared};
+
 use super::oauth::{self, TokenError};
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
 use crate::config::{ConfigError, Section, Spec};
@@ -57,8 +59,8 @@ struct Google {
     key: Key,
     scopes: Vec<String>,
     impersonate_user: Option<String>,
-    token_url: Option<Url>,
-    tokeninfo_url: Url,
+    token_url: Option<SharedUrl>,
+    tokeninfo_url: SharedUrl,
 }
 
 fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
@@ -101,11 +103,11 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         key,
         scopes,
         impersonate_user,
-        token_url: spec.endpoints.opt_url("token_url")?,
-        tokeninfo_url: spec
-            .endpoints
-            .opt_url("tokeninfo_url")?
-            .unwrap_or_else(|| Url::parse(TOKENINFO).expect("valid default URL")),
+        token_url: spec.endpoints.opt_url("token_url")?.map(shared),
+        tokeninfo_url: spec.endpoints.opt_url("tokeninfo_url")?.map_or_else(
+            || shared(Url::parse(TOKENINFO).expect("valid default URL")),
+            shared,
+        ),
     }))
 }
 
@@ -185,7 +187,7 @@ impl Google {
         let assertion = Secret::new(self.assertion(&account)?);
         ctx.remember(assertion.clone());
         let token_url = match (&self.token_url, &account.token_uri) {
-            (Some(url), _) => url.clone(),
+            (Some(url), _) => Url::clone(url),
             (None, Some(uri)) => Url::parse(uri).map_err(|e| {
                 Failure::new(
                     FailureReason::ConfigError,
@@ -203,7 +205,7 @@ impl Google {
         if !ctx.follow_up {
             return Ok(success);
         }
-        let mut url = self.tokeninfo_url.clone();
+        let mut url = Url::clone(&self.tokeninfo_url);
         url.query_pairs_mut()
             .append_pair("access_token", granted.access_token.expose());
         let response = ctx.http.send(ctx.http.get(url)).await?;

@@ -7,6 +7,8 @@ use reqwest::header::ACCEPT;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::config::intern::{SharedUrl, shared};
+
 use super::oauth::{self, Grant, TokenError, TokenRequest};
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
 use crate::config::{ConfigError, Spec};
@@ -27,7 +29,7 @@ struct Salesforce {
     password: SecretField,
     /// Absent when the org trusts credwatch's IP range.
     security_token: Option<SecretField>,
-    token_url: Url,
+    token_url: SharedUrl,
     login_origin: url::Origin,
     client_id: String,
     client_secret: SecretField,
@@ -71,7 +73,7 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         password,
         security_token,
         login_origin: login_url.origin(),
-        token_url,
+        token_url: shared(token_url),
         client_id: c.string("client_id")?,
         client_secret: c.secret("client_secret")?,
     }))

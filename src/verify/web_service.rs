@@ -14,6 +14,8 @@ use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::config::intern::{SharedUrl, shared};
+
 use super::oauth::{self, Grant, TokenRequest};
 use super::{CheckContext, IntegrationType, Verifier, failure_for_status};
 use crate::config::{ConfigError, Section, Spec};
@@ -41,7 +43,7 @@ enum Auth {
         fields: BTreeMap<String, SecretField>,
     },
     UserDefinedOauth {
-        login_url: Url,
+        login_url: SharedUrl,
         client_id: String,
         client_secret: SecretField,
         fields: BTreeMap<String, SecretField>,
@@ -101,7 +103,7 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
                 ));
             }
             Auth::UserDefinedOauth {
-                login_url: c.url("login_url")?,
+                login_url: shared(c.url("login_url")?),
                 client_id: c.string("client_id")?,
                 client_secret: c.secret("client_secret")?,
                 fields: secret_fields(c)?.unwrap_or_default(),

@@ -5,7 +5,8 @@
 use futures_util::future::BoxFuture;
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
-use url::Url;
+
+use crate::config::intern::{SharedUrl, shared};
 
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
 use crate::config::{ConfigError, Spec};
@@ -24,7 +25,7 @@ const PROVIDER: &str = "Zendesk";
 struct Zendesk {
     email: String,
     /// `https://{subdomain}.zendesk.com/`, always ending in a slash.
-    base_url: Url,
+    base_url: SharedUrl,
     api_token: SecretField,
 }
 
@@ -40,7 +41,7 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
     }
     Ok(Box::new(Zendesk {
         email,
-        base_url,
+        base_url: shared(base_url),
         api_token: c.secret("api_token")?,
     }))
 }
