@@ -209,12 +209,20 @@ def stop_daemon(daemon, drain):
     drain.wait(timeout=5)
 
 
-def run_case(kind, count, sim, work, warmup, seconds):
+def run_case(kind, count, sim, work, warmup, seconds, orgs=1):
+    """`count` integrations of one kind in each of `orgs` orgs, each checked every second."""
     config = os.path.join(work, f"{kind}.toml")
+    include = f'include = ["{kind}-orgs/*.toml"]\n' if orgs > 1 else ""
     with open(config, "w") as f:
-        f.write(f'[defaults]\ninterval = "1s"\ntimeout = "5s"\nstate_dir = "{work}/state-{kind}"\n')
+        f.write(f'{include}[defaults]\ninterval = "1s"\ntimeout = "5s"\nstate_dir = "{work}/state-{kind}"\n')
         for n in range(count):
             f.write(integration(kind, n, sim))
+    if orgs > 1:
+        os.makedirs(os.path.join(work, f"{kind}-orgs"), exist_ok=True)
+        for o in range(1, orgs):
+            with open(os.path.join(work, f"{kind}-orgs", f"org-{o:03}.toml"), "w") as f:
+                for n in range(count):
+                    f.write(integration(kind, n, sim))
     daemon, addr, drain = start_daemon(config, os.path.join(work, f"{kind}.log"))
     metrics = f"http://{addr}/metrics"
     time.sleep(warmup)
@@ -447,6 +455,7 @@ def main():
     parser.add_argument("--write", action="store_true", help="write benches/RESULTS.md")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window per case")
     parser.add_argument("--only", action="append", help="run only these cases (basic, oauth, ...)")
+    parser.add_argument("--orgs", type=int, default=1, help="orgs per case (each at the case's count)")
     parser.add_argument("--soak", action="store_true", help="run only the soak")
     parser.add_argument("--no-soak", action="store_true", help="skip the soak")
     parser.add_argument("--soak-orgs", type=int, default=100, help="orgs of 240 integrations")
@@ -471,7 +480,7 @@ def main():
             if args.soak or (args.only and kind not in args.only):
                 continue
             n = max(1, int(count * scale))
-            result = run_case(kind, n, sim, work, warmup, seconds)
+            result = run_case(kind, n, sim, work, warmup, seconds, args.orgs)
             if result["failed"]:
                 raise SystemExit(f"{kind}: {result['failed']:.0f} checks failed; see {work}/{kind}.log")
             rows.append((kind, what, n, result))

@@ -55,6 +55,8 @@ enum Auth {
 struct Request {
     method: Method,
     url: String,
+    /// The URL parsed once, when it has no placeholder to fill in.
+    fixed_url: Option<SharedUrl>,
     headers: Vec<(String, String)>,
     body: Option<String>,
     /// Accepted statuses; empty means any 2xx.
@@ -183,10 +185,12 @@ fn build_request(r: &mut Section, names: &[String]) -> Result<Request, ConfigErr
     };
     let url = r.string("url")?;
     check_placeholders(r, "url", &url, names)?;
-    match Url::parse(&fill_placeholders(&url)) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+    let fixed_url = match Url::parse(&fill_placeholders(&url)) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+            (!url.contains(PLACEHOLDER_START)).then(|| shared(parsed))
+        }
         _ => return Err(r.error("url", "must be an http:// or https:// URL")),
-    }
+    };
     let mut headers = Vec::new();
     if let Some(mut table) = r.opt_table("headers")? {
         for key in table.keys() {
@@ -228,6 +232,7 @@ fn build_request(r: &mut Section, names: &[String]) -> Result<Request, ConfigErr
     Ok(Request {
         method,
         url,
+        fixed_url,
         headers,
         body,
         expect_status,
@@ -445,13 +450,15 @@ impl Request {
         values: &BTreeMap<String, Secret>,
         auth: &Auth,
     ) -> Result<reqwest::RequestBuilder, Failure> {
-        let url = substitute(&self.url, values, true);
-        let url = Url::parse(&url).map_err(|e| {
-            Failure::new(
-                FailureReason::ConfigError,
-                format!("request.url is not a valid URL once filled in: {e}"),
-            )
-        })?;
+        let url = match &self.fixed_url {
+            Some(url) => Url::clone(url),
+            None => Url::parse(&substitute(&self.url, values, true)).map_err(|e| {
+                Failure::new(
+                    FailureReason::ConfigError,
+                    format!("request.url is not a valid URL once filled in: {e}"),
+                )
+            })?,
+        };
         let mut request = http.request(self.method.clone(), url);
         let mut has_authorization = false;
         for (name, value) in &self.headers {
