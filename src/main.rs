@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    one_heap();
     let args = cli::Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(args.log_filter()).unwrap_or_else(|e| {
         eprintln!(
@@ -37,4 +38,19 @@ fn main() -> ExitCode {
     // Checks still hanging on a provider must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     ExitCode::from(code)
+}
+
+/// Keeps glibc's heap to what credwatch uses. glibc gives threads heaps of their own, which keep
+/// what they once held; credwatch's threads besides the runtime's (a state save, a scrape)
+/// allocate briefly and rarely, so one shared heap costs them nothing. And glibc raises its
+/// threshold for mapping large blocks after freeing one, so that the next ones (a scrape's
+/// buffers, a state save's) come from the heap and stay there: a fixed threshold returns them.
+fn one_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt takes plain integers and only tunes glibc's allocator; it is called here
+    // before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
 }

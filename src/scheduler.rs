@@ -26,7 +26,7 @@ use crate::checker::{Checked, Checker};
 use crate::config::{Cadence, Integration};
 
 /// How early a check may start so that it shares a wake-up with the check before it.
-const BATCH: Duration = Duration::from_millis(10);
+const BATCH: Duration = Duration::from_millis(25);
 
 /// The longest first-check delay: start-up checks are spread over at most this long.
 const MAX_START_SPREAD: Duration = Duration::from_secs(30);
