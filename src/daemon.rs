@@ -217,7 +217,7 @@ pub async fn run(
     Ok(())
 }
 
-/// Hands memory freed after loading a config back to the system. Reading a large config leaves
+/// Hands memory freed after loading a config (and dropping the one before) back to the system. Reading a large config leaves
 /// the allocator holding megabytes of freed parse trees between the objects that stay, which
 /// it would otherwise keep (and count in the RSS) for as long as the process runs.
 fn release_free_memory() {
@@ -247,12 +247,19 @@ struct Reloader {
 impl Reloader {
     /// Loads the config again and, if it is valid, checks it instead of the running one.
     async fn reload(&self, running: &mut Running) -> Result<(), String> {
-        let new = match Config::load(&self.path) {
+        // On the blocking pool: a config of tens of thousands of integrations takes a moment
+        // to read, and checks go on meanwhile.
+        let path = self.path.clone();
+        let loaded = match tokio::task::spawn_blocking(move || Config::load(&path)).await {
+            Ok(loaded) => loaded.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("reading the config failed: {e}")),
+        };
+        let new = match loaded {
             Ok(config) => config,
             Err(e) => {
                 tracing::error!("reload failed; keeping the running config: {e}");
                 self.sinks.metrics.reload_failed();
-                return Err(e.to_string());
+                return Err(e);
             }
         };
         for warning in &new.warnings {
@@ -296,6 +303,7 @@ impl Reloader {
         );
         drop((old, checked, ids));
         *running = Running::start(new, &self.sinks, &changed);
+        release_free_memory();
         Ok(())
     }
 
