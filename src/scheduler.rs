@@ -1,15 +1,16 @@
-//! Runs every active integration on its own cadence: each in a task of its own (so a hung
-//! provider delays nobody else), at most `concurrency` checks in flight, `Retry-After` obeyed,
-//! the lockout guard consulted (through [`Checker`]), and a check at once when a secret file
-//! changes. On shutdown no new check starts and the ones in flight finish (each is bounded by
-//! its timeout).
+//! Runs every active integration on its own cadence: one task keeps the schedule, each check
+//! runs in a task of its own (so a hung provider delays nobody else), at most `concurrency`
+//! checks in flight, `Retry-After` obeyed, the lockout guard consulted (through [`Checker`]),
+//! and a check at once when a secret file changes. On shutdown no new check starts and the ones
+//! in flight finish (each is bounded by its timeout).
 //!
 //! An interval cadence runs on a wall-clock grid: integration `id` with interval `every` is
 //! checked at `phase(id) + k × every` seconds after the Unix epoch, the phase a stable hash of
 //! the id spread over the whole interval. So checks are spread evenly over each interval, and a
 //! restart or a reload does not move them: an integration checked within its last interval
 //! waits for its next grid point; one never checked (or changed by a reload) is checked soon,
-//! spread over at most [`MAX_START_SPREAD`], and then joins the grid.
+//! spread over at most [`MAX_START_SPREAD`], and then joins the grid. Checks due within
+//! [`BATCH`] of each other start together, sharing one wake-up of the process.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
