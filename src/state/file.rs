@@ -36,9 +36,9 @@ struct Stored {
 /// How many records one lock of the state encodes before letting checks record again.
 const SLICE: usize = 256;
 
-/// Writes the file's layout (compact JSON) to `out`, the records taken from `records` a slice
-/// at a time: with tens of thousands of integrations, encoding them all under one lock would
-/// keep checks waiting.
+/// Writes the file's layout (compact JSON) to `out`, taking the records from the state a
+/// slice at a time: with tens of thousands of integrations, encoding them all under one lock
+/// would keep checks waiting.
 pub(super) fn encode(inner: &Mutex<Inner>, out: &mut dyn Write) -> std::io::Result<()> {
     write!(
         out,
