@@ -32,7 +32,7 @@ type InFlight = Shared<BoxFuture<'static, Option<Checked>>>;
 /// Takes a finished (or panicked) check out of `in_flight`, unless a later one replaced it.
 struct Leave {
     checker: Arc<Checker>,
-    id: String,
+    integration: Arc<Integration>,
     number: u64,
 }
 
@@ -43,11 +43,12 @@ impl Drop for Leave {
             .in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        let id = &self.integration.id;
         if in_flight
-            .get(&self.id)
+            .get(id)
             .is_some_and(|(running, _)| *running == self.number)
         {
-            in_flight.remove(&self.id);
+            in_flight.remove(id);
         }
     }
 }
@@ -115,12 +116,12 @@ impl Checker {
         // A task of its own: the check finishes (and is recorded, and leaves `in_flight`) even
         // when every caller goes away, e.g. an HTTP client that hangs up or a reload.
         let task = tokio::spawn(async move {
-            let _leave = Leave {
+            let leave = Leave {
                 checker: this.clone(),
-                id: task_integration.id.clone(),
+                integration: task_integration,
                 number,
             };
-            this.run(&task_integration, force).await
+            this.run(&leave.integration, force).await
         });
         let shared = async move { task.await.ok() }.boxed().shared();
         in_flight.insert(integration.id.clone(), (number, shared.clone()));

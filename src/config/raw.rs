@@ -222,11 +222,14 @@ pub(crate) fn build_integration(
     let guard = raw.guard.unwrap_or_else(|| verifier.password_login());
     let active = raw.active.unwrap_or(true);
     let follow_up = raw.follow_up.unwrap_or(true);
-    let definition = definition(&[
+    let definition = definition((
         identity.expose(),
-        &format!("{cadence:?} {timeout:?} {active} {follow_up} {guard}"),
-        &format!("{:?} {:?}", defaults.guard_retry, spec.ca_cert),
-    ]);
+        format!("{cadence:?}"),
+        timeout,
+        (active, follow_up, guard),
+        defaults.guard_retry,
+        &spec.ca_cert,
+    ));
     // Only the lockout guard reads it: integrations it does not watch need not keep it.
     let identity = if guard {
         identity
@@ -266,8 +269,8 @@ pub(crate) fn build_integration(
 
 /// A digest of everything that decides how an integration is checked, to tell on reload which
 /// integrations changed (those are checked soon; the others keep their schedule).
-fn definition(parts: &[&str]) -> u64 {
-    use std::hash::{DefaultHasher, Hash, Hasher};
+fn definition(parts: impl std::hash::Hash) -> u64 {
+    use std::hash::{DefaultHasher, Hasher};
     let mut hasher = DefaultHasher::new();
     parts.hash(&mut hasher);
     hasher.finish()

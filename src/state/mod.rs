@@ -61,12 +61,17 @@ impl Record {
 
     /// The message of a failure in the history.
     pub fn message_of(&self, entry: &Entry) -> Option<&str> {
+        self.kept_message(entry)
+            .map(|(_, message)| message.as_str())
+    }
+
+    /// The kept message of a failure in the history, with its entry's time.
+    fn kept_message(&self, entry: &Entry) -> Option<&(u64, Arc<String>)> {
         entry.failure?;
         self.messages
             .iter()
             .rev()
             .find(|(time, _)| *time == entry.time_ms())
-            .map(|(_, message)| message.as_str())
     }
 
     /// Adds a result, forgetting the oldest beyond [`HISTORY`].
@@ -94,16 +99,10 @@ impl Record {
         self.history.push_back(entry);
     }
 
-    /// A copy with only the latest result.
+    /// A copy with only the latest result (and its message).
     fn latest(&self) -> Record {
-        let mut latest = self.clone_without_history();
-        if let Some(last) = self.last() {
-            latest.push(*last, self.message_of(last));
-        }
-        latest
-    }
-
-    fn clone_without_history(&self) -> Record {
+        let last = self.last().copied();
+        let message = last.and_then(|entry| self.kept_message(&entry).cloned());
         Record {
             kind: self.kind.clone(),
             last_success: self.last_success,
@@ -111,8 +110,8 @@ impl Record {
             client_certificate_expiry: self.client_certificate_expiry,
             server_certificate_expiry: self.server_certificate_expiry,
             guard: self.guard.clone(),
-            history: VecDeque::new(),
-            messages: VecDeque::new(),
+            history: last.into_iter().collect(),
+            messages: message.into_iter().collect(),
             seen: self.seen,
         }
     }
