@@ -136,10 +136,13 @@ impl Checker {
             return Checked::Ran(report);
         }
         let name = integration.id.as_str();
-        // Read once: the fingerprint is of exactly what the attempt will send.
+        // Read once: the fingerprint is of exactly what the attempt will send. It is needed
+        // only to release an engaged guard or to engage one, so mostly not at all.
         let resolved = resolve_all(&integration.secrets);
-        let fingerprint = Some(self.key.fingerprint(integration, &resolved));
         let engaged = self.state.guard(name, integration.kind.key);
+        let fingerprint = engaged
+            .is_some()
+            .then(|| self.key.fingerprint(integration, &resolved));
         let now = unix_seconds(SystemTime::now());
         match guard::decide(
             engaged.as_ref(),
@@ -163,8 +166,10 @@ impl Checker {
             ),
             Decision::Attempt(None) => {}
         }
-        let report = runner::run_with(integration, resolved).await;
-        let engaged = guard::after(&report.outcome, fingerprint, unix_seconds(report.finished));
+        let (report, resolved) = runner::run_with(integration, resolved).await;
+        let engaged = guard::after(&report.outcome, unix_seconds(report.finished), || {
+            fingerprint.unwrap_or_else(|| self.key.fingerprint(integration, &resolved))
+        });
         if let Some(engaged) = &engaged {
             tracing::warn!(
                 org = %integration.org,

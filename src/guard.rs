@@ -96,8 +96,9 @@ pub fn decide(
     Decision::Hold
 }
 
-/// The guard after an attempt: engaged when it failed in a way that counts towards a lockout.
-pub fn after(outcome: &Outcome, fingerprint: Option<String>, now: f64) -> Option<Engaged> {
+/// The guard after an attempt: engaged when it failed in a way that counts towards a lockout,
+/// with the `fingerprint` of the credentials the attempt used (made only then).
+pub fn after(outcome: &Outcome, now: f64, fingerprint: impl FnOnce() -> String) -> Option<Engaged> {
     let failure = outcome.as_ref().err()?;
     if !ENGAGING.contains(&failure.reason) {
         return None;
@@ -106,8 +107,7 @@ pub fn after(outcome: &Outcome, fingerprint: Option<String>, now: f64) -> Option
         reason: failure.reason,
         message: failure.message.clone(),
         since: now,
-        // Without a fingerprint only an operator or the retry time can release it.
-        fingerprint: fingerprint.unwrap_or_default(),
+        fingerprint: fingerprint(),
     })
 }
 
@@ -304,10 +304,10 @@ mod tests {
     #[test]
     fn only_lockout_failures_engage() {
         let fail = |reason| Err(Failure::new(reason, "m"));
-        assert!(after(&fail(FailureReason::InvalidCredentials), None, 1.0).is_some());
-        assert!(after(&fail(FailureReason::AccountLocked), None, 1.0).is_some());
-        assert!(after(&fail(FailureReason::Timeout), None, 1.0).is_none());
-        assert!(after(&Ok(Default::default()), None, 1.0).is_none());
+        assert!(after(&fail(FailureReason::InvalidCredentials), 1.0, String::new).is_some());
+        assert!(after(&fail(FailureReason::AccountLocked), 1.0, String::new).is_some());
+        assert!(after(&fail(FailureReason::Timeout), 1.0, String::new).is_none());
+        assert!(after(&Ok(Default::default()), 1.0, String::new).is_none());
     }
 
     #[test]

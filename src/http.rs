@@ -161,33 +161,33 @@ impl HttpClient {
     /// Sends a request and reads the whole (capped) answer.
     pub async fn send(&self, request: RequestBuilder) -> Result<Response, TransportError> {
         let request = request.build().map_err(|e| classify(&e, self.timeout))?;
-        let host = host_of(request.url());
         let mut response = self
             .client
             .execute(request)
             .await
             .map_err(|e| classify(&e, self.timeout))?;
         self.saw_server_cert(&response);
-        if response
-            .content_length()
-            .is_some_and(|len| len > MAX_BODY_BYTES as u64)
-        {
-            return Err(too_large(&host));
+        let declared = response.content_length().unwrap_or(0);
+        if declared > MAX_BODY_BYTES as u64 {
+            return Err(too_large(response.url()));
         }
-        let mut body = Vec::new();
+        let status = response.status();
+        let headers = std::mem::take(response.headers_mut());
+        // The declared length is within the cap: read into one allocation.
+        let mut body = Vec::with_capacity(declared as usize);
         while let Some(chunk) = response
             .chunk()
             .await
             .map_err(|e| classify(&e, self.timeout))?
         {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(too_large(&host));
+                return Err(too_large(response.url()));
             }
             body.extend_from_slice(&chunk);
         }
         Ok(Response {
-            status: response.status(),
-            headers: response.headers().clone(),
+            status,
+            headers,
             body,
         })
     }
@@ -278,7 +278,8 @@ fn host_of(url: &Url) -> String {
     }
 }
 
-fn too_large(host: &str) -> TransportError {
+fn too_large(url: &Url) -> TransportError {
+    let host = host_of(url);
     TransportError {
         reason: FailureReason::ProtocolError,
         message: format!(

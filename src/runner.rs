@@ -54,12 +54,12 @@ impl Report {
 
 /// Checks one integration now, bounded by its timeout.
 pub async fn run(integration: &Arc<Integration>) -> Report {
-    run_with(integration, Resolved::new()).await
+    run_with(integration, Resolved::new()).await.0
 }
 
-/// The same, with secret values read for this check already (the lockout guard read them to
-/// fingerprint them): they are not read a second time.
-pub async fn run_with(integration: &Arc<Integration>, resolved: Resolved) -> Report {
+/// The same, with secret values read for this check already (for the lockout guard): they are
+/// not read a second time, and they are handed back with the report.
+pub async fn run_with(integration: &Arc<Integration>, resolved: Resolved) -> (Report, Resolved) {
     let ctx = CheckContext::new(
         &integration.name,
         &integration.http,
@@ -102,11 +102,12 @@ pub async fn run_with(integration: &Arc<Integration>, resolved: Resolved) -> Rep
             failure.message
         ),
     }
-    Report {
+    let report = Report {
         integration: integration.clone(),
         outcome,
         certificates: ctx.certificates(),
         finished: SystemTime::now(),
         duration,
-    }
+    };
+    (report, ctx.into_resolved())
 }

@@ -9,8 +9,10 @@
 //! the id spread over the whole interval. So checks are spread evenly over each interval, and a
 //! restart or a reload does not move them: an integration checked within its last interval
 //! waits for its next grid point; one never checked (or changed by a reload) is checked soon,
-//! spread over at most [`MAX_START_SPREAD`], and then joins the grid. Checks due within
-//! [`BATCH`] of each other start together, sharing one wake-up of the process.
+//! spread over at most [`MAX_START_SPREAD`], and then joins the grid. The schedule wakes on
+//! [`TICK`]s: every check due since the last tick starts at the next one, so that checks share
+//! wake-ups of the process. A check therefore starts up to one tick late, never early (a
+//! provider's `Retry-After` is honoured to the millisecond).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
@@ -26,8 +28,10 @@ use tokio_util::sync::CancellationToken;
 use crate::checker::{Checked, Checker};
 use crate::config::{Cadence, Integration};
 
-/// How early a check may start so that it shares a wake-up with the check before it.
-const BATCH: Duration = Duration::from_millis(25);
+/// The schedule's wake-ups: checks due within one tick start together at its end. One wake-up
+/// for many checks costs far less CPU than one each (the benchmark: basic checks at 50 per
+/// second cost 0.14 ms each with 25 ms ticks, 0.09 ms with 250 ms).
+pub const TICK: Duration = Duration::from_millis(250);
 
 /// The longest first-check delay: start-up checks are spread over at most this long.
 const MAX_START_SPREAD: Duration = Duration::from_secs(30);
@@ -127,14 +131,13 @@ impl Schedule {
             .collect();
         let (done_tx, mut done) = mpsc::unbounded_channel::<(usize, Option<Instant>)>();
         let mut running = JoinSet::new();
+        let origin = Instant::now();
         loop {
-            let due = queue.peek().map(|Reverse((at, _))| *at);
+            let due = queue.peek().map(|Reverse((at, _))| tick_after(origin, *at));
             tokio::select! {
                 _ = this.shutdown.cancelled() => break,
                 _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                    // Runs due within the next few milliseconds start now too: one wake-up
-                    // for several checks costs far less than one each.
-                    let now = Instant::now() + BATCH;
+                    let now = Instant::now();
                     while let Some(Reverse((at, n))) = queue.peek().copied() {
                         if at > now {
                             break;
@@ -204,6 +207,14 @@ impl Schedule {
         };
         let _ = done.send((n, next_run(integration, started, retry_after)));
     }
+}
+
+/// The first tick (`origin` + k × [`TICK`]) at or after `at`.
+fn tick_after(origin: Instant, at: Instant) -> Instant {
+    let since = at.saturating_duration_since(origin).as_nanos();
+    let tick = TICK.as_nanos();
+    let ticks = since.div_ceil(tick);
+    origin + Duration::from_nanos(u64::try_from(ticks * tick).unwrap_or(u64::MAX))
 }
 
 /// The scheduler's proof of life for the systemd watchdog: every second it takes one of the
@@ -307,6 +318,18 @@ mod tests {
         );
         let config = crate::config::Config::parse("test.toml", &text).unwrap();
         Arc::into_inner(config.integrations.into_iter().next().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn checks_wait_for_the_next_tick_never_less() {
+        let origin = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(tick_after(origin, origin), origin);
+        assert_eq!(tick_after(origin, origin + ms(1)), origin + TICK);
+        assert_eq!(tick_after(origin, origin + TICK), origin + TICK);
+        assert_eq!(tick_after(origin, origin + TICK + ms(1)), origin + TICK * 2);
+        // Due before the schedule began: at once.
+        assert_eq!(tick_after(origin + ms(10), origin), origin + ms(10));
     }
 
     #[test]

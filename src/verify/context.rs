@@ -56,6 +56,11 @@ impl CheckContext {
         self
     }
 
+    /// The secret values read for this check beforehand ([`Self::with_resolved`]).
+    pub fn into_resolved(self) -> Resolved {
+        self.resolved
+    }
+
     /// Reads a secret field now (or takes it from what was read for this check); a reference
     /// that does not resolve is a `config_error`.
     pub fn secret(&self, field: &SecretField) -> Result<Secret, Failure> {
