@@ -262,7 +262,12 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 
 /// Parses `Retry-After` as delay-seconds or an HTTP date.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    retry_after_value(headers.get(RETRY_AFTER)?.to_str().ok()?)
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date.
+pub fn retry_after_value(value: &str) -> Option<Duration> {
+    let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
@@ -305,6 +310,11 @@ fn classify(error: &reqwest::Error, timeout: Duration) -> TransportError {
                 humantime::format_duration(timeout)
             ),
         )
+    } else if is_unparsable(error as &(dyn std::error::Error + 'static)) {
+        (
+            FailureReason::ProtocolError,
+            format!("{host} answered something that is not HTTP: {cause}"),
+        )
     } else if is_tls(error as &(dyn std::error::Error + 'static)) {
         (
             FailureReason::TlsError,
@@ -327,6 +337,21 @@ fn classify(error: &reqwest::Error, timeout: Duration) -> TransportError {
         )
     };
     TransportError { reason, message }
+}
+
+/// Whether the answer could not be read as HTTP at all (hyper's parse errors): bytes the
+/// protocol does not allow, not a failing network.
+fn is_unparsable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(hyper) = e.downcast_ref::<hyper::Error>()
+            && (hyper.is_parse() || hyper.is_parse_status() || hyper.is_parse_too_large())
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// Whether a rustls error (handshake, certificate, alert) is anywhere in the chain. rustls

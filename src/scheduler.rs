@@ -9,13 +9,12 @@
 //! the id spread over the whole interval. So checks are spread evenly over each interval, and a
 //! restart or a reload does not move them: an integration checked within its last interval
 //! waits for its next grid point; one never checked (or changed by a reload) is checked soon,
-//! spread over at most [`MAX_START_SPREAD`], and then joins the grid. The schedule wakes on
-//! [`TICK`]s: every check due since the last tick starts at the next one, so that checks share
-//! wake-ups of the process. A check therefore starts up to one tick late, never early (a
-//! provider's `Retry-After` is honoured to the millisecond).
+//! spread over at most [`MAX_START_SPREAD`], and then joins the grid. Due checks wait for each
+//! other to share a wake-up of the process: the schedule wakes when [`BATCH`] are due, or
+//! [`GATHER`] after the first is. A check therefore starts up to that much late, never early
+//! (a provider's `Retry-After` is honoured to the millisecond).
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,10 +27,14 @@ use tokio_util::sync::CancellationToken;
 use crate::checker::{Checked, Checker};
 use crate::config::{Cadence, Integration};
 
-/// The schedule's wake-ups: checks due within one tick start together at its end. One wake-up
-/// for many checks costs far less CPU than one each (the benchmark: basic checks at 50 per
-/// second cost 0.14 ms each with 25 ms ticks, 0.09 ms with 250 ms).
-pub const TICK: Duration = Duration::from_millis(250);
+/// How long a due check may wait for others to start with: one wake-up of the process for many
+/// checks costs far less CPU than one each (the benchmark: basic checks at 50 per second cost
+/// 0.14 ms each when started within 25 ms of their time, 0.09 ms within 250 ms).
+pub const GATHER: Duration = Duration::from_millis(250);
+
+/// How many due checks start together at most, unless more are due at once: enough to share
+/// the wake-up, few enough that a busy schedule does not hold hundreds of connections at once.
+const BATCH: usize = 16;
 
 /// The longest first-check delay: start-up checks are spread over at most this long.
 const MAX_START_SPREAD: Duration = Duration::from_secs(30);
@@ -124,25 +127,24 @@ impl Schedule {
     async fn run(self, first: Vec<Instant>, mut wakes: mpsc::UnboundedReceiver<usize>) {
         let this = Arc::new(self);
         let mut slots: Vec<Slot> = first.iter().map(|at| Slot::Planned(*at)).collect();
-        let mut queue: BinaryHeap<Reverse<(Instant, usize)>> = first
+        let mut queue: BTreeSet<(Instant, usize)> = first
             .into_iter()
             .enumerate()
-            .map(|(n, at)| Reverse((at, n)))
+            .map(|(n, at)| (at, n))
             .collect();
         let (done_tx, mut done) = mpsc::unbounded_channel::<(usize, Option<Instant>)>();
         let mut running = JoinSet::new();
-        let origin = Instant::now();
         loop {
-            let due = queue.peek().map(|Reverse((at, _))| tick_after(origin, *at));
+            let due = wake_up(&queue);
             tokio::select! {
                 _ = this.shutdown.cancelled() => break,
                 _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                     let now = Instant::now();
-                    while let Some(Reverse((at, n))) = queue.peek().copied() {
+                    while let Some((at, n)) = queue.first().copied() {
                         if at > now {
                             break;
                         }
-                        queue.pop();
+                        queue.pop_first();
                         // Entries of runs a wake-up replaced are stale: skip them.
                         if slots[n] == Slot::Planned(at) {
                             slots[n] = Slot::Running { rung: false };
@@ -166,7 +168,7 @@ impl Schedule {
                     }
                     (_, Some(at)) => {
                         slots[n] = Slot::Planned(at);
-                        queue.push(Reverse((at, n)));
+                        queue.insert((at, n));
                     }
                     (_, None) => {
                         let integration = &this.integrations[n];
@@ -209,12 +211,15 @@ impl Schedule {
     }
 }
 
-/// The first tick (`origin` + k × [`TICK`]) at or after `at`.
-fn tick_after(origin: Instant, at: Instant) -> Instant {
-    let since = at.saturating_duration_since(origin).as_nanos();
-    let tick = TICK.as_nanos();
-    let ticks = since.div_ceil(tick);
-    origin + Duration::from_nanos(u64::try_from(ticks * tick).unwrap_or(u64::MAX))
+/// When the schedule wakes next: when [`BATCH`] planned runs are due, or [`GATHER`] after the
+/// first is, whichever comes first. Never before the first is due.
+fn wake_up(queue: &BTreeSet<(Instant, usize)>) -> Option<Instant> {
+    let (first, _) = queue.first()?;
+    let gathered = first.checked_add(GATHER).unwrap_or(*first);
+    Some(match queue.iter().nth(BATCH - 1) {
+        Some((batch, _)) => gathered.min(*batch),
+        None => gathered,
+    })
 }
 
 /// The scheduler's proof of life for the systemd watchdog: every second it takes one of the
@@ -321,15 +326,19 @@ mod tests {
     }
 
     #[test]
-    fn checks_wait_for_the_next_tick_never_less() {
-        let origin = Instant::now();
+    fn due_checks_gather_never_starting_early() {
+        let now = Instant::now();
         let ms = Duration::from_millis;
-        assert_eq!(tick_after(origin, origin), origin);
-        assert_eq!(tick_after(origin, origin + ms(1)), origin + TICK);
-        assert_eq!(tick_after(origin, origin + TICK), origin + TICK);
-        assert_eq!(tick_after(origin, origin + TICK + ms(1)), origin + TICK * 2);
-        // Due before the schedule began: at once.
-        assert_eq!(tick_after(origin + ms(10), origin), origin + ms(10));
+        assert_eq!(wake_up(&BTreeSet::new()), None);
+        // Few runs: the first waits GATHER for others.
+        let few: BTreeSet<_> = [(now + ms(10), 0), (now + ms(100), 1)].into();
+        assert_eq!(wake_up(&few), Some(now + ms(10) + GATHER));
+        // Many: the wake-up comes when BATCH are due.
+        let many: BTreeSet<_> = (0..100).map(|n| (now + ms(n as u64), n)).collect();
+        assert_eq!(wake_up(&many), Some(now + ms(BATCH as u64 - 1)));
+        // Never before the first is due.
+        let at_once: BTreeSet<_> = (0..100).map(|n| (now + ms(50), n)).collect();
+        assert_eq!(wake_up(&at_once), Some(now + ms(50)));
     }
 
     #[test]

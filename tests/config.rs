@@ -413,3 +413,49 @@ fn inactive_integrations_are_kept_and_counted() {
     assert_eq!(config.integrations.len(), 2);
     assert_eq!(config.active().count(), 1);
 }
+
+#[test]
+fn logins_more_often_than_once_a_minute_are_warned_about() {
+    let salesforce = |interval: &str, active: bool| {
+        format!(
+            "[[integration]]\ntype = \"salesforce\"\nname = \"SF\"\ninterval = \"{interval}\"\nactive = {active}\n\
+             [integration.credentials]\nusername = \"u@example.com\"\npassword = {{ env = \"P\" }}\n\
+             security_token = {{ env = \"T\" }}\nclient_id = \"c\"\nclient_secret = {{ env = \"S\" }}\n"
+        )
+    };
+    let warned = config(&salesforce("30s", true)).warnings;
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("default/SF"), "{}", warned[0]);
+    assert!(warned[0].contains("checked every 30s"), "{}", warned[0]);
+    assert!(
+        warned[0].contains("3,600 logins per user per hour"),
+        "{}",
+        warned[0]
+    );
+    assert!(warned[0].contains("lockout guard"), "{}", warned[0]);
+    // Once a minute is fine, and an inactive integration is never checked.
+    assert_eq!(
+        config(&salesforce("1m", true)).warnings,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        config(&salesforce("10s", false)).warnings,
+        Vec::<String>::new()
+    );
+
+    // A cron schedule every 15 seconds, a client-credentials login.
+    let genesys = "[[integration]]\ntype = \"genesys_cloud\"\nschedule = \"*/15 * * * * *\"\n\
+                   [integration.credentials]\nclient_id = \"c\"\nclient_secret = { env = \"S\" }\nregion = \"mypurecloud.com\"\n";
+    let warned = config(genesys).warnings;
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("Genesys Cloud rate-limits token requests"),
+        "{}",
+        warned[0]
+    );
+
+    // An API token is not a login: no warning however often.
+    let zendesk = "[[integration]]\ntype = \"zendesk\"\ninterval = \"10s\"\n[integration.credentials]\n\
+                   email = \"a@b.c\"\nbase_url = \"https://x.zendesk.com\"\napi_token = { env = \"T\" }\n";
+    assert_eq!(config(zendesk).warnings, Vec::<String>::new());
+}

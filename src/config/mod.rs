@@ -245,6 +245,7 @@ impl Config {
                 path: file.source.path.clone(),
             });
         }
+        warnings.extend(integrations.iter().filter_map(|i| login_rate_warning(i)));
         Ok(Config {
             path: path.to_string(),
             orgs,
@@ -313,6 +314,29 @@ struct OrgFile {
 }
 
 /// An org name: given, or `default`; never empty, never with a `/` (it starts addresses).
+/// The least time between two logins with a password or client credentials that goes without
+/// a warning.
+const LOGIN_EVERY_AT_LEAST: Duration = Duration::from_secs(60);
+
+/// A warning for an active integration that logs in with a password or client credentials
+/// more often than once a minute: providers count such logins, and the lockout guard (which
+/// stops after a wrong password) does nothing about a right one checked too often.
+fn login_rate_warning(integration: &Integration) -> Option<String> {
+    let limits = integration.verifier.login_limits()?;
+    let every = integration.cadence.period()?;
+    if !integration.active || every >= LOGIN_EVERY_AT_LEAST {
+        return None;
+    }
+    Some(format!(
+        "{}/{}: checked every {}, more often than once a minute, and each check is a login: {limits}. \
+         The lockout guard only stops retries after a failed login; it does not slow down a \
+         working one. An interval of 5m or more is plenty for a credential check",
+        integration.org,
+        integration.name,
+        humantime::format_duration(every)
+    ))
+}
+
 fn org_name(
     source: &Source,
     given: Option<toml::Spanned<String>>,

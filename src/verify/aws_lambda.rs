@@ -339,6 +339,11 @@ impl AwsLambda {
                 FailureReason::RateLimited,
                 "STS is throttling credwatch".to_string(),
             ),
+            _ if status == 429 => (
+                FailureReason::RateLimited,
+                "too many requests: STS, or a proxy in front of it, is throttling credwatch"
+                    .to_string(),
+            ),
             (_, Call::GetCallerIdentity) if (400..500).contains(&status) => (
                 FailureReason::InvalidCredentials,
                 "STS refused the temporary credentials it had just issued for the role".to_string(),
@@ -361,7 +366,15 @@ impl AwsLambda {
             message.push_str(": ");
             message.push_str(&printable(said, 240));
         }
-        Failure::new(reason, format!("{message} ({hint})"))
+        let retry_after = match reason {
+            FailureReason::RateLimited => service
+                .raw()
+                .headers()
+                .get("retry-after")
+                .and_then(crate::http::retry_after_value),
+            _ => None,
+        };
+        Failure::new(reason, format!("{message} ({hint})")).with_retry_after(retry_after)
     }
 }
 

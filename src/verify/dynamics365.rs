@@ -96,6 +96,13 @@ impl Verifier for Dynamics365 {
         true
     }
 
+    fn login_limits(&self) -> Option<&'static str> {
+        Some(
+            "Microsoft Entra ID throttles token requests and records every password sign-in in \
+             its sign-in logs",
+        )
+    }
+
     fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
         Box::pin(self.run(ctx))
     }

@@ -88,6 +88,13 @@ impl Verifier for GenesysCloud {
         "client_credentials"
     }
 
+    fn login_limits(&self) -> Option<&'static str> {
+        Some(
+            "Genesys Cloud rate-limits token requests (HTTP 429), and every check mints a token \
+             that stays valid for hours",
+        )
+    }
+
     fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
         Box::pin(self.run(ctx))
     }

@@ -33,6 +33,13 @@ pub trait Verifier: Send + Sync {
         false
     }
 
+    /// For a check that logs in with a password or client credentials: what the provider
+    /// limits or records of such logins (a config checked more often than once a minute is
+    /// warned about it). `None` for the others.
+    fn login_limits(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Runs the check: resolve secrets through `ctx`, talk to the provider, map the answer.
     fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome>;
 }

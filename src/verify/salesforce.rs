@@ -88,6 +88,13 @@ impl Verifier for Salesforce {
         true
     }
 
+    fn login_limits(&self) -> Option<&'static str> {
+        Some(
+            "Salesforce allows 3,600 logins per user per hour (then LOGIN_RATE_EXCEEDED, for every \
+             client of that user) and writes each one to the user's Login History",
+        )
+    }
+
     fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
         Box::pin(self.run(ctx))
     }

@@ -310,6 +310,20 @@ impl Verifier for WebService {
         matches!(self.auth, Auth::Basic { .. })
     }
 
+    fn login_limits(&self) -> Option<&'static str> {
+        match self.auth {
+            Auth::Basic { .. } => Some(
+                "every check sends the password, and the service's own login limits and \
+                 lockout policy count each one",
+            ),
+            Auth::UserDefinedOauth { .. } => Some(
+                "every check is a login at login_url, which providers rate-limit, and mints a \
+                 token that stays valid until it expires",
+            ),
+            _ => None,
+        }
+    }
+
     fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
         Box::pin(self.run(ctx))
     }
