@@ -30,7 +30,7 @@ use crate::config::{Cadence, Integration};
 /// How long a due check may wait for others to start with: one wake-up of the process for many
 /// checks costs far less CPU than one each (the benchmark: basic checks at 50 per second cost
 /// 0.14 ms each when started within 25 ms of their time, 0.09 ms within 250 ms).
-pub const GATHER: Duration = Duration::from_millis(250);
+const GATHER: Duration = Duration::from_millis(250);
 
 /// How many due checks start together at most, unless more are due at once: enough to share
 /// the wake-up, few enough that a busy schedule does not hold hundreds of connections at once.

@@ -30,16 +30,6 @@ const HUGE: u64 = 200 * 1024 * 1024;
 /// What the client may have taken of the huge answer: the body cap plus socket buffers.
 const HUGE_READ_AT_MOST: u64 = 32 * 1024 * 1024;
 
-const TYPES: [&str; 7] = [
-    "aws_lambda",
-    "genesys_cloud",
-    "google",
-    "dynamics365",
-    "salesforce",
-    "web_service",
-    "zendesk",
-];
-
 /// Secret values of every cell; none may appear in a message.
 const CANARIES: [(&str, &str); 7] = [
     ("password", "canary-password-4f1c"),
@@ -520,7 +510,7 @@ async fn every_type_against_every_fault() {
 
     let mut cells = tokio::task::JoinSet::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
-    for kind in TYPES {
+    for kind in credwatch::verify::TYPES.iter().map(|t| t.key) {
         for fault in FAULTS {
             if fault == Fault::Unresolvable && !resolver_answers {
                 continue;

@@ -557,15 +557,7 @@ fn base_config() -> String {
     let mut text = String::from(
         "[defaults]\ninterval = \"5m\"\ntimeout = \"10s\"\n\n[server]\nlisten = \"127.0.0.1:9464\"\n\n",
     );
-    for kind in [
-        "aws_lambda",
-        "genesys_cloud",
-        "google",
-        "dynamics365",
-        "salesforce",
-        "web_service",
-        "zendesk",
-    ] {
+    for kind in credwatch::verify::TYPES.iter().map(|t| t.key) {
         let (integration, _) = integration(
             kind,
             "https://provider.example",

@@ -313,7 +313,6 @@ struct OrgFile {
     integrations: Vec<toml::Spanned<raw::RawIntegration>>,
 }
 
-/// An org name: given, or `default`; never empty, never with a `/` (it starts addresses).
 /// The least time between two logins with a password or client credentials that goes without
 /// a warning.
 const LOGIN_EVERY_AT_LEAST: Duration = Duration::from_secs(60);
@@ -337,6 +336,7 @@ fn login_rate_warning(integration: &Integration) -> Option<String> {
     ))
 }
 
+/// An org name: given, or `default`; never empty, never with a `/` (it starts addresses).
 fn org_name(
     source: &Source,
     given: Option<toml::Spanned<String>>,
