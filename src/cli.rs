@@ -261,6 +261,7 @@ async fn check(config: Config, names: &[String], force: &[String], format: Forma
     // daemon ever ran with this config) nothing is created; the guard then lives for this run.
     let state_dir = &config.defaults.state_dir;
     let state = Arc::new(State::load(state_dir, &config.orgs[0].name));
+    state.rename(&config.former_ids());
     let keep_state = state_dir.is_dir();
     let (key, _) = FingerprintKey::load(state_dir, keep_state);
     let checker = Checker::new(state.clone(), Arc::new(Metrics::new()), key);

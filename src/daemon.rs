@@ -106,6 +106,7 @@ pub async fn run(
         &config.defaults.state_dir,
         &config.orgs[0].name,
     ));
+    state.rename(&config.former_ids());
     let ids: HashSet<&str> = config.integrations.iter().map(|i| i.id.as_str()).collect();
     state.retain(|id| ids.contains(id));
     let (key, warning) = FingerprintKey::load(&config.defaults.state_dir, true);

@@ -228,7 +228,7 @@ fn limits_follow_genesys() {
     let hundred: String = (0..100).map(|_| integration("google", lines, "")).collect();
     let config = config(&hundred);
     assert_eq!(config.integrations.len(), 100);
-    assert_eq!(config.integrations[99].name, "Google Data Actions 100");
+    assert_eq!(config.integrations[99].name, "Google Data Actions (100)");
     let message = error(&(hundred + &integration("google", lines, "")));
     assert!(
         message.contains("google") && message.contains("at most 100"),
@@ -257,8 +257,8 @@ fn nameless_integrations_get_numbered_default_names() {
         names,
         [
             "Zendesk Data Actions",
-            "Zendesk Data Actions 2",
-            "Zendesk Data Actions 3"
+            "Zendesk Data Actions (2)",
+            "Zendesk Data Actions (3)"
         ]
     );
 }
@@ -276,7 +276,7 @@ fn default_names_skip_names_taken_explicitly() {
         .iter()
         .map(|i| i.name.as_str())
         .collect();
-    assert_eq!(names, ["Zendesk Data Actions", "Zendesk Data Actions 2"]);
+    assert_eq!(names, ["Zendesk Data Actions", "Zendesk Data Actions (2)"]);
 }
 
 #[test]
@@ -458,4 +458,43 @@ fn logins_more_often_than_once_a_minute_are_warned_about() {
     let zendesk = "[[integration]]\ntype = \"zendesk\"\ninterval = \"10s\"\n[integration.credentials]\n\
                    email = \"a@b.c\"\nbase_url = \"https://x.zendesk.com\"\napi_token = { env = \"T\" }\n";
     assert_eq!(config(zendesk).warnings, Vec::<String>::new());
+}
+
+#[test]
+fn former_default_names_map_to_the_genesys_numbering() {
+    let numbered = config(&zendesks(3, true));
+    assert_eq!(
+        numbered.former_ids(),
+        [
+            (
+                "default/Zendesk Data Actions 2".to_string(),
+                "default/Zendesk Data Actions (2)".to_string()
+            ),
+            (
+                "default/Zendesk Data Actions 3".to_string(),
+                "default/Zendesk Data Actions (3)".to_string()
+            ),
+        ]
+    );
+    // An integration still named the old way keeps its own state.
+    let text = zendesks(3, true).replacen(
+        "type = \"zendesk\"",
+        "type = \"zendesk\"\nname = \"Zendesk Data Actions 2\"",
+        1,
+    );
+    let renamed = config(&text);
+    let names: Vec<&str> = renamed
+        .integrations
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Zendesk Data Actions 2",
+            "Zendesk Data Actions",
+            "Zendesk Data Actions (2)"
+        ]
+    );
+    assert_eq!(renamed.former_ids(), Vec::<(String, String)>::new());
 }

@@ -330,3 +330,86 @@ async fn guard_retry_allows_one_attempt_then_holds_again() {
         daemon.logs()
     );
 }
+
+/// credwatch 0.1 named the second nameless Salesforce integration `Salesforce Data Actions 2`;
+/// it is now `Salesforce Data Actions (2)`, as Genesys Cloud names it. A guard engaged under the
+/// old name must still hold under the new one: no attempt with the stale password.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guard_follows_the_renamed_default_name() {
+    let provider = provider().await;
+    let dir = tempfile::tempdir().unwrap();
+    let password = write(dir.path(), "password", "stale-password");
+    let nameless = |n: usize| {
+        format!(
+            "\n[[integration]]\ntype = \"salesforce\"\n[integration.credentials]\nusername = \"{USERNAME}\"\n\
+             password = {{ file = \"{}\" }}\nlogin_url = \"{}\"\nclient_id = \"3MVG9-key-{n}\"\nclient_secret = \"s\"\n",
+            password.display(),
+            provider.base
+        )
+    };
+    let state = dir.path().join("state");
+    let config = write(
+        dir.path(),
+        "credwatch.toml",
+        &format!(
+            "[defaults]\ninterval = \"1m\"\nstate_dir = \"{}\"\n{}{}",
+            state.display(),
+            nameless(1),
+            nameless(2)
+        ),
+    );
+    std::fs::create_dir_all(&state).unwrap();
+    let engaged = serde_json::json!({
+        "format": "credwatch-state",
+        "version": 2,
+        "integrations": {
+            "default/Salesforce Data Actions 2": {
+                "type": "salesforce",
+                "guard": {
+                    "reason": "invalid_credentials",
+                    "message": "Salesforce token endpoint answered invalid_grant: authentication failure",
+                    "since": std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs_f64(),
+                    "fingerprint": "00000000:made-with-another-key"
+                }
+            }
+        }
+    });
+    std::fs::write(state.join("state.json"), engaged.to_string()).unwrap();
+
+    let (code, rows) = cli_check(&config, &[]);
+    assert_eq!(code, 1, "{rows}");
+    let row = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no row for {name}: {rows}"))
+            .clone()
+    };
+    assert_eq!(
+        row("Salesforce Data Actions (2)")["result"],
+        "guarded",
+        "{rows}"
+    );
+    assert_eq!(
+        row("Salesforce Data Actions")["result"],
+        "invalid_credentials",
+        "{rows}"
+    );
+    // Only the unguarded one tried its password.
+    assert_eq!(provider.attempts(), 1);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.join("state.json")).unwrap()).unwrap();
+    let integrations = saved["integrations"].as_object().unwrap();
+    assert!(
+        integrations["default/Salesforce Data Actions (2)"]["guard"].is_object(),
+        "{saved}"
+    );
+    assert!(
+        !integrations.contains_key("default/Salesforce Data Actions 2"),
+        "{saved}"
+    );
+}

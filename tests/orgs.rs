@@ -65,7 +65,7 @@ fn limits_and_names_are_per_org() {
     // Default names are numbered per org, so each org has its own "Zendesk Data Actions".
     let first = config.find("acme-prod/Zendesk Data Actions").unwrap();
     assert_eq!(&*first.org, "acme-prod");
-    assert!(config.find("acme-test/Zendesk Data Actions 10").is_ok());
+    assert!(config.find("acme-test/Zendesk Data Actions (10)").is_ok());
     assert!(
         config
             .find("Zendesk Data Actions")

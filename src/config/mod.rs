@@ -256,6 +256,28 @@ impl Config {
         })
     }
 
+    /// Ids that integrations of this config had under credwatch 0.1's numbering of default
+    /// names (`ORG/Zendesk Data Actions 2`, now `ORG/Zendesk Data Actions (2)`), with their ids
+    /// now, for the state to follow the rename. An old id that still names an integration is
+    /// left alone.
+    pub fn former_ids(&self) -> Vec<(String, String)> {
+        let current: std::collections::HashSet<&str> =
+            self.integrations.iter().map(|i| i.id.as_str()).collect();
+        self.integrations
+            .iter()
+            .filter_map(|i| {
+                let number = i
+                    .name
+                    .strip_prefix(i.kind.default_name)?
+                    .strip_prefix(" (")?
+                    .strip_suffix(')')?;
+                number.parse::<u32>().ok().filter(|n| *n >= 2)?;
+                let former = format!("{}/{} {number}", i.org, i.kind.default_name);
+                (!current.contains(former.as_str())).then(|| (former, i.id.clone()))
+            })
+            .collect()
+    }
+
     /// The integration an operator means by `address`: `ORG/NAME`, or a `NAME` that only one
     /// org has.
     pub fn find(&self, address: &str) -> Result<&Arc<Integration>, String> {
@@ -438,7 +460,8 @@ fn check_limits(
 }
 
 /// Explicit names must be unique; nameless integrations get their type's default name, numbered
-/// from the second one on (`Zendesk Data Actions`, `Zendesk Data Actions 2`, ...).
+/// from the second one on as Genesys Cloud numbers them (`Zendesk Data Actions`,
+/// `Zendesk Data Actions (2)`, ...).
 fn assign_names(
     source: &Source,
     built: Vec<(std::ops::Range<usize>, Unnamed)>,
@@ -466,7 +489,7 @@ fn assign_names(
                         if n == 1 {
                             base.to_string()
                         } else {
-                            format!("{base} {n}")
+                            format!("{base} ({n})")
                         }
                     })
                     .find(|candidate| !taken.contains(candidate))

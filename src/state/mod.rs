@@ -438,6 +438,31 @@ impl State {
         self.lock().records.get(name).is_some_and(|r| r.seen)
     }
 
+    /// Moves records to new ids (`(former, now)`), each only when there is none under the new
+    /// id yet: results and an engaged lockout guard follow an integration that was renamed.
+    pub fn rename(&self, renames: &[(String, String)]) {
+        let mut inner = self.lock();
+        let mut moved = false;
+        for (former, now) in renames {
+            if inner.records.contains_key(now) {
+                continue;
+            }
+            if let Some(record) = inner.records.remove(former) {
+                tracing::info!(
+                    "state: {former:?} is now {now:?} (default names are numbered as Genesys Cloud numbers them)"
+                );
+                inner.records.insert(now.clone(), record);
+                moved = true;
+            }
+        }
+        if moved {
+            inner.dirty = true;
+            inner.urgent = true;
+            drop(inner);
+            self.changed.notify_one();
+        }
+    }
+
     /// Forgets integrations the config no longer has.
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
         let mut inner = self.lock();
