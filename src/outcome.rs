@@ -131,6 +131,9 @@ impl std::error::Error for Failure {}
 pub struct Success {
     /// Expiry of the token or session the check minted, when the provider said.
     pub token_expiry: Option<SystemTime>,
+    /// Whether the minted token was revoked after the check; `None` when no revocation was
+    /// attempted (the provider has none, or `revoke = false`).
+    pub revoked: Option<bool>,
 }
 
 /// What a verifier returns.

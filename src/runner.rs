@@ -60,13 +60,14 @@ pub async fn run(integration: &Arc<Integration>) -> Report {
 /// The same, with secret values read for this check already (for the lockout guard): they are
 /// not read a second time, and they are handed back with the report.
 pub async fn run_with(integration: &Arc<Integration>, resolved: Resolved) -> (Report, Resolved) {
-    let ctx = CheckContext::new(
+    let mut ctx = CheckContext::new(
         &integration.name,
         &integration.http,
         integration.timeout,
         integration.follow_up,
     )
     .with_resolved(resolved);
+    ctx.revoke = integration.revoke;
     let started = Instant::now();
     let outcome =
         match tokio::time::timeout(integration.timeout, integration.verifier.check(&ctx)).await {

@@ -106,6 +106,23 @@ async fn the_demo_shows_every_type_and_the_promised_failures() {
             "{name}"
         );
     }
+    // The healthy Genesys Cloud check revoked the token it minted, and the simulator took it.
+    let revoked = m.get(
+        "credwatch_token_revocations_total",
+        &[
+            ("org", "default"),
+            ("type", "genesys_cloud"),
+            ("result", "success"),
+        ],
+    );
+    assert!(revoked >= Some(1.0), "{revoked:?}");
+    assert_eq!(
+        m.get(
+            "credwatch_token_revocations_total",
+            &[("type", "genesys_cloud"), ("result", "failure")]
+        ),
+        None
+    );
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

@@ -135,7 +135,8 @@ async fn follow_up_false_skips_tokens_me() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(path("/api/v2/tokens/me"))
+    Mock::given(method("GET"))
+        .and(path("/api/v2/tokens/me"))
         .respond_with(me())
         .expect(0)
         .mount(&server)
@@ -255,4 +256,80 @@ async fn every_region_has_default_endpoints() {
         );
         common::config(&text);
     }
+}
+
+/// The revocations the server saw: `DELETE /api/v2/tokens/me`, each with the bearer token.
+async fn revocations(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == "DELETE" && r.url.path() == "/api/v2/tokens/me")
+        .map(|r| {
+            r.headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_passed_check_revokes_the_token_it_minted_once() {
+    for follow_up in [true, false] {
+        let server = server(token(), me()).await;
+        Mock::given(method("DELETE"))
+            .and(path("/api/v2/tokens/me"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&server)
+            .await;
+        let report = check_only(&config(&server.uri(), follow_up, "5s")).await;
+        let success = report.outcome.expect("the check passes");
+        assert_eq!(success.revoked, Some(true), "follow_up = {follow_up}");
+        assert_eq!(
+            revocations(&server).await,
+            [format!("Bearer {ACCESS_TOKEN}")],
+            "follow_up = {follow_up}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_check_revokes_nothing_and_a_failed_revocation_fails_nothing() {
+    // The API rejects the token: no revocation.
+    let rejecting = server(token(), ResponseTemplate::new(401)).await;
+    let report = check_only(&config(&rejecting.uri(), true, "5s")).await;
+    assert!(report.outcome.is_err());
+    assert_eq!(revocations(&rejecting).await, Vec::<String>::new());
+
+    // Revocation answered 500, or never answered within the check's timeout: still a pass.
+    for answer in [
+        ResponseTemplate::new(500),
+        ResponseTemplate::new(204).set_delay(Duration::from_secs(10)),
+    ] {
+        let failing = server(token(), me()).await;
+        Mock::given(method("DELETE"))
+            .and(path("/api/v2/tokens/me"))
+            .respond_with(answer)
+            .mount(&failing)
+            .await;
+        let started = Instant::now();
+        let report = check_only(&config(&failing.uri(), true, "2s")).await;
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let success = report
+            .outcome
+            .expect("a failed revocation leaves the check passed");
+        assert_eq!(success.revoked, Some(false));
+        assert_eq!(revocations(&failing).await.len(), 1);
+    }
+
+    // `revoke = false`: no revocation at all.
+    let kept = server(token(), me()).await;
+    let text =
+        config(&kept.uri(), true, "5s").replace("follow_up =", "revoke = false\nfollow_up =");
+    let report = check_only(&text).await;
+    assert_eq!(report.outcome.expect("passes").revoked, None);
+    assert_eq!(revocations(&kept).await, Vec::<String>::new());
 }

@@ -128,6 +128,8 @@ pub struct Integration {
     pub timeout: Duration,
     /// `false` skips the authenticated follow-up call.
     pub follow_up: bool,
+    /// `false` leaves the token a check minted to expire on its own instead of revoking it.
+    pub revoke: bool,
     /// Whether the lockout guard watches this integration (`guard`, default: password logins).
     pub guard: bool,
     /// How long the guard holds the same credentials (`[defaults] guard_retry`).

@@ -80,6 +80,7 @@ pub(crate) struct RawIntegration {
     timeout: Option<Spanned<String>>,
     follow_up: Option<bool>,
     guard: Option<bool>,
+    revoke: Option<bool>,
     credentials: Option<RawTable>,
     endpoints: Option<RawTable>,
     tls: Option<RawTable>,
@@ -222,11 +223,12 @@ pub(crate) fn build_integration(
     let guard = raw.guard.unwrap_or_else(|| verifier.password_login());
     let active = raw.active.unwrap_or(true);
     let follow_up = raw.follow_up.unwrap_or(true);
+    let revoke = raw.revoke.unwrap_or(true);
     let definition = definition((
         identity.expose(),
         format!("{cadence:?}"),
         timeout,
-        (active, follow_up, guard),
+        (active, follow_up, guard, revoke),
         defaults.guard_retry,
         &spec.ca_cert,
     ));
@@ -256,6 +258,7 @@ pub(crate) fn build_integration(
             cadence,
             timeout,
             follow_up,
+            revoke,
             guard,
             guard_retry: defaults.guard_retry,
             identity,

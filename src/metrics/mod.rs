@@ -6,11 +6,13 @@
 mod series;
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::config::{Config, Integration};
 use crate::guard::Engaged;
+use crate::outcome::Success;
 use crate::runner::Report;
 use crate::state::{State, unix_seconds};
 use crate::verify::TYPES;
@@ -24,6 +26,7 @@ pub struct Metrics {
     series: series::Store,
     check_duration: HistogramVec,
     start_lag: Histogram,
+    revocations: IntCounterVec,
     integrations: GaugeVec,
     integrations_limit: GaugeVec,
     reload_successful: Gauge,
@@ -99,10 +102,22 @@ impl Metrics {
         registry
             .register(Box::new(start_lag.clone()))
             .expect("unique metric");
+        let revocations = IntCounterVec::new(
+            Opts::new(
+                "credwatch_token_revocations_total",
+                "Revocations of the tokens checks minted, by org, type and result (success or failure).",
+            ),
+            &["org", "type", "result"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(revocations.clone()))
+            .expect("unique metric");
         Self {
             series: series::Store::default(),
             check_duration,
             start_lag,
+            revocations,
             integrations: gauge_vec(
                 &registry,
                 "credwatch_integrations",
@@ -232,6 +247,20 @@ impl Metrics {
         self.check_duration
             .with_label_values(&[report.integration.kind.key])
             .observe(seconds);
+        if let Ok(Success {
+            revoked: Some(revoked),
+            ..
+        }) = &report.outcome
+        {
+            let result = if *revoked { "success" } else { "failure" };
+            self.revocations
+                .with_label_values(&[
+                    &*report.integration.org,
+                    report.integration.kind.key,
+                    result,
+                ])
+                .inc();
+        }
         let finished = unix_seconds(report.finished);
         let result = report.result();
         self.with(&report.integration, |series| {

@@ -1,6 +1,7 @@
 //! Genesys Cloud's login: `POST /oauth/token` with the client credentials grant and HTTP Basic
-//! client authentication, then `GET /api/v2/tokens/me` with the token. One client of the demo
-//! gets no answer in time (a provider that hangs).
+//! client authentication, then `GET /api/v2/tokens/me` with the token, and `DELETE
+//! /api/v2/tokens/me` to revoke it. One client of the demo gets no answer in time (a provider
+//! that hangs).
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use super::{Tokens, accounts, basic, field, form};
 pub(super) fn router() -> Router {
     Router::new()
         .route("/oauth/token", post(token))
-        .route("/api/v2/tokens/me", get(me))
+        .route("/api/v2/tokens/me", get(me).delete(revoke))
         .with_state(Tokens::default())
 }
 
@@ -69,6 +70,18 @@ async fn me(State(tokens): State<Tokens>, headers: HeaderMap) -> Response {
         "OAuthClient": {"id": accounts::GENESYS_CLIENT_ID, "name": "credwatch"},
     }))
     .into_response()
+}
+
+/// Genesys Cloud answers a revoked token `204 No Content`.
+async fn revoke(State(tokens): State<Tokens>, headers: HeaderMap) -> Response {
+    if !tokens.revoke_bearer(&headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "bad.credentials",
+            "Invalid login credentials.",
+        );
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 fn error(status: StatusCode, code: &str, description: &str) -> Response {

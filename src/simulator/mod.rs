@@ -167,6 +167,13 @@ impl<T: Clone> Issued<T> {
             .or_else(|| issued.previous.get(key))
             .cloned()
     }
+
+    /// Forgets `key` (a revoked token); whether it was known.
+    pub(crate) fn remove(&self, key: &str) -> bool {
+        let mut issued = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let current = issued.current.remove(key).is_some();
+        issued.previous.remove(key).is_some() || current
+    }
 }
 
 /// The access tokens a provider issued, for its follow-up endpoint.
@@ -191,6 +198,15 @@ impl Tokens {
             return false;
         };
         self.0.get(token).is_some()
+    }
+
+    /// Revokes the request's bearer token; whether it was one issued here.
+    pub(crate) fn revoke_bearer(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|token| self.0.remove(token))
     }
 }
 

@@ -144,6 +144,7 @@ impl AwsLambda {
         let expiry = SystemTime::try_from(*credentials.expiration()).ok();
         let success = Success {
             token_expiry: expiry,
+            revoked: None,
         };
         if !ctx.follow_up {
             return Ok(success);

@@ -3,11 +3,17 @@
 //! no message leaving the check can carry one.
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::RequestBuilder;
 
 use crate::http::HttpClient;
 use crate::outcome::{Failure, FailureReason};
 use crate::secret::{REDACTED, Resolved, Secret, SecretField};
+
+/// What a revocation leaves of the check's timeout: a slow revocation ends this long before the
+/// check would time out, so that it never turns a passed check into a failed one.
+const REVOKE_MARGIN: Duration = Duration::from_millis(200);
 
 /// Secrets shorter than this are not scrubbed from messages: they would mangle ordinary words.
 const MIN_SCRUB_LEN: usize = 4;
@@ -29,10 +35,13 @@ pub struct CheckContext {
     pub http: HttpClient,
     /// `false` skips the authenticated follow-up call.
     pub follow_up: bool,
+    /// `false`: leave the minted token to expire instead of revoking it.
+    pub revoke: bool,
     /// The bound on the whole check.
     pub timeout: Duration,
     handed_out: Mutex<Vec<Secret>>,
     resolved: Resolved,
+    started: Instant,
     client_cert_expiry: Mutex<Option<SystemTime>>,
 }
 
@@ -42,9 +51,11 @@ impl CheckContext {
             integration: integration.to_string(),
             http: http.with_timeout(timeout),
             follow_up,
+            revoke: true,
             timeout,
             handed_out: Mutex::new(Vec::new()),
             resolved: Resolved::new(),
+            started: Instant::now(),
             client_cert_expiry: Mutex::new(None),
         }
     }
@@ -105,6 +116,31 @@ impl CheckContext {
             .client_cert_expiry
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(not_after);
+    }
+
+    /// Revokes the token this check minted with `request` (which carries it), unless the
+    /// integration says `revoke = false` (then `None`). Bounded by what is left of the check's
+    /// timeout less a margin; whatever happens, the check's outcome stays what it was. `Some(true)`
+    /// when `provider` answered 2xx.
+    pub async fn revoke(&self, provider: &str, request: RequestBuilder) -> Option<bool> {
+        if !self.revoke {
+            return None;
+        }
+        let left = self
+            .timeout
+            .saturating_sub(self.started.elapsed())
+            .saturating_sub(REVOKE_MARGIN);
+        let why = match tokio::time::timeout(left, self.http.send(request)).await {
+            Ok(Ok(response)) if response.status.is_success() => return Some(true),
+            Ok(Ok(response)) => format!("{provider} answered HTTP {}", response.status.as_u16()),
+            Ok(Err(e)) => self.scrub(&e.message),
+            Err(_) => format!("no answer from {provider} within the check's timeout"),
+        };
+        tracing::warn!(
+            integration = %self.integration,
+            "the token this check minted was not revoked ({why}); it stays valid until it expires"
+        );
+        Some(false)
     }
 
     /// The certificates this check presented and was shown.

@@ -133,6 +133,7 @@ impl Dynamics365 {
         .map_err(token_failure)?;
         let success = Success {
             token_expiry: granted.expires_at,
+            revoked: None,
         };
         if !ctx.follow_up {
             return Ok(success);

@@ -1,8 +1,10 @@
 //! Genesys Cloud: the OAuth client-credentials grant at `https://login.{region}/oauth/token`
 //! (through the `oauth2` crate), then `GET https://api.{region}/api/v2/tokens/me` with the token,
-//! which needs no permission beyond a valid token.
+//! which needs no permission beyond a valid token; then `DELETE /api/v2/tokens/me` revokes the
+//! token (unless `revoke = false`).
 
 use futures_util::future::BoxFuture;
+use reqwest::Method;
 use reqwest::header::ACCEPT;
 use url::Url;
 
@@ -12,7 +14,7 @@ use super::oauth::{self, TokenError};
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
 use crate::config::{ConfigError, Spec};
 use crate::outcome::{Failure, FailureReason, Outcome, Success};
-use crate::secret::SecretField;
+use crate::secret::{Secret, SecretField};
 
 pub const TYPE: IntegrationType = IntegrationType {
     key: "genesys_cloud",
@@ -106,23 +108,35 @@ impl GenesysCloud {
         let granted = oauth::client_credentials(ctx, &self.token_url, &self.client_id, &secret)
             .await
             .map_err(token_failure)?;
-        let success = Success {
+        let mut success = Success {
             token_expiry: granted.expires_at,
+            revoked: None,
         };
-        if !ctx.follow_up {
-            return Ok(success);
+        if ctx.follow_up {
+            self.verify(ctx, &granted.access_token).await?;
         }
+        // The token is of no further use: `DELETE /api/v2/tokens/me` ends it.
+        let revoke = ctx
+            .http
+            .request(Method::DELETE, Url::clone(&self.verify_url))
+            .bearer_auth(granted.access_token.expose());
+        success.revoked = ctx.revoke("Genesys Cloud", revoke).await;
+        Ok(success)
+    }
+
+    /// `GET /api/v2/tokens/me` with the new token.
+    async fn verify(&self, ctx: &CheckContext, token: &Secret) -> Result<(), Failure> {
         let request = ctx
             .http
             .get(Url::clone(&self.verify_url))
-            .bearer_auth(granted.access_token.expose())
+            .bearer_auth(token.expose())
             .header(ACCEPT, "application/json");
         let response = ctx.http.send(request).await?;
         match response.status.as_u16() {
             200 => {
                 let _: serde_json::Map<String, serde_json::Value> =
                     response.json("Genesys Cloud /api/v2/tokens/me")?;
-                Ok(success)
+                Ok(())
             }
             401 => Err(Failure::new(
                 FailureReason::InvalidCredentials,

@@ -201,6 +201,7 @@ impl Google {
             .map_err(|e| self.token_failure(&account, e))?;
         let success = Success {
             token_expiry: granted.expires_at,
+            revoked: None,
         };
         if !ctx.follow_up {
             return Ok(success);
