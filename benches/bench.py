@@ -104,6 +104,7 @@ key_file = "{sim['google_key_file']}"
 [integration.endpoints]
 token_url = "{e['google']}/token"
 tokeninfo_url = "{e['google']}/tokeninfo"
+revoke_url = "{e['google']}/revoke"
 """
     if kind == "aws":
         return f"""

@@ -246,6 +246,7 @@ key_file = "{google_key}"
 [integration.endpoints]
 token_url = "{google}/token"
 tokeninfo_url = "{google}/tokeninfo"
+revoke_url = "{google}/revoke"
 
 [[integration]]
 type = "google"
@@ -260,6 +261,7 @@ impersonate_user = "{google_denied_user}"
 [integration.endpoints]
 token_url = "{google}/token"
 tokeninfo_url = "{google}/tokeninfo"
+revoke_url = "{google}/revoke"
 
 # ---- Microsoft Dynamics 365: Entra ID password grant, then WhoAmI ----
 [[integration]]

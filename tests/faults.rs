@@ -420,7 +420,7 @@ fn config(kind: &str, base: &str, dir: &Path, google_key: &str, ca: &str) -> Str
         ),
         "google" => format!(
             "credential_type = \"gcp_service_account\"\nkey_file = \"{google_key}\"\n\
-             [integration.endpoints]\ntoken_url = \"{base}/token\"\ntokeninfo_url = \"{base}/tokeninfo\""
+             [integration.endpoints]\ntoken_url = \"{base}/token\"\ntokeninfo_url = \"{base}/tokeninfo\"\nrevoke_url = \"{base}/revoke\""
         ),
         "dynamics365" => format!(
             "username = \"svc@contoso.example\"\npassword = {}\norg_url = \"{base}\"\n\

@@ -154,7 +154,9 @@ const WORDS: [&str; 30] = [
     "AADSTS50076: Due to a configuration change you must use multi-factor authentication.",
     "AADSTS7000218: The request body must contain client_assertion or client_secret.",
     "Bearer",
-    "https://www.googleapis.com/auth/cloud-platform",
+    // A URL (Salesforce sends the token to the URLs its answer names), never one off this
+    // machine: port 1 of 127.0.0.1 refuses at once.
+    "http://127.0.0.1:1/id/00D/005",
     "ok",
     "",
     "null",
@@ -396,7 +398,7 @@ fn integration(kind: &str, base: &str, key_file: &str) -> (String, Answer) {
         "google" => (
             format!(
                 "credential_type = \"gcp_service_account\"\nkey_file = \"{key_file}\"\n\
-                 [integration.endpoints]\ntoken_url = \"{base}/token\"\ntokeninfo_url = \"{base}/tokeninfo\""
+                 [integration.endpoints]\ntoken_url = \"{base}/token\"\ntokeninfo_url = \"{base}/tokeninfo\"\nrevoke_url = \"{base}/revoke\""
             ),
             json_answer(
                 serde_json::json!({"access_token": MINTED, "expires_in": 3599, "token_type": "Bearer"}),
@@ -461,8 +463,15 @@ fn integration(kind: &str, base: &str, key_file: &str) -> (String, Answer) {
         }
         _ => unreachable!(),
     };
+    // Salesforce revokes at the `instance_url` a token answer names: a fuzzed one could name
+    // any HTTPS host, and tests never leave 127.0.0.1.
+    let revoke = if kind == "salesforce" {
+        "revoke = false\n"
+    } else {
+        ""
+    };
     let text = format!(
-        "[[integration]]\ntype = \"{kind}\"\nname = \"fuzz {kind}\"\ntimeout = \"{}s\"\n[integration.credentials]\n{credentials}\n",
+        "[[integration]]\ntype = \"{kind}\"\nname = \"fuzz {kind}\"\ntimeout = \"{}s\"\n{revoke}[integration.credentials]\n{credentials}\n",
         CHECK_TIMEOUT.as_secs()
     );
     (text, login)

@@ -124,7 +124,7 @@ async fn google(token: impl Respond + 'static, info: ResponseTemplate) -> MockSe
 
 fn endpoints(server: &MockServer) -> String {
     format!(
-        "[integration.endpoints]\ntoken_url = \"{0}/token\"\ntokeninfo_url = \"{0}/tokeninfo\"\n",
+        "[integration.endpoints]\ntoken_url = \"{0}/token\"\ntokeninfo_url = \"{0}/tokeninfo\"\nrevoke_url = \"{0}/revoke\"\n",
         server.uri()
     )
 }
@@ -182,7 +182,17 @@ async fn fields_with_the_default_scope_pass_a_verifying_server() {
     let server = verifying(&key, &[], tokeninfo(CLOUD)).await;
     succeeds(check_only(&fields_config(&server, &literal(&key.serialize_pem()), "")).await);
     let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 2, "token, then tokeninfo");
+    assert_eq!(requests.len(), 3, "token, tokeninfo, then the revocation");
+    // The token the check minted is revoked, as RFC 7009 and Google's revoke endpoint take it.
+    assert_eq!(requests[2].method.as_str(), "POST");
+    assert_eq!(requests[2].url.path(), "/revoke");
+    let revoked = common::form_of(&requests[2]);
+    let minted = requests[1]
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(revoked, [("token".to_string(), minted.unwrap())]);
     let form = common::form_of(&requests[0]);
     let claims = payload(&form[1].1);
     assert_eq!(claims["scope"], CLOUD);
@@ -230,8 +240,10 @@ key_file = "{}"
 scopes = ["{CLOUD}"]
 [integration.endpoints]
 tokeninfo_url = "{}/tokeninfo"
+revoke_url = "{}/revoke"
 "#,
         file.display(),
+        server.uri(),
         server.uri()
     );
     succeeds(check_only(&text).await);

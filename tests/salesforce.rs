@@ -44,7 +44,8 @@ client_secret = "{CLIENT_SECRET}"
 fn token_answer(id: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(serde_json::json!({
         "access_token": ACCESS_TOKEN,
-        "instance_url": "https://example.my.salesforce.com",
+        // The server under test: the token is revoked there after a passed check.
+        "instance_url": id.split("/id/").next().unwrap_or_default(),
         "id": id,
         "token_type": "Bearer",
         "issued_at": "1558553873237",
@@ -314,4 +315,62 @@ async fn too_many_requests_keeps_retry_after() {
         .unwrap_err();
     assert_eq!(f.reason, FailureReason::RateLimited);
     assert_eq!(f.retry_after, Some(Duration::from_secs(42)));
+}
+
+/// The revocations the server saw: `POST /services/oauth2/revoke`, each with its form.
+async fn revocations(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/services/oauth2/revoke")
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_passed_check_revokes_its_token_at_the_instance_and_a_failed_one_nothing() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/oauth2/token"))
+        .respond_with(token_answer(&id_on(&server)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS"))
+        .respond_with(identity(true))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/services/oauth2/revoke"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let report = check_only(&config(&server.uri(), true, true)).await;
+    assert_eq!(report.outcome.expect("passes").revoked, Some(true));
+    assert_eq!(
+        revocations(&server).await,
+        [format!("token={}", ACCESS_TOKEN.replace('!', "%21"))]
+    );
+
+    // An inactive user: the check fails, and nothing is revoked.
+    let failing = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/oauth2/token"))
+        .respond_with(token_answer(&id_on(&failing)))
+        .mount(&failing)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS"))
+        .respond_with(identity(false))
+        .mount(&failing)
+        .await;
+    assert!(
+        check_only(&config(&failing.uri(), true, true))
+            .await
+            .outcome
+            .is_err()
+    );
+    assert_eq!(revocations(&failing).await, Vec::<String>::new());
 }

@@ -33,10 +33,20 @@ pub(super) fn router(material: &Material) -> Router {
     Router::new()
         .route("/token", post(token))
         .route("/tokeninfo", get(tokeninfo))
+        .route("/revoke", post(revoke))
         .with_state(Google {
             key: Arc::new(key),
             granted: Issued::default(),
         })
+}
+
+/// Google revokes the form's `token`: 200, or 400 `invalid_token` for one it does not know.
+async fn revoke(State(google): State<Google>, body: Bytes) -> Response {
+    let form = form(&body);
+    match field(&form, "token") {
+        Some(token) if google.granted.remove(token) => StatusCode::OK.into_response(),
+        _ => error("invalid_token", "Token is not revocable."),
+    }
 }
 
 async fn token(State(google): State<Google>, body: Bytes) -> Response {

@@ -206,7 +206,12 @@ impl Tokens {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|token| self.0.remove(token))
+            .is_some_and(|token| self.revoke(token))
+    }
+
+    /// Revokes `token`; whether it was one issued here.
+    pub(crate) fn revoke(&self, token: &str) -> bool {
+        self.0.remove(token)
     }
 }
 

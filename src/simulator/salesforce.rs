@@ -33,12 +33,23 @@ struct Salesforce {
 pub(super) fn router(base: &str) -> Router {
     Router::new()
         .route("/services/oauth2/token", post(token))
+        .route("/services/oauth2/revoke", post(revoke))
         .route(&format!("/id/{ORG_ID}/{USER_ID}"), get(identity))
         .with_state(Salesforce {
             base: base.to_string(),
             tokens: Tokens::default(),
             failures: Arc::default(),
         })
+}
+
+/// Salesforce revokes the `token` of the form: 200, or 400 `unsupported_token_type` for a
+/// token it does not know.
+async fn revoke(State(sf): State<Salesforce>, body: Bytes) -> Response {
+    let form = form(&body);
+    match field(&form, "token") {
+        Some(token) if sf.tokens.revoke(token) => StatusCode::OK.into_response(),
+        _ => error("unsupported_token_type", "this token type is not supported"),
+    }
 }
 
 async fn token(State(sf): State<Salesforce>, body: Bytes) -> Response {

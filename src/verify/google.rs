@@ -1,11 +1,13 @@
 //! Google: a service-account JWT bearer grant (RFC 7523) signed RS256 with the account's key,
 //! optionally impersonating a Workspace user, sent as google-auth sends it; then the granted
-//! scopes checked at tokeninfo.
+//! scopes checked at tokeninfo; then `POST https://oauth2.googleapis.com/revoke` revokes the
+//! token (unless `revoke = false`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -35,6 +37,9 @@ const AUDIENCE: &str = "https://oauth2.googleapis.com/token";
 /// Where the granted token's scopes are read back.
 const TOKENINFO: &str = "https://oauth2.googleapis.com/tokeninfo";
 
+/// Where Google revokes a token (`endpoints.revoke_url` overrides it).
+const REVOKE: &str = "https://oauth2.googleapis.com/revoke";
+
 /// google-auth's assertion lifetime, the most Google accepts.
 const ASSERTION_LIFETIME_SECS: u64 = 3600;
 
@@ -61,6 +66,7 @@ struct Google {
     impersonate_user: Option<String>,
     token_url: Option<SharedUrl>,
     tokeninfo_url: SharedUrl,
+    revoke_url: SharedUrl,
 }
 
 fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
@@ -106,6 +112,10 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         token_url: spec.endpoints.opt_url("token_url")?.map(shared),
         tokeninfo_url: spec.endpoints.opt_url("tokeninfo_url")?.map_or_else(
             || shared(Url::parse(TOKENINFO).expect("valid default URL")),
+            shared,
+        ),
+        revoke_url: spec.endpoints.opt_url("revoke_url")?.map_or_else(
+            || shared(Url::parse(REVOKE).expect("valid default URL")),
             shared,
         ),
     }))
@@ -199,16 +209,24 @@ impl Google {
         let granted = oauth::jwt_bearer(ctx, &token_url, &assertion)
             .await
             .map_err(|e| self.token_failure(&account, e))?;
-        let success = Success {
-            token_expiry: granted.expires_at,
-            revoked: None,
-        };
-        if !ctx.follow_up {
-            return Ok(success);
+        if ctx.follow_up {
+            self.verify(ctx, &granted.access_token).await?;
         }
+        let revoke = ctx
+            .http
+            .request(Method::POST, Url::clone(&self.revoke_url))
+            .form(&[("token", granted.access_token.expose())]);
+        Ok(Success {
+            token_expiry: granted.expires_at,
+            revoked: ctx.revoke(PROVIDER, revoke).await,
+        })
+    }
+
+    /// tokeninfo with the new token: every configured scope must be granted.
+    async fn verify(&self, ctx: &CheckContext, token: &Secret) -> Result<(), Failure> {
         let mut url = Url::clone(&self.tokeninfo_url);
         url.query_pairs_mut()
-            .append_pair("access_token", granted.access_token.expose());
+            .append_pair("access_token", token.expose());
         let response = ctx.http.send(ctx.http.get(url)).await?;
         match response.status.as_u16() {
             200 => {}
@@ -240,7 +258,7 @@ impl Google {
                 ),
             ));
         }
-        Ok(success)
+        Ok(())
     }
 
     fn account(&self, ctx: &CheckContext) -> Result<Account, Failure> {

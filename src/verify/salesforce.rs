@@ -1,15 +1,17 @@
 //! Salesforce: the OAuth username-password flow (password followed by the security token) at
 //! `{login_url}/services/oauth2/token`, through the `oauth2` crate with the connected app's key
-//! and secret in the form, then `GET` of the identity URL the token answer names.
+//! and secret in the form, then `GET` of the identity URL the token answer names, then `POST
+//! {instance_url}/services/oauth2/revoke` to revoke the token (unless `revoke = false`).
 
 use futures_util::future::BoxFuture;
+use reqwest::Method;
 use reqwest::header::ACCEPT;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::config::intern::{SharedUrl, shared};
 
-use super::oauth::{self, Grant, TokenError, TokenRequest};
+use super::oauth::{self, Grant, Granted, TokenError, TokenRequest};
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
 use crate::config::{ConfigError, Spec};
 use crate::outcome::{Failure, FailureReason, Outcome, Success};
@@ -125,9 +127,27 @@ impl Salesforce {
         )
         .await
         .map_err(token_failure)?;
-        if !ctx.follow_up {
-            return Ok(Success::default());
+        if ctx.follow_up {
+            self.verify(ctx, &granted).await?;
         }
+        let revoked = match self.revoke_url(granted.extra.instance_url.as_deref()) {
+            Some(url) => {
+                let request = ctx
+                    .http
+                    .request(Method::POST, url)
+                    .form(&[("token", granted.access_token.expose())]);
+                ctx.revoke("Salesforce", request).await
+            }
+            None => None,
+        };
+        Ok(Success {
+            revoked,
+            ..Success::default()
+        })
+    }
+
+    /// The identity URL with the new token: the user must be active.
+    async fn verify(&self, ctx: &CheckContext, granted: &Granted<Extra>) -> Result<(), Failure> {
         let id_url = self.identity_url(granted.extra.id.as_deref())?;
         let request = ctx
             .http
@@ -148,7 +168,21 @@ impl Salesforce {
                 ),
             ));
         }
-        Ok(Success::default())
+        Ok(())
+    }
+
+    /// `{instance_url}/services/oauth2/revoke`, where Salesforce revokes a token. The token goes
+    /// there, so the instance URL must be HTTPS or on the login URL's origin (a local server in
+    /// tests); without a usable one, the login URL's (Salesforce revokes there too).
+    fn revoke_url(&self, instance_url: Option<&str>) -> Option<Url> {
+        let instance = instance_url
+            .and_then(|u| Url::parse(u).ok())
+            .filter(|u| u.scheme() == "https" || u.origin() == self.login_origin);
+        let base = match instance {
+            Some(url) => url,
+            None => Url::parse(&self.login_origin.ascii_serialization()).ok()?,
+        };
+        base.join("/services/oauth2/revoke").ok()
     }
 
     /// The identity URL from the token answer. The token goes there, so it must be HTTPS (or on
