@@ -260,18 +260,15 @@ async fn every_region_has_default_endpoints() {
 
 /// The revocations the server saw: `DELETE /api/v2/tokens/me`, each with the bearer token.
 async fn revocations(server: &MockServer) -> Vec<String> {
-    server
-        .received_requests()
+    common::received(server, "DELETE", "/api/v2/tokens/me")
         .await
-        .unwrap_or_default()
         .iter()
-        .filter(|r| r.method.as_str() == "DELETE" && r.url.path() == "/api/v2/tokens/me")
-        .map(|r| {
+        .filter_map(|r| {
             r.headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string()
+                .get("authorization")?
+                .to_str()
+                .ok()
+                .map(str::to_string)
         })
         .collect()
 }

@@ -319,12 +319,9 @@ async fn too_many_requests_keeps_retry_after() {
 
 /// The revocations the server saw: `POST /services/oauth2/revoke`, each with its form.
 async fn revocations(server: &MockServer) -> Vec<String> {
-    server
-        .received_requests()
+    common::received(server, "POST", "/services/oauth2/revoke")
         .await
-        .unwrap_or_default()
         .iter()
-        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/services/oauth2/revoke")
         .map(|r| String::from_utf8_lossy(&r.body).into_owned())
         .collect()
 }

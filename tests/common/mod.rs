@@ -39,6 +39,21 @@ pub async fn zendesk_ok() -> wiremock::MockServer {
     server
 }
 
+/// The requests `server` received with `method` at `path`.
+pub async fn received(
+    server: &wiremock::MockServer,
+    method: &str,
+    path: &str,
+) -> Vec<wiremock::Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() == method && r.url.path() == path)
+        .collect()
+}
+
 /// A port on 127.0.0.1 where nothing listens (bound, then released).
 pub fn refused_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
