@@ -2,6 +2,7 @@
 //! make the follow-up call, and secret resolution that remembers every value it hands out so that
 //! no message leaving the check can carry one.
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -123,6 +124,25 @@ impl CheckContext {
     /// timeout less a margin; whatever happens, the check's outcome stays what it was. `Some(true)`
     /// when `provider` answered 2xx.
     pub async fn revoke(&self, provider: &str, request: RequestBuilder) -> Option<bool> {
+        let send = async {
+            match self.http.send(request).await {
+                Ok(response) if response.status.is_success() => Ok(()),
+                Ok(response) => Err(format!(
+                    "{provider} answered HTTP {}",
+                    response.status.as_u16()
+                )),
+                Err(e) => Err(e.message),
+            }
+        };
+        self.revoke_by(provider, send).await
+    }
+
+    /// [`Self::revoke`] with the revocation made by `revocation` (`Err` says why it failed).
+    pub async fn revoke_by(
+        &self,
+        provider: &str,
+        revocation: impl Future<Output = Result<(), String>>,
+    ) -> Option<bool> {
         if !self.revoke {
             return None;
         }
@@ -130,10 +150,9 @@ impl CheckContext {
             .timeout
             .saturating_sub(self.started.elapsed())
             .saturating_sub(REVOKE_MARGIN);
-        let why = match tokio::time::timeout(left, self.http.send(request)).await {
-            Ok(Ok(response)) if response.status.is_success() => return Some(true),
-            Ok(Ok(response)) => format!("{provider} answered HTTP {}", response.status.as_u16()),
-            Ok(Err(e)) => self.scrub(&e.message),
+        let why = match tokio::time::timeout(left, revocation).await {
+            Ok(Ok(())) => return Some(true),
+            Ok(Err(why)) => self.scrub(&why),
             Err(_) => format!("no answer from {provider} within the check's timeout"),
         };
         tracing::warn!(

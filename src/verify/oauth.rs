@@ -12,9 +12,10 @@ use oauth2::basic::{
     BasicTokenType,
 };
 use oauth2::{
-    AsyncHttpClient, AuthType, ClientId, ClientSecret, EmptyExtraTokenFields, EndpointNotSet,
-    EndpointSet, ExtraTokenFields, RequestTokenError, ResourceOwnerPassword, ResourceOwnerUsername,
-    Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
+    AccessToken, AsyncHttpClient, AuthType, ClientId, ClientSecret, EmptyExtraTokenFields,
+    EndpointNotSet, EndpointSet, ExtraTokenFields, RequestTokenError, ResourceOwnerPassword,
+    ResourceOwnerUsername, RevocationUrl, Scope, StandardRevocableToken, StandardTokenResponse,
+    TokenResponse, TokenUrl,
 };
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
@@ -169,6 +170,62 @@ pub async fn request_token_via<EF: ExtraTokenFields + Clone>(
     };
     let seen = sender.seen.into_inner().unwrap_or_else(|p| p.into_inner());
     granted(ctx, result, seen)
+}
+
+/// The `oauth2` client that only revokes (RFC 7009).
+type Revoker = oauth2::Client<
+    BasicErrorResponse,
+    StandardTokenResponse<EmptyExtraTokenFields, BasicTokenType>,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+    EndpointNotSet,
+>;
+
+/// Revokes an access token at an RFC 7009 endpoint through the `oauth2` crate (HTTPS only, as
+/// RFC 7009 demands), the client authenticated with HTTP Basic as for its token request.
+/// `Err` says why it was not revoked.
+pub async fn revoke_access_token(
+    http: &HttpClient,
+    revocation_url: &Url,
+    client_id: &str,
+    client_secret: &Secret,
+    token: &Secret,
+) -> Result<(), String> {
+    let client: Revoker = oauth2::Client::new(ClientId::new(client_id.into()))
+        .set_client_secret(ClientSecret::new(client_secret.expose().to_string()))
+        .set_auth_type(AuthType::BasicAuth)
+        .set_revocation_url(RevocationUrl::from_url(revocation_url.clone()));
+    let sender = Sender {
+        http,
+        seen: Mutex::new(None),
+    };
+    let request = client
+        .revoke_token(StandardRevocableToken::AccessToken(AccessToken::new(
+            token.expose().to_string(),
+        )))
+        .map_err(|e| e.to_string())?;
+    match request.request_async(&sender).await {
+        Ok(()) => Ok(()),
+        Err(RequestTokenError::Request(e)) => Err(e.message),
+        Err(RequestTokenError::ServerResponse(e)) => Err(format!(
+            "the revocation endpoint answered {}",
+            e.error().as_ref()
+        )),
+        Err(_) => Err(
+            match sender.seen.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                Some(seen) => format!(
+                    "the revocation endpoint answered HTTP {}",
+                    seen.status.as_u16()
+                ),
+                None => "the revocation endpoint gave an unexpected answer".to_string(),
+            },
+        ),
+    }
 }
 
 /// RFC 7523's grant type.

@@ -48,6 +48,8 @@ enum Auth {
         client_secret: SecretField,
         fields: BTreeMap<String, SecretField>,
         token_pointer: String,
+        /// RFC 7009 revocation endpoint (`endpoints.revoke_url`), HTTPS.
+        revoke_url: Option<SharedUrl>,
     },
 }
 
@@ -104,12 +106,23 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
                     "must be a JSON pointer such as /access_token",
                 ));
             }
+            let revoke_url = match spec.endpoints.opt_url("revoke_url")? {
+                Some(url) if url.scheme() != "https" => {
+                    return Err(spec.endpoints.error(
+                        "revoke_url",
+                        "must be an https:// URL (RFC 7009 token revocation is HTTPS only)",
+                    ));
+                }
+                url => url.map(shared),
+            };
+            let c = &mut spec.credentials;
             Auth::UserDefinedOauth {
                 login_url: shared(c.url("login_url")?),
                 client_id: c.string("client_id")?,
                 client_secret: c.secret("client_secret")?,
                 fields: secret_fields(c)?.unwrap_or_default(),
                 token_pointer,
+                revoke_url,
             }
         }
     };
@@ -343,6 +356,8 @@ impl WebService {
         };
         let mut values: BTreeMap<String, Secret> = BTreeMap::new();
         let mut success = Success::default();
+        // After a pass: the login's token, and where and as whom to revoke it.
+        let mut revocation = None;
         match &self.auth {
             Auth::None => {}
             Auth::Basic { username, password } => {
@@ -362,6 +377,7 @@ impl WebService {
                 client_secret,
                 fields,
                 token_pointer,
+                revoke_url,
             } => {
                 for (name, field) in fields {
                     values.insert(name.clone(), ctx.secret(field)?);
@@ -398,6 +414,9 @@ impl WebService {
                     ctx.remember(token.clone());
                     token
                 };
+                if let Some(url) = revoke_url {
+                    revocation = Some((url, client_id, secret, token.clone()));
+                }
                 values.insert("token".into(), token);
                 success.token_expiry = granted.expires_at;
             }
@@ -405,6 +424,10 @@ impl WebService {
         let request = self.request.build(&http, &values, &self.auth)?;
         let response = http.send(request).await?;
         self.request.judge(&response)?;
+        if let Some((url, client_id, secret, token)) = revocation {
+            let revoke = oauth::revoke_access_token(&http, url, client_id, &secret, &token);
+            success.revoked = ctx.revoke_by("the revocation endpoint", revoke).await;
+        }
         Ok(success)
     }
 }
