@@ -190,10 +190,10 @@ fn a_revocation_url_must_be_https() {
         "http://api.example.com/revoke",
     )
     .replace("[integration.tls]\nca_cert = \"/nonexistent-ca.pem\"\n", "");
-    let error = credwatch::config::Config::parse("test.toml", &text)
-        .err()
-        .expect("refused")
-        .to_string();
+    let Err(error) = credwatch::config::Config::parse("test.toml", &text) else {
+        panic!("a plain-HTTP revocation URL must be refused");
+    };
+    let error = error.to_string();
     assert!(error.contains("endpoints.revoke_url"), "{error}");
     assert!(error.contains("https://"), "{error}");
 }
