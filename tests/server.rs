@@ -362,12 +362,15 @@ async fn slow_and_oversized_clients_are_cut_off() {
     let closed = tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the server kept a stalled connection open");
 
-    // A body nobody reads is refused.
-    let response = reqwest::Client::new()
+    // A body nobody reads is refused: 413, or, when the server answers and closes before the
+    // whole body is written, the client's write fails (a race, not a different verdict).
+    let sent = reqwest::Client::new()
         .post(daemon.url("/api/v1/integrations/Orders/check"))
         .body(vec![b'x'; 1 << 20])
         .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 413);
+        .await;
+    match sent {
+        Ok(response) => assert_eq!(response.status().as_u16(), 413),
+        Err(e) => assert!(format!("{e:?}").contains("BodyWrite"), "{e:?}"),
+    }
 }
