@@ -172,9 +172,9 @@ token_url = "{e['entra']}/demo.onmicrosoft.com/oauth2/v2.0/token"
 CASES = [
     ("basic", "HTTP basic auth, one request", 50),
     ("oauth", "OAuth client credentials + one bearer GET", 50),
-    ("google", "Google service account (RS256 assertion, exchange, tokeninfo)", 50),
+    ("google", "Google service account (RS256 assertion, exchange, tokeninfo, revoke)", 50),
     ("aws", "AWS STS AssumeRole + GetCallerIdentity (SigV4)", 10),
-    ("salesforce", "Salesforce password grant + identity", 50),
+    ("salesforce", "Salesforce password grant + identity + revoke", 50),
 ]
 
 
