@@ -342,16 +342,23 @@ fn classify(error: &reqwest::Error, timeout: Duration) -> TransportError {
 /// Whether the answer could not be read as HTTP at all (hyper's parse errors): bytes the
 /// protocol does not allow, not a failing network.
 fn is_unparsable(error: &(dyn std::error::Error + 'static)) -> bool {
+    find_source::<hyper::Error>(error)
+        .is_some_and(|e| e.is_parse() || e.is_parse_status() || e.is_parse_too_large())
+}
+
+/// The first error of type `T` in `error`'s source chain: credwatch's classified
+/// [`TransportError`] inside the AWS SDK's errors, hyper's inside reqwest's.
+pub fn find_source<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
     let mut current = Some(error);
     while let Some(e) = current {
-        if let Some(hyper) = e.downcast_ref::<hyper::Error>()
-            && (hyper.is_parse() || hyper.is_parse_status() || hyper.is_parse_too_large())
-        {
-            return true;
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
         }
         current = e.source();
     }
-    false
+    None
 }
 
 /// Whether a rustls error (handshake, certificate, alert) is anywhere in the chain. rustls

@@ -245,14 +245,19 @@ fn limits_follow_genesys() {
     assert!(error(&fifty_one).contains("at most 50"));
 }
 
-#[test]
-fn nameless_integrations_get_numbered_default_names() {
-    let config = config(&zendesks(3, true));
-    let names: Vec<_> = config
+/// The names of a config's integrations, in order.
+fn names(config: &Config) -> Vec<&str> {
+    config
         .integrations
         .iter()
         .map(|i| i.name.as_str())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn nameless_integrations_get_numbered_default_names() {
+    let config = config(&zendesks(3, true));
+    let names = names(&config);
     assert_eq!(
         names,
         [
@@ -271,11 +276,7 @@ fn default_names_skip_names_taken_explicitly() {
         1,
     );
     let config = config(&text);
-    let names: Vec<_> = config
-        .integrations
-        .iter()
-        .map(|i| i.name.as_str())
-        .collect();
+    let names = names(&config);
     assert_eq!(names, ["Zendesk Data Actions", "Zendesk Data Actions (2)"]);
 }
 
@@ -483,11 +484,7 @@ fn former_default_names_map_to_the_genesys_numbering() {
         1,
     );
     let renamed = config(&text);
-    let names: Vec<&str> = renamed
-        .integrations
-        .iter()
-        .map(|i| i.name.as_str())
-        .collect();
+    let names = names(&renamed);
     assert_eq!(
         names,
         [

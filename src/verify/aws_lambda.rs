@@ -17,11 +17,11 @@ use tokio::sync::OnceCell;
 
 use crate::config::intern::{SharedUrl, shared};
 
-use super::aws_transport::{find_source, sdk_http_client};
+use super::aws_transport::sdk_http_client;
 use super::oauth::printable;
 use super::{CheckContext, IntegrationType, Verifier};
 use crate::config::{ConfigError, Spec};
-use crate::http::{TransportError, error_chain};
+use crate::http::{TransportError, error_chain, find_source};
 use crate::outcome::{Failure, FailureReason, Outcome, Success};
 use crate::secret::{Secret, SecretField};
 

@@ -53,26 +53,12 @@ impl HttpConnector for Transport {
     }
 }
 
-/// Keeps credwatch's classified error inside the SDK's, to be found again by [`find_source`].
+/// Keeps credwatch's classified error inside the SDK's, to be found again by
+/// [`crate::http::find_source`].
 fn connector_error(error: TransportError) -> ConnectorError {
     match error.reason {
         FailureReason::Timeout => ConnectorError::timeout(Box::new(error)),
         FailureReason::NetworkError => ConnectorError::io(Box::new(error)),
         _ => ConnectorError::other(Box::new(error), None),
     }
-}
-
-/// The first error of type `T` in `error`'s source chain: credwatch's classified
-/// [`TransportError`] when the transport failed, or the credential chain's error.
-pub fn find_source<'a, T: std::error::Error + 'static>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if let Some(found) = e.downcast_ref::<T>() {
-            return Some(found);
-        }
-        current = e.source();
-    }
-    None
 }

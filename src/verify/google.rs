@@ -7,7 +7,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -212,13 +211,16 @@ impl Google {
         if ctx.follow_up {
             self.verify(ctx, &granted.access_token).await?;
         }
-        let revoke = ctx
-            .http
-            .request(Method::POST, Url::clone(&self.revoke_url))
-            .form(&[("token", granted.access_token.expose())]);
+        let revoked = oauth::revoke_posting_token(
+            ctx,
+            PROVIDER,
+            Url::clone(&self.revoke_url),
+            &granted.access_token,
+        )
+        .await;
         Ok(Success {
             token_expiry: granted.expires_at,
-            revoked: ctx.revoke(PROVIDER, revoke).await,
+            revoked,
         })
     }
 

@@ -104,8 +104,9 @@ pub async fn client_credentials(
     .await
 }
 
-/// The `oauth2` client whose token answers carry the extra fields `EF`.
-type Client<EF> = oauth2::Client<
+/// The `oauth2` client whose token answers carry the extra fields `EF`, with its revocation
+/// and token endpoints set or not (by default: a token endpoint only).
+type Client<EF, HasRevocationUrl = EndpointNotSet, HasTokenUrl = EndpointSet> = oauth2::Client<
     BasicErrorResponse,
     StandardTokenResponse<EF, BasicTokenType>,
     BasicTokenIntrospectionResponse,
@@ -114,8 +115,8 @@ type Client<EF> = oauth2::Client<
     EndpointNotSet,
     EndpointNotSet,
     EndpointNotSet,
-    EndpointNotSet,
-    EndpointSet,
+    HasRevocationUrl,
+    HasTokenUrl,
 >;
 
 /// Asks a token endpoint for a token, through the `oauth2` crate.
@@ -173,18 +174,7 @@ pub async fn request_token_via<EF: ExtraTokenFields + Clone>(
 }
 
 /// The `oauth2` client that only revokes (RFC 7009).
-type Revoker = oauth2::Client<
-    BasicErrorResponse,
-    StandardTokenResponse<EmptyExtraTokenFields, BasicTokenType>,
-    BasicTokenIntrospectionResponse,
-    StandardRevocableToken,
-    BasicRevocationErrorResponse,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointSet,
-    EndpointNotSet,
->;
+type Revoker = Client<EmptyExtraTokenFields, EndpointSet, EndpointNotSet>;
 
 /// Revokes an access token at an RFC 7009 endpoint through the `oauth2` crate (HTTPS only, as
 /// RFC 7009 demands), the client authenticated with HTTP Basic as for its token request.
@@ -226,6 +216,21 @@ pub async fn revoke_access_token(
             },
         ),
     }
+}
+
+/// Revokes `token` with `POST url` and the form `token=...`, as Google's and Salesforce's
+/// revocation endpoints take it (no client authentication): see [`CheckContext::revoke`].
+pub async fn revoke_posting_token(
+    ctx: &CheckContext,
+    provider: &str,
+    url: Url,
+    token: &Secret,
+) -> Option<bool> {
+    let request = ctx
+        .http
+        .request(reqwest::Method::POST, url)
+        .form(&[("token", token.expose())]);
+    ctx.revoke(provider, request).await
 }
 
 /// RFC 7523's grant type.

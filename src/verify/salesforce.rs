@@ -4,7 +4,6 @@
 //! {instance_url}/services/oauth2/revoke` to revoke the token (unless `revoke = false`).
 
 use futures_util::future::BoxFuture;
-use reqwest::Method;
 use reqwest::header::ACCEPT;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -132,11 +131,7 @@ impl Salesforce {
         }
         let revoked = match self.revoke_url(granted.extra.instance_url.as_deref()) {
             Some(url) => {
-                let request = ctx
-                    .http
-                    .request(Method::POST, url)
-                    .form(&[("token", granted.access_token.expose())]);
-                ctx.revoke("Salesforce", request).await
+                oauth::revoke_posting_token(ctx, PROVIDER, url, &granted.access_token).await
             }
             None => None,
         };
@@ -171,13 +166,19 @@ impl Salesforce {
         Ok(())
     }
 
+    /// Whether a URL from a token answer may be sent the token: HTTPS, or the configured login
+    /// URL's own origin (a local server in tests).
+    fn may_receive_token(&self, url: &Url) -> bool {
+        url.scheme() == "https" || url.origin() == self.login_origin
+    }
+
     /// `{instance_url}/services/oauth2/revoke`, where Salesforce revokes a token. The token goes
     /// there, so the instance URL must be HTTPS or on the login URL's origin (a local server in
     /// tests); without a usable one, the login URL's (Salesforce revokes there too).
     fn revoke_url(&self, instance_url: Option<&str>) -> Option<Url> {
         let instance = instance_url
             .and_then(|u| Url::parse(u).ok())
-            .filter(|u| u.scheme() == "https" || u.origin() == self.login_origin);
+            .filter(|u| self.may_receive_token(u));
         let base = match instance {
             Some(url) => url,
             None => Url::parse(&self.login_origin.ascii_serialization()).ok()?,
@@ -195,7 +196,7 @@ impl Salesforce {
             )
         };
         let url = Url::parse(id.ok_or_else(missing)?).map_err(|_| missing())?;
-        if url.scheme() == "https" || url.origin() == self.login_origin {
+        if self.may_receive_token(&url) {
             Ok(url)
         } else {
             Err(Failure::new(
