@@ -190,29 +190,27 @@ impl Tokens {
 
     /// Whether the request's `Authorization: Bearer` carries a token issued here.
     pub(crate) fn bearer_ok(&self, headers: &HeaderMap) -> bool {
-        let Some(token) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-        else {
-            return false;
-        };
-        self.0.get(token).is_some()
+        bearer(headers).is_some_and(|token| self.0.get(token).is_some())
     }
 
     /// Revokes the request's bearer token; whether it was one issued here.
     pub(crate) fn revoke_bearer(&self, headers: &HeaderMap) -> bool {
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|token| self.revoke(token))
+        bearer(headers).is_some_and(|token| self.revoke(token))
     }
 
     /// Revokes `token`; whether it was one issued here.
     pub(crate) fn revoke(&self, token: &str) -> bool {
         self.0.remove(token)
     }
+}
+
+/// The token of an `Authorization: Bearer` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
 }
 
 /// An `application/x-www-form-urlencoded` body as pairs.
