@@ -20,6 +20,7 @@ use crate::config::{Config, Integration};
 use crate::guard::FingerprintKey;
 use crate::metrics::Metrics;
 use crate::notify;
+use crate::orgview::{self, Views};
 use crate::scheduler;
 use crate::server::{self, AppState, Users};
 use crate::state::{Saved, State};
@@ -49,6 +50,8 @@ struct Sinks {
     checker: Arc<Checker>,
     /// The scheduler's proof of life, for the systemd watchdog.
     pulse: Arc<AtomicU64>,
+    /// The org views' last reports.
+    views: Arc<Views>,
 }
 
 /// The config being checked, the tasks checking it, and the watch on its secret files.
@@ -72,10 +75,12 @@ impl Running {
             changed,
         );
         let watch = watch::spawn(&config.integrations, scheduled.wake, stop.clone());
+        let mut checks = scheduled.tasks;
+        orgview::spawn(&config, &sinks.views, &sinks.metrics, &stop, &mut checks);
         Self {
             config,
             stop,
-            checks: scheduled.tasks,
+            checks,
             _watch: watch,
         }
     }
@@ -138,9 +143,11 @@ pub async fn run(
         metrics: metrics.clone(),
         checker: checker.clone(),
         pulse: Arc::default(),
+        views: Arc::default(),
     };
     let app = AppState {
         metrics,
+        genesys: sinks.views.clone(),
         state: state.clone(),
         checker,
         integrations: integrations.clone(),
@@ -294,6 +301,18 @@ impl Reloader {
             .collect();
         let ids: HashSet<&str> = new.integrations.iter().map(|i| i.id.as_str()).collect();
         self.sinks.state.retain(|id| ids.contains(id));
+        let viewed: HashSet<&str> = new
+            .orgs
+            .iter()
+            .filter(|o| o.view.is_some())
+            .map(|o| &*o.name)
+            .collect();
+        for org in running.config.orgs.iter().filter(|o| o.view.is_some()) {
+            if !viewed.contains(&*org.name) {
+                self.sinks.metrics.forget_view(&org.name);
+            }
+        }
+        self.sinks.views.retain(|org| viewed.contains(org));
         self.sinks.metrics.set_config(&new, &self.sinks.state);
         self.users.replace(new.server.users.clone());
         *self.integrations.write().unwrap_or_else(|p| p.into_inner()) = new.integrations.clone();
@@ -302,7 +321,7 @@ impl Reloader {
             active = new.active().count(),
             "config reloaded"
         );
-        drop((old, checked, ids));
+        drop((old, checked, ids, viewed));
         *running = Running::start(new, &self.sinks, &changed);
         release_free_memory();
         Ok(())

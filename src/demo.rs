@@ -151,6 +151,13 @@ interval = "10s"
 timeout = "5s"
 state_dir = "{state_dir}"
 
+# The org view: Genesys Cloud's own list of the org's integrations (one of them in ERROR, one
+# that credwatch does not check) and the mTLS client certificates it presents (a DigiCert one
+# 20 days from expiry), read with the OAuth client of "Genesys Cloud Data Actions" below.
+[genesys]
+integration = "Genesys Cloud Data Actions"
+interval = "30s"
+
 # ---- Zendesk: GET /api/v2/users/me.json as {{email}}/token ----
 [[integration]]
 type = "zendesk"

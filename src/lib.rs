@@ -14,6 +14,7 @@ pub mod guard;
 pub mod http;
 pub mod metrics;
 pub mod notify;
+pub mod orgview;
 pub mod outcome;
 pub mod runner;
 pub mod scheduler;

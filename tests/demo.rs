@@ -127,6 +127,50 @@ async fn the_demo_shows_every_type_and_the_promised_failures() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
+    // The org view (read at start): Genesys Cloud's integrations, the one in ERROR and the one
+    // credwatch does not check, and the DigiCert certificate 20 days from expiry.
+    let view = |name: &str, labels: &[(&str, &str)]| m.get(name, labels);
+    assert_eq!(
+        view("credwatch_genesys_view_success", &[("org", "default")]),
+        Some(1.0),
+        "{}",
+        daemon.logs()
+    );
+    assert_eq!(
+        view(
+            "credwatch_genesys_integration_watched",
+            &[
+                ("integration", "Web Services Data Actions (2)"),
+                ("type", "web_service")
+            ]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        view(
+            "credwatch_genesys_integration_watched",
+            &[("integration", "Zendesk Support"), ("type", "zendesk")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        view(
+            "credwatch_genesys_integration_info",
+            &[
+                ("integration", "Web Services Data Actions (2)"),
+                ("intended_state", "ENABLED"),
+                ("reported_state", "ERROR")
+            ]
+        ),
+        Some(1.0)
+    );
+    let digicert = view(
+        "credwatch_genesys_mtls_certificate_expiry_timestamp_seconds",
+        &[("signing_authority", "DigiCert"), ("status", "Current")],
+    )
+    .expect("the current DigiCert certificate");
+    let days = (digicert - now) / 86_400.0;
+    assert!((19.9..20.1).contains(&days), "expires in {days} days");
     let client = |name: &str| {
         m.get(
             "credwatch_certificate_expiry_timestamp_seconds",
@@ -139,6 +183,17 @@ async fn the_demo_shows_every_type_and_the_promised_failures() {
     assert!(client("Payments API (mTLS)") < now);
     common::promtool(&m.text);
 
+    let (status, body) = daemon.get("/api/v1/genesys").await;
+    assert_eq!(status, 200, "{body}");
+    let genesys: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(genesys["orgs"][0]["result"], "success", "{genesys}");
+    assert_eq!(genesys["orgs"][0]["token_revoked"], true, "{genesys}");
+    assert_eq!(
+        genesys["orgs"][0]["integrations"].as_array().map(Vec::len),
+        Some(10),
+        "every page read: {genesys}"
+    );
+
     // The status page shows all of it.
     let (status, page) = daemon.get("/").await;
     assert_eq!(status, 200);
@@ -148,12 +203,21 @@ async fn the_demo_shows_every_type_and_the_promised_failures() {
     assert!(page.contains("9 healthy"), "{page}");
     assert!(page.contains("2 guarded"), "{page}");
     assert!(page.contains("5 days left"), "{page}");
+    assert!(page.contains("Genesys Cloud view of default"), "{page}");
+    assert!(page.contains("Web Services Data Actions (2)"), "{page}");
 
     // A real browser renders it (no script involved): the DOM Chromium built has every row, and
     // the screenshot is a page, not a blank.
     let dom = chromium(&daemon.url("/"), &["--dump-dom"], dir.path());
     assert!(dom.contains("Salesforce rotated password"), "{dom}");
-    assert_eq!(dom.matches("<tr>").count(), EXPECTED.len() + 1, "{dom}");
+    // The integrations with their header, then the org view's: nine data actions and three
+    // certificates, each table with its header.
+    let view_rows = (1 + 9) + (1 + 3);
+    assert_eq!(
+        dom.matches("<tr>").count(),
+        EXPECTED.len() + 1 + view_rows,
+        "{dom}"
+    );
     let screenshot = dir.path().join("status-page.png");
     chromium(
         &daemon.url("/"),
@@ -178,6 +242,7 @@ async fn the_demo_shows_every_type_and_the_promised_failures() {
         ("/", page),
         ("/metrics", m.text.clone()),
         ("/api/v1/integrations", list.to_string()),
+        ("/api/v1/genesys", genesys.to_string()),
     ];
     for (name, _) in EXPECTED {
         let path = format!("/api/v1/integrations/{}", name.replace(' ', "%20"));

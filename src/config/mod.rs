@@ -50,7 +50,24 @@ pub struct Org {
     pub org_id: Option<String>,
     /// The file it came from.
     pub path: String,
+    /// `[genesys]`: the org's own view of its integrations, when configured.
+    pub view: Option<OrgView>,
 }
+
+/// `[genesys]`: how often, and with which `genesys_cloud` integration's OAuth client, credwatch
+/// reads the org's integrations and mTLS certificates.
+#[derive(Debug, Clone)]
+pub struct OrgView {
+    /// The active `genesys_cloud` integration whose client reads the org.
+    pub integration: Arc<Integration>,
+    /// Between two reads (`interval`, default 5m).
+    pub interval: Duration,
+    /// Bound on one whole read (`timeout`, default the integration's).
+    pub timeout: Duration,
+}
+
+/// The default `[genesys] interval`.
+const VIEW_INTERVAL: Duration = Duration::from_secs(300);
 
 /// What an integration's builder knows of its org.
 pub(crate) struct OrgSpec {
@@ -198,6 +215,7 @@ impl Config {
             org: org_name(&source, raw.org, || DEFAULT_ORG.to_string())?,
             org_id: raw.org_id.map(|id| id.into_inner()),
             source: source.clone(),
+            genesys: raw.genesys,
             integrations: raw.integration,
         };
         let included = match raw.include {
@@ -240,11 +258,17 @@ impl Config {
                 built.push((span, integration));
             }
             check_limits(&file.source, &file.org, &built)?;
-            integrations.extend(assign_names(&file.source, built)?);
+            let named = assign_names(&file.source, built)?;
+            let view = match file.genesys {
+                Some(genesys) => Some(org_view(&file.source, &file.org, genesys, &named)?),
+                None => None,
+            };
+            integrations.extend(named);
             orgs.push(Org {
                 name: file.org,
                 org_id: file.org_id,
                 path: file.source.path.clone(),
+                view,
             });
         }
         warnings.extend(integrations.iter().filter_map(|i| login_rate_warning(i)));
@@ -334,6 +358,7 @@ struct OrgFile {
     org: Arc<str>,
     org_id: Option<String>,
     source: Arc<Source>,
+    genesys: Option<toml::Spanned<raw::RawGenesys>>,
     integrations: Vec<toml::Spanned<raw::RawIntegration>>,
 }
 
@@ -431,9 +456,56 @@ fn org_file(path: &Path) -> Result<OrgFile, ConfigError> {
             org: org_name(&file_source, raw.org, || stem)?,
             org_id: raw.org_id.map(|id| id.into_inner()),
             source: file_source,
+            genesys: raw.genesys,
             integrations: raw.integration,
         })
     }
+}
+
+/// Resolves `[genesys]` against the org's named integrations: it must name an active
+/// `genesys_cloud` one.
+fn org_view(
+    source: &Source,
+    org: &str,
+    genesys: toml::Spanned<raw::RawGenesys>,
+    integrations: &[Arc<Integration>],
+) -> Result<OrgView, ConfigError> {
+    let genesys = genesys.into_inner();
+    let (name, span) = (genesys.integration.get_ref(), genesys.integration.span());
+    let Some(integration) = integrations.iter().find(|i| i.name == *name) else {
+        return Err(source.error(
+            Some(span),
+            format!("genesys.integration: org {org:?} has no integration named {name:?}"),
+        ));
+    };
+    if integration.verifier.genesys_api().is_none() {
+        return Err(source.error(
+            Some(span),
+            format!(
+                "genesys.integration: {name:?} is a {} integration; the org view reads the org with a genesys_cloud integration's OAuth client",
+                integration.kind.key
+            ),
+        ));
+    }
+    if !integration.active {
+        return Err(source.error(
+            Some(span),
+            format!(
+                "genesys.integration: {name:?} is inactive, and credwatch never uses an inactive integration's credentials; name an active one or remove [genesys]"
+            ),
+        ));
+    }
+    let duration = |value: Option<toml::Spanned<String>>, key: &str, default: Duration| match value
+    {
+        None => Ok(default),
+        Some(v) => parse_duration(v.get_ref())
+            .map_err(|e| source.error(Some(v.span()), format!("genesys.{key}: {e}"))),
+    };
+    Ok(OrgView {
+        integration: integration.clone(),
+        interval: duration(genesys.interval, "interval", VIEW_INTERVAL)?,
+        timeout: duration(genesys.timeout, "timeout", integration.timeout)?,
+    })
 }
 
 fn check_limits(

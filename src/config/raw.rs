@@ -30,6 +30,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) org_id: Option<Spanned<String>>,
     #[serde(default)]
+    pub(crate) genesys: Option<Spanned<RawGenesys>>,
+    #[serde(default)]
     pub(crate) server: RawServer,
     #[serde(default)]
     pub(crate) defaults: RawDefaults,
@@ -46,7 +48,18 @@ pub(crate) struct RawOrgFile {
     #[serde(default)]
     pub(crate) org_id: Option<Spanned<String>>,
     #[serde(default)]
+    pub(crate) genesys: Option<Spanned<RawGenesys>>,
+    #[serde(default)]
     pub(crate) integration: Vec<Spanned<RawIntegration>>,
+}
+
+/// `[genesys]`: the org view, read with a `genesys_cloud` integration's OAuth client.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGenesys {
+    pub(crate) integration: Spanned<String>,
+    pub(crate) interval: Option<Spanned<String>>,
+    pub(crate) timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -4,6 +4,7 @@
 //! ([`series`]); everything else is in a `prometheus` registry.
 
 mod series;
+mod view;
 
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts,
@@ -12,6 +13,7 @@ use prometheus::{
 
 use crate::config::{Config, Integration};
 use crate::guard::Engaged;
+use crate::orgview::ViewReport;
 use crate::outcome::Success;
 use crate::runner::Report;
 use crate::state::{State, unix_seconds};
@@ -31,6 +33,7 @@ pub struct Metrics {
     integrations_limit: GaugeVec,
     reload_successful: Gauge,
     reload_timestamp: Gauge,
+    view: view::ViewMetrics,
 }
 
 fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
@@ -114,6 +117,7 @@ impl Metrics {
             .register(Box::new(revocations.clone()))
             .expect("unique metric");
         Self {
+            view: view::ViewMetrics::new(&registry),
             series: series::Store::default(),
             check_duration,
             start_lag,
@@ -285,6 +289,23 @@ impl Metrics {
                 series.token_expiry = success.token_expiry.map(unix_seconds);
             }
         });
+    }
+
+    /// Records one read of an org's view; `watched(type, name)` says whether credwatch checks
+    /// an active integration of that type and name in the org.
+    pub fn observe_view(&self, report: &ViewReport, watched: impl Fn(&str, &str) -> bool) {
+        self.view.observe(report, watched);
+        if let Some(revoked) = report.revoked {
+            let result = if revoked { "success" } else { "failure" };
+            self.revocations
+                .with_label_values(&[&*report.org, "genesys_cloud", result])
+                .inc();
+        }
+    }
+
+    /// Drops the org view's series of an org whose view is no longer configured.
+    pub fn forget_view(&self, org: &str) {
+        self.view.forget(org);
     }
 
     /// Writes the text exposition format to `out`: the per-integration series, then the

@@ -7,6 +7,7 @@
 
 mod api;
 mod auth;
+mod genesys;
 pub mod listen;
 mod page;
 mod scrape;
@@ -39,6 +40,8 @@ pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 #[derive(Clone)]
 pub struct AppState {
     pub metrics: Arc<Metrics>,
+    /// The org views' last reports (`[genesys]`).
+    pub genesys: Arc<crate::orgview::Views>,
     pub state: Arc<State>,
     /// Runs the checks the API asks for.
     pub checker: Arc<Checker>,
@@ -87,6 +90,7 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/integrations", get(api::list))
         .route("/api/v1/integrations/{name}", get(api::detail))
+        .route("/api/v1/genesys", get(genesys::api))
         .merge(posts)
         .route_layer(middleware::from_fn_with_state(
             app.clone(),

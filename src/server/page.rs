@@ -166,9 +166,15 @@ pub fn overview(mut views: Vec<IntegrationView>, filters: &Filters) -> Markup {
     }
 }
 
-/// The page of the whole status.
-pub fn overview_page(views: Vec<IntegrationView>, filters: &Filters) -> String {
-    layout("credwatch", overview(views, filters)).into_string()
+/// The page of the whole status, with the org views (`[genesys]`) after the integrations.
+pub fn overview_page(
+    views: Vec<IntegrationView>,
+    filters: &Filters,
+    genesys: &[std::sync::Arc<crate::orgview::ViewReport>],
+) -> String {
+    let section = super::genesys::section(genesys, &views);
+    let body = html! { (overview(views, filters)) (section) };
+    layout("credwatch", body).into_string()
 }
 
 /// One integration with its last results.
@@ -272,7 +278,7 @@ fn certificates(view: &IntegrationView, now: f64) -> Markup {
 }
 
 /// "3 min ago".
-fn ago(seconds: Option<f64>, now: f64) -> String {
+pub(super) fn ago(seconds: Option<f64>, now: f64) -> String {
     match seconds {
         None => "never".to_string(),
         Some(t) => format!("{} ago", span(now - t)),

@@ -14,7 +14,11 @@ pub(super) async fn overview(
     AxumState(app): AxumState<AppState>,
     Query(filters): Query<Filters>,
 ) -> Response {
-    page_response(page::overview_page(app.views(), &filters))
+    page_response(page::overview_page(
+        app.views(),
+        &filters,
+        &app.genesys.all(),
+    ))
 }
 
 /// `GET /integrations/{name}`.

@@ -1,27 +1,180 @@
 //! Genesys Cloud's login: `POST /oauth/token` with the client credentials grant and HTTP Basic
 //! client authentication, then `GET /api/v2/tokens/me` with the token, and `DELETE
 //! /api/v2/tokens/me` to revoke it. One client of the demo gets no answer in time (a provider
-//! that hangs).
+//! that hangs). For the org view: `GET /api/v2/integrations` (paged, at most [`PAGE`] per page
+//! so that the demo pages) and `GET /api/v2/integrations/actions/certificates`.
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::{Tokens, accounts, basic, field, form};
+use super::{Material, Tokens, accounts, basic, field, form};
 
-pub(super) fn router() -> Router {
+/// The most integrations one page holds, whatever `pageSize` asks.
+const PAGE: usize = 4;
+
+/// The org's integrations as the simulated Genesys Cloud lists them (name, type id, intended
+/// state, reported state): the demo's checked ones, a second web-services integration in error
+/// that credwatch does not check, and an integration that is no data action.
+const INTEGRATIONS: &[(&str, &str, &str, &str)] = &[
+    (
+        "Genesys Cloud Data Actions",
+        "purecloud-data-actions",
+        "ENABLED",
+        "ACTIVE",
+    ),
+    (
+        "Zendesk Support",
+        "zendesk-data-actions",
+        "ENABLED",
+        "ACTIVE",
+    ),
+    (
+        "Lambda order lookup",
+        "aws-lambda-data-actions",
+        "ENABLED",
+        "ACTIVE",
+    ),
+    ("Google Cloud", "google-data-actions", "ENABLED", "ACTIVE"),
+    (
+        "Dynamics 365 CRM",
+        "microsoft-dynamics-data-actions",
+        "ENABLED",
+        "ACTIVE",
+    ),
+    (
+        "Salesforce Service Cloud",
+        "salesforce-datadip",
+        "ENABLED",
+        "ACTIVE",
+    ),
+    ("Orders API", "custom-rest-actions", "ENABLED", "ACTIVE"),
+    (
+        "Web Services Data Actions (2)",
+        "custom-rest-actions",
+        "ENABLED",
+        "ERROR",
+    ),
+    (
+        "Old Zendesk",
+        "zendesk-data-actions",
+        "DISABLED",
+        "INACTIVE",
+    ),
+    ("Agent Scripts", "embedded-client-app", "ENABLED", "ACTIVE"),
+];
+
+#[derive(Clone, Default)]
+struct Org {
+    tokens: Tokens,
+    certificates: std::sync::Arc<Vec<(&'static str, &'static str, String)>>,
+}
+
+pub(super) fn router(material: &Material) -> Router {
     Router::new()
         .route("/oauth/token", post(token))
         .route("/api/v2/tokens/me", get(me).delete(revoke))
-        .with_state(Tokens::default())
+        .route("/api/v2/integrations", get(integrations))
+        .route(
+            "/api/v2/integrations/actions/certificates",
+            get(certificates),
+        )
+        .with_state(Org {
+            tokens: Tokens::default(),
+            certificates: std::sync::Arc::new(material.genesys_mtls.clone()),
+        })
 }
 
-async fn token(State(tokens): State<Tokens>, headers: HeaderMap, body: Bytes) -> Response {
+/// `GET /api/v2/integrations?pageSize=N&pageNumber=K`.
+async fn integrations(
+    State(org): State<Org>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if !org.tokens.bearer_ok(&headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "bad.credentials",
+            "Invalid login credentials.",
+        );
+    }
+    let number = |key: &str, default: usize| {
+        query
+            .get(key)
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(default)
+    };
+    let size = number("pageSize", 25).min(PAGE);
+    let page = number("pageNumber", 1);
+    let entities: Vec<serde_json::Value> = INTEGRATIONS
+        .iter()
+        .enumerate()
+        .skip((page - 1).saturating_mul(size))
+        .take(size)
+        .map(|(index, (name, type_id, intended, reported))| {
+            let mut state = serde_json::json!({"code": reported, "effective": reported});
+            if *reported == "ERROR" {
+                state["detail"] = serde_json::json!({"message": "Authentication failed: the credentials were rejected."});
+            }
+            serde_json::json!({
+                "id": format!("00000000-0000-4000-8000-{index:012}"),
+                "name": name,
+                "integrationType": {"id": type_id},
+                "notes": "",
+                "intendedState": intended,
+                "reportedState": state,
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({
+        "entities": entities,
+        "pageSize": size,
+        "pageNumber": page,
+        "total": INTEGRATIONS.len(),
+        "pageCount": INTEGRATIONS.len().div_ceil(size),
+    }))
+    .into_response()
+}
+
+/// `GET /api/v2/integrations/actions/certificates?status=...&type=Client`.
+async fn certificates(
+    State(org): State<Org>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if !org.tokens.bearer_ok(&headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "bad.credentials",
+            "Invalid login credentials.",
+        );
+    }
+    let status = query.get("status").map(String::as_str);
+    let entities: Vec<serde_json::Value> = org
+        .certificates
+        .iter()
+        .filter(|(_, s, _)| status.is_none_or(|wanted| wanted.eq_ignore_ascii_case(s)))
+        .map(|(authority, status, pem)| {
+            serde_json::json!({
+                "signingAuthority": authority,
+                "certificate": pem,
+                "status": status,
+                "type": "Client",
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({"entities": entities, "pageSize": 25, "pageNumber": 1, "total": entities.len()}))
+        .into_response()
+}
+
+async fn token(State(org): State<Org>, headers: HeaderMap, body: Bytes) -> Response {
+    let tokens = org.tokens;
     let form = form(&body);
     if field(&form, "grant_type") != Some("client_credentials") {
         return error(
@@ -57,7 +210,8 @@ async fn token(State(tokens): State<Tokens>, headers: HeaderMap, body: Bytes) ->
     .into_response()
 }
 
-async fn me(State(tokens): State<Tokens>, headers: HeaderMap) -> Response {
+async fn me(State(org): State<Org>, headers: HeaderMap) -> Response {
+    let tokens = org.tokens;
     if !tokens.bearer_ok(&headers) {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -73,7 +227,8 @@ async fn me(State(tokens): State<Tokens>, headers: HeaderMap) -> Response {
 }
 
 /// Genesys Cloud answers a revoked token `204 No Content`.
-async fn revoke(State(tokens): State<Tokens>, headers: HeaderMap) -> Response {
+async fn revoke(State(org): State<Org>, headers: HeaderMap) -> Response {
+    let tokens = org.tokens;
     if !tokens.revoke_bearer(&headers) {
         return error(
             StatusCode::UNAUTHORIZED,

@@ -32,6 +32,10 @@ pub struct Material {
     pub client_soon: (PathBuf, PathBuf),
     /// A client certificate and key that expired 2 days ago.
     pub client_expired: (PathBuf, PathBuf),
+    /// The mTLS client certificates the simulated Genesys Cloud says it presents (signing
+    /// authority, status, PEM): its own, a DigiCert one 20 days from expiry, and the DigiCert
+    /// one that takes over from it.
+    pub genesys_mtls: Vec<(&'static str, &'static str, String)>,
 }
 
 fn at(offset_days: i64) -> OffsetDateTime {
@@ -110,7 +114,20 @@ impl Material {
             .map_err(|e| fail("client certificate", &e))?;
         let (old_cert, old_key) = leaf(&client_issuer, &["credwatch-billing"], at(-365), at(-2))
             .map_err(|e| fail("client certificate", &e))?;
+        let (genesys_issuer, _) = ca("Genesys demo CA").map_err(|e| fail("CA", &e))?;
+        let (digicert_issuer, _) = ca("DigiCert demo CA").map_err(|e| fail("CA", &e))?;
+        let mut genesys_mtls = Vec::new();
+        for (issuer, authority, status, from, until) in [
+            (&genesys_issuer, "Genesys", "Current", -100, 265),
+            (&digicert_issuer, "DigiCert", "Current", -345, 20),
+            (&digicert_issuer, "DigiCert", "Upcoming", -10, 385),
+        ] {
+            let (pem, _) = leaf(issuer, &["genesys-data-actions"], at(from), at(until))
+                .map_err(|e| fail("Genesys certificate", &e))?;
+            genesys_mtls.push((authority, status, pem));
+        }
         Ok(Material {
+            genesys_mtls,
             google_key_file,
             google_public_pem: google.public_key_pem(),
             server_ca: write("server-ca.pem", &server_ca_pem)?,

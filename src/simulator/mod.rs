@@ -93,7 +93,7 @@ impl Simulator {
         let entra_tokens = Tokens::default();
         let routers: Vec<Router> = vec![
             aws_lambda::router(),
-            genesys_cloud::router(),
+            genesys_cloud::router(&material),
             google::router(&material),
             dynamics365::entra_router(entra_tokens.clone()),
             dynamics365::dynamics_router(entra_tokens),

@@ -45,10 +45,44 @@ pub const REGIONS: &[&str] = &[
 ];
 
 struct GenesysCloud {
+    api: Api,
+}
+
+/// How to reach one org's Platform API with an OAuth client's credentials: what the check
+/// uses, and what the org view (`[genesys]`) borrows from the integration it names.
+pub struct Api {
     client_id: String,
     client_secret: SecretField,
     token_url: SharedUrl,
     verify_url: SharedUrl,
+}
+
+impl Api {
+    /// The origin of the Platform API (`https://api.{region}`, or that of an endpoint override).
+    pub fn origin(&self) -> Url {
+        let mut origin = Url::clone(&self.verify_url);
+        origin.set_path("/");
+        origin.set_query(None);
+        origin.set_fragment(None);
+        origin
+    }
+
+    /// A token by the client-credentials grant, the failure worded for Genesys Cloud.
+    pub async fn login(&self, ctx: &CheckContext) -> Result<oauth::Granted, Failure> {
+        let secret = ctx.secret(&self.client_secret)?;
+        oauth::client_credentials(ctx, &self.token_url, &self.client_id, &secret)
+            .await
+            .map_err(token_failure)
+    }
+
+    /// Ends `token` with `DELETE /api/v2/tokens/me` (see [`CheckContext::revoke`]).
+    pub async fn revoke(&self, ctx: &CheckContext, token: &Secret) -> Option<bool> {
+        let revoke = ctx
+            .http
+            .request(Method::DELETE, Url::clone(&self.verify_url))
+            .bearer_auth(token.expose());
+        ctx.revoke(PROVIDER, revoke).await
+    }
 }
 
 fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
@@ -72,16 +106,18 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
     }
     let default = |text: String| shared(Url::parse(&text).expect("region URLs are valid"));
     Ok(Box::new(GenesysCloud {
-        client_id,
-        client_secret,
-        token_url: token_url.map_or_else(
-            || default(format!("https://login.{region}/oauth/token")),
-            shared,
-        ),
-        verify_url: verify_url.map_or_else(
-            || default(format!("https://api.{region}/api/v2/tokens/me")),
-            shared,
-        ),
+        api: Api {
+            client_id,
+            client_secret,
+            token_url: token_url.map_or_else(
+                || default(format!("https://login.{region}/oauth/token")),
+                shared,
+            ),
+            verify_url: verify_url.map_or_else(
+                || default(format!("https://api.{region}/api/v2/tokens/me")),
+                shared,
+            ),
+        },
     }))
 }
 
@@ -100,14 +136,15 @@ impl Verifier for GenesysCloud {
     fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome> {
         Box::pin(self.run(ctx))
     }
+
+    fn genesys_api(&self) -> Option<&Api> {
+        Some(&self.api)
+    }
 }
 
 impl GenesysCloud {
     async fn run(&self, ctx: &CheckContext) -> Outcome {
-        let secret = ctx.secret(&self.client_secret)?;
-        let granted = oauth::client_credentials(ctx, &self.token_url, &self.client_id, &secret)
-            .await
-            .map_err(token_failure)?;
+        let granted = self.api.login(ctx).await?;
         let mut success = Success {
             token_expiry: granted.expires_at,
             revoked: None,
@@ -116,11 +153,7 @@ impl GenesysCloud {
             self.verify(ctx, &granted.access_token).await?;
         }
         // The token is of no further use: `DELETE /api/v2/tokens/me` ends it.
-        let revoke = ctx
-            .http
-            .request(Method::DELETE, Url::clone(&self.verify_url))
-            .bearer_auth(granted.access_token.expose());
-        success.revoked = ctx.revoke("Genesys Cloud", revoke).await;
+        success.revoked = self.api.revoke(ctx, &granted.access_token).await;
         Ok(success)
     }
 
@@ -128,7 +161,7 @@ impl GenesysCloud {
     async fn verify(&self, ctx: &CheckContext, token: &Secret) -> Result<(), Failure> {
         let request = ctx
             .http
-            .get(Url::clone(&self.verify_url))
+            .get(Url::clone(&self.api.verify_url))
             .bearer_auth(token.expose())
             .header(ACCEPT, "application/json");
         let response = ctx.http.send(request).await?;

@@ -6,7 +6,7 @@ mod aws_lambda;
 mod aws_transport;
 mod context;
 mod dynamics365;
-mod genesys_cloud;
+pub mod genesys_cloud;
 mod google;
 pub(crate) mod oauth;
 mod rsa_cache;
@@ -42,6 +42,12 @@ pub trait Verifier: Send + Sync {
 
     /// Runs the check: resolve secrets through `ctx`, talk to the provider, map the answer.
     fn check<'a>(&'a self, ctx: &'a CheckContext) -> BoxFuture<'a, Outcome>;
+
+    /// For a `genesys_cloud` integration: its way into the org's Platform API, which the org
+    /// view borrows. `None` for the other types.
+    fn genesys_api(&self) -> Option<&genesys_cloud::Api> {
+        None
+    }
 }
 
 /// An integration type: its config key, the Genesys rules for it, and how to build its verifier.

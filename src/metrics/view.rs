@@ -1,0 +1,224 @@
+//! The org view's metrics (`[genesys]`): Genesys Cloud's integrations with their states and
+//! whether credwatch checks each, the mTLS client certificates' expiry, and the view's own
+//! result, reported like a check's under series of its own. A few series per org, so they live
+//! in the `prometheus` registry; the label sets written for an org are remembered so that the
+//! next read replaces them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use prometheus::{GaugeVec, IntCounterVec, Opts, Registry};
+
+use super::gauge_vec;
+use crate::orgview::ViewReport;
+use crate::outcome::FailureReason;
+use crate::state::unix_seconds;
+
+/// Every org-view metric.
+pub(super) struct ViewMetrics {
+    info: GaugeVec,
+    watched: GaugeVec,
+    certificate_expiry: GaugeVec,
+    success: GaugeVec,
+    failure_reason: GaugeVec,
+    last_run: GaugeVec,
+    last_success: GaugeVec,
+    reads: IntCounterVec,
+    /// Per org, the label values last written to the families that a read replaces.
+    written: Mutex<HashMap<String, Written>>,
+}
+
+#[derive(Default)]
+struct Written {
+    info: Vec<Vec<String>>,
+    watched: Vec<Vec<String>>,
+    certificates: Vec<Vec<String>>,
+    failure: Option<FailureReason>,
+}
+
+impl ViewMetrics {
+    pub(super) fn new(registry: &Registry) -> Self {
+        let reads = IntCounterVec::new(
+            Opts::new(
+                "credwatch_genesys_view_reads_total",
+                "Reads of the Genesys Cloud org view, by org and result (success or a failure reason).",
+            ),
+            &["org", "result"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(reads.clone()))
+            .expect("unique metric");
+        Self {
+            info: gauge_vec(
+                registry,
+                "credwatch_genesys_integration_info",
+                "An integration as Genesys Cloud lists it, with its intended and reported state; always 1. `type` is credwatch's type for data actions, else Genesys Cloud's type id.",
+                &[
+                    "org",
+                    "integration",
+                    "type",
+                    "intended_state",
+                    "reported_state",
+                ],
+            ),
+            watched: gauge_vec(
+                registry,
+                "credwatch_genesys_integration_watched",
+                "Whether credwatch checks an active integration of the same org, type and name as this Genesys Cloud data-action integration (1) or not (0).",
+                &["org", "integration", "type"],
+            ),
+            certificate_expiry: gauge_vec(
+                registry,
+                "credwatch_genesys_mtls_certificate_expiry_timestamp_seconds",
+                "When an mTLS client certificate Genesys Cloud presents to web services expires (unix seconds).",
+                &["org", "signing_authority", "status"],
+            ),
+            success: gauge_vec(
+                registry,
+                "credwatch_genesys_view_success",
+                "Whether the last read of the Genesys Cloud org view succeeded.",
+                &["org"],
+            ),
+            failure_reason: gauge_vec(
+                registry,
+                "credwatch_genesys_view_failure_reason",
+                "The reason the last read of the org view failed; 1 for that reason only, absent after a success.",
+                &["org", "reason"],
+            ),
+            last_run: gauge_vec(
+                registry,
+                "credwatch_genesys_view_last_run_timestamp_seconds",
+                "When the org view was last read (unix seconds).",
+                &["org"],
+            ),
+            last_success: gauge_vec(
+                registry,
+                "credwatch_genesys_view_last_success_timestamp_seconds",
+                "When the org view was last read successfully (unix seconds).",
+                &["org"],
+            ),
+            reads,
+            written: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records one read. Parts that were not read keep their last known series.
+    pub(super) fn observe(&self, report: &ViewReport, watched: impl Fn(&str, &str) -> bool) {
+        let org = &*report.org;
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        let written = written.entry(org.to_string()).or_default();
+        if let Some(integrations) = &report.integrations {
+            replace(
+                &self.info,
+                &mut written.info,
+                integrations.iter().map(|i| {
+                    (
+                        vec![
+                            org.to_string(),
+                            i.name.clone(),
+                            i.type_label().to_string(),
+                            i.intended_state.clone(),
+                            i.reported_state.clone(),
+                        ],
+                        1.0,
+                    )
+                }),
+            );
+            replace(
+                &self.watched,
+                &mut written.watched,
+                integrations.iter().filter_map(|i| {
+                    let kind = i.kind?;
+                    let value = if watched(kind, &i.name) { 1.0 } else { 0.0 };
+                    Some((
+                        vec![org.to_string(), i.name.clone(), kind.to_string()],
+                        value,
+                    ))
+                }),
+            );
+        }
+        if let Some(certificates) = &report.certificates {
+            replace(
+                &self.certificate_expiry,
+                &mut written.certificates,
+                certificates.iter().filter_map(|c| {
+                    let labels = vec![
+                        org.to_string(),
+                        c.signing_authority.clone(),
+                        c.status.clone(),
+                    ];
+                    Some((labels, c.expiry?))
+                }),
+            );
+        }
+        let finished = unix_seconds(report.finished);
+        self.last_run.with_label_values(&[org]).set(finished);
+        if let Some(reason) = written.failure.take() {
+            let _ = self
+                .failure_reason
+                .remove_label_values(&[org, reason.as_str()]);
+        }
+        match &report.outcome {
+            Ok(()) => {
+                self.success.with_label_values(&[org]).set(1.0);
+                self.last_success.with_label_values(&[org]).set(finished);
+                self.reads.with_label_values(&[org, "success"]).inc();
+            }
+            Err(failure) => {
+                self.success.with_label_values(&[org]).set(0.0);
+                let reason = failure.reason.as_str();
+                self.failure_reason
+                    .with_label_values(&[org, reason])
+                    .set(1.0);
+                self.reads.with_label_values(&[org, reason]).inc();
+                written.failure = Some(failure.reason);
+            }
+        }
+    }
+
+    /// Drops every series of an org whose view is no longer configured.
+    pub(super) fn forget(&self, org: &str) {
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(mut gone) = written.remove(org) else {
+            return;
+        };
+        replace(&self.info, &mut gone.info, std::iter::empty());
+        replace(&self.watched, &mut gone.watched, std::iter::empty());
+        replace(
+            &self.certificate_expiry,
+            &mut gone.certificates,
+            std::iter::empty(),
+        );
+        if let Some(reason) = gone.failure {
+            let _ = self
+                .failure_reason
+                .remove_label_values(&[org, reason.as_str()]);
+        }
+        for family in [&self.success, &self.last_run, &self.last_success] {
+            let _ = family.remove_label_values(&[org]);
+        }
+        for result in
+            std::iter::once("success").chain(FailureReason::ALL.iter().map(|r| r.as_str()))
+        {
+            let _ = self.reads.remove_label_values(&[org, result]);
+        }
+    }
+}
+
+/// Replaces the series `written` holds in `family` with `new` ones.
+fn replace(
+    family: &GaugeVec,
+    written: &mut Vec<Vec<String>>,
+    new: impl Iterator<Item = (Vec<String>, f64)>,
+) {
+    for labels in written.drain(..) {
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let _ = family.remove_label_values(&labels);
+    }
+    for (labels, value) in new {
+        let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+        family.with_label_values(&refs).set(value);
+        written.push(labels);
+    }
+}

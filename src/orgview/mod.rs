@@ -1,0 +1,212 @@
+//! The org view (`[genesys]`): Genesys Cloud's own account of an org's integrations (which
+//! exist, what state Genesys reports them in) and of the mTLS client certificates it presents to
+//! web services, read with a `genesys_cloud` integration's OAuth client. Its failures are its own:
+//! they never touch the credential checks.
+
+mod api;
+mod task;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+pub use api::{CERTIFICATES_PERMISSION, INTEGRATIONS_PERMISSION, PAGE_SIZE};
+pub use task::spawn;
+
+use crate::config::OrgView;
+use crate::outcome::{Failure, FailureReason};
+use crate::verify::CheckContext;
+
+/// Genesys Cloud's integration type ids of the data-action integrations credwatch checks, with
+/// credwatch's type for each.
+pub const TYPE_IDS: &[(&str, &str)] = &[
+    ("aws-lambda-data-actions", "aws_lambda"),
+    ("purecloud-data-actions", "genesys_cloud"),
+    ("google-data-actions", "google"),
+    ("google-cloud-data-actions", "google"),
+    ("microsoft-dynamics-data-actions", "dynamics365"),
+    ("salesforce-datadip", "salesforce"),
+    ("custom-rest-actions", "web_service"),
+    ("zendesk-data-actions", "zendesk"),
+];
+
+/// credwatch's type for a Genesys Cloud integration type id, when it is a data-action type
+/// credwatch checks.
+pub fn type_of(type_id: &str) -> Option<&'static str> {
+    TYPE_IDS
+        .iter()
+        .find(|(id, _)| *id == type_id)
+        .map(|(_, kind)| *kind)
+}
+
+/// One integration as Genesys Cloud lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GenesysIntegration {
+    pub id: String,
+    pub name: String,
+    /// `integrationType.id`.
+    pub type_id: String,
+    /// credwatch's type for it, for a data-action type credwatch checks.
+    #[serde(rename = "type")]
+    pub kind: Option<&'static str>,
+    /// `intendedState`: `ENABLED` or `DISABLED`.
+    pub intended_state: String,
+    /// `reportedState.code`: `ACTIVE`, `ACTIVATING`, `INACTIVE`, `DEACTIVATING` or `ERROR`.
+    pub reported_state: String,
+    /// `reportedState.detail.message`: why, for an integration in error.
+    pub detail: Option<String>,
+}
+
+impl GenesysIntegration {
+    /// The `type` label: credwatch's type, else Genesys Cloud's type id.
+    pub fn type_label(&self) -> &str {
+        self.kind.unwrap_or(&self.type_id)
+    }
+}
+
+/// One mTLS client certificate Genesys Cloud presents to web services.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MtlsCertificate {
+    /// `Genesys` or `DigiCert`.
+    pub signing_authority: String,
+    /// `Current` or `Upcoming`.
+    pub status: String,
+    /// Its `notAfter` (unix seconds), when the PEM parses.
+    pub expiry: Option<f64>,
+    /// Why there is no expiry.
+    pub problem: Option<String>,
+}
+
+/// The result of one read of the org view.
+#[derive(Debug, Clone)]
+pub struct ViewReport {
+    pub org: Arc<str>,
+    /// The `genesys_cloud` integration whose client read it.
+    pub integration: String,
+    /// `Ok` when every part was read.
+    pub outcome: Result<(), Failure>,
+    /// The integrations, when they were read.
+    pub integrations: Option<Vec<GenesysIntegration>>,
+    /// The mTLS client certificates, when they were read.
+    pub certificates: Option<Vec<MtlsCertificate>>,
+    /// Whether the token was revoked (`None`: `revoke = false`, or no token).
+    pub revoked: Option<bool>,
+    pub finished: SystemTime,
+    pub duration: Duration,
+}
+
+/// Reads the org view once: a token, the integrations, the certificates, then the token is
+/// revoked. Bounded by the view's timeout; every message scrubbed of the secrets it touched.
+pub async fn read(org: &Arc<str>, view: &OrgView) -> ViewReport {
+    let integration = &view.integration;
+    let mut ctx = CheckContext::new(&integration.name, &integration.http, view.timeout, true);
+    ctx.revoke = integration.revoke;
+    let started = Instant::now();
+    let mut report = ViewReport {
+        org: org.clone(),
+        integration: integration.name.clone(),
+        outcome: Ok(()),
+        integrations: None,
+        certificates: None,
+        revoked: None,
+        finished: SystemTime::now(),
+        duration: Duration::ZERO,
+    };
+    let read = read_parts(&ctx, view, &mut report);
+    if tokio::time::timeout(view.timeout, read).await.is_err() {
+        report.outcome = Err(Failure::new(
+            FailureReason::Timeout,
+            format!(
+                "the org view was not read within its timeout of {}",
+                humantime::format_duration(view.timeout)
+            ),
+        ));
+    }
+    if let Err(failure) = &mut report.outcome {
+        failure.message = ctx.scrub(&failure.message);
+        tracing::warn!(
+            org = %org,
+            reason = failure.reason.as_str(),
+            "the Genesys Cloud org view failed: {}",
+            failure.message
+        );
+    }
+    report.finished = SystemTime::now();
+    report.duration = started.elapsed();
+    report
+}
+
+/// The parts of [`read`], each recorded in `report` as it arrives.
+async fn read_parts(ctx: &CheckContext, view: &OrgView, report: &mut ViewReport) {
+    let Some(api) = view.integration.verifier.genesys_api() else {
+        report.outcome = Err(Failure::new(
+            FailureReason::ConfigError,
+            "the org view's integration is not a genesys_cloud one",
+        ));
+        return;
+    };
+    let granted = match api.login(ctx).await {
+        Ok(granted) => granted,
+        Err(failure) => {
+            report.outcome = Err(failure);
+            return;
+        }
+    };
+    let reader = api::Reader {
+        ctx,
+        origin: api.origin(),
+        token: &granted.access_token,
+        deadline: Instant::now() + view.timeout,
+    };
+    let mut failures = Vec::new();
+    match reader.integrations().await {
+        Ok(integrations) => report.integrations = Some(integrations),
+        Err(failure) => failures.push(failure),
+    }
+    match reader.certificates().await {
+        Ok(certificates) => report.certificates = Some(certificates),
+        Err(failure) => failures.push(failure),
+    }
+    report.revoked = api.revoke(ctx, &granted.access_token).await;
+    let mut failures = failures.into_iter();
+    if let Some(mut first) = failures.next() {
+        for other in failures {
+            first.message = format!("{}; {}", first.message, other.message);
+        }
+        report.outcome = Err(first);
+    }
+}
+
+/// The last report of every org's view, for the status page and the API.
+#[derive(Debug, Default)]
+pub struct Views {
+    reports: RwLock<BTreeMap<String, Arc<ViewReport>>>,
+}
+
+impl Views {
+    /// Keeps `report` as its org's latest.
+    pub fn record(&self, report: ViewReport) {
+        self.reports
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(report.org.to_string(), Arc::new(report));
+    }
+
+    /// Forgets the views of orgs `keep` says no to.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.reports
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|org, _| keep(org));
+    }
+
+    /// Every org's latest report, by org.
+    pub fn all(&self) -> Vec<Arc<ViewReport>> {
+        self.reports
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}

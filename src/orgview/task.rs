@@ -1,0 +1,64 @@
+//! The org views' tasks: one per org with `[genesys]`, reading at once and then every
+//! `interval` (later when Genesys Cloud asked for a longer wait), each report going to the
+//! status page's store and to the metrics.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::{Views, read};
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// Starts the view task of every org of `config` that has `[genesys]`, in `tasks`; they stop
+/// when `stop` is cancelled.
+pub fn spawn(
+    config: &Config,
+    views: &Arc<Views>,
+    metrics: &Arc<Metrics>,
+    stop: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) {
+    for org in &config.orgs {
+        let Some(view) = org.view.clone() else {
+            continue;
+        };
+        // What credwatch checks in this org: a Genesys integration of the same type and name
+        // is watched.
+        let watched: HashSet<(String, String)> = config
+            .active()
+            .filter(|i| i.org == org.name)
+            .map(|i| (i.kind.key.to_string(), i.name.clone()))
+            .collect();
+        let (org, views, metrics, stop) = (
+            org.name.clone(),
+            views.clone(),
+            metrics.clone(),
+            stop.clone(),
+        );
+        tasks.spawn(async move {
+            loop {
+                let report = tokio::select! {
+                    report = read(&org, &view) => report,
+                    _ = stop.cancelled() => return,
+                };
+                metrics.observe_view(&report, |kind, name| {
+                    watched.contains(&(kind.to_string(), name.to_string()))
+                });
+                let wait = match &report.outcome {
+                    Err(failure) => failure
+                        .retry_after
+                        .map_or(view.interval, |asked| asked.max(view.interval)),
+                    Ok(()) => view.interval,
+                };
+                views.record(report);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.cancelled() => return,
+                }
+            }
+        });
+    }
+}
