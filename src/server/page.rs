@@ -172,7 +172,13 @@ pub fn overview_page(
     filters: &Filters,
     genesys: &[std::sync::Arc<crate::orgview::ViewReport>],
 ) -> String {
-    let section = super::genesys::section(genesys, &views);
+    let org = filters.org.as_deref().filter(|o| !o.is_empty());
+    let genesys: Vec<_> = genesys
+        .iter()
+        .filter(|report| org.is_none_or(|org| *report.org == *org))
+        .cloned()
+        .collect();
+    let section = super::genesys::section(&genesys, &views);
     let body = html! { (overview(views, filters)) (section) };
     layout("credwatch", body).into_string()
 }
