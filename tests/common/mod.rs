@@ -119,6 +119,13 @@ impl Daemon {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                // Kept before the address is handed over: a test reading the logs as soon as
+                // the daemon serves finds the line.
+                {
+                    let mut logs = sink.lock().unwrap();
+                    logs.push_str(&line);
+                    logs.push('\n');
+                }
                 if let Some(rest) = line
                     .split("listening on http://")
                     .nth(1)
@@ -127,9 +134,6 @@ impl Daemon {
                     let addr = rest.split_whitespace().next().unwrap_or_default();
                     let _ = addr_tx.send(addr.parse::<SocketAddr>().expect("address logged"));
                 }
-                let mut logs = sink.lock().unwrap();
-                logs.push_str(&line);
-                logs.push('\n');
             }
         });
         let addr = match addr_rx.recv_timeout(Duration::from_secs(30)) {
