@@ -59,6 +59,8 @@ struct Running {
     config: Config,
     stop: CancellationToken,
     checks: JoinSet<()>,
+    /// The org views' tasks.
+    views: JoinSet<()>,
     _watch: Option<SecretWatch>,
 }
 
@@ -75,12 +77,13 @@ impl Running {
             changed,
         );
         let watch = watch::spawn(&config.integrations, scheduled.wake, stop.clone());
-        let mut checks = scheduled.tasks;
-        orgview::spawn(&config, &sinks.views, &sinks.metrics, &stop, &mut checks);
+        let mut views = JoinSet::new();
+        orgview::spawn(&config, &sinks.views, &sinks.metrics, &stop, &mut views);
         Self {
             config,
             stop,
-            checks,
+            checks: scheduled.tasks,
+            views,
             _watch: watch,
         }
     }
@@ -89,6 +92,7 @@ impl Running {
     async fn stop(&mut self) {
         self.stop.cancel();
         while self.checks.join_next().await.is_some() {}
+        while self.views.join_next().await.is_some() {}
     }
 
     /// No new checks, without waiting: the checks in flight finish and are recorded on their
@@ -96,6 +100,9 @@ impl Running {
     fn abandon(&mut self) {
         self.stop.cancel();
         self.checks.abort_all();
+        // An org view's read in flight ends on its own and revokes its token; it records
+        // nothing once stopped.
+        self.views.detach_all();
     }
 }
 

@@ -141,17 +141,22 @@ const CERTIFICATES: [(&str, &str, i64); 4] = [
     ("DigiCert", "Upcoming", 390),
 ];
 
-/// A stand-in: the token endpoint, the pages, the certificates (their expiry returned) and the
-/// revocation.
-async fn stand_in(pages: Pages) -> (MockServer, Vec<(&'static str, &'static str, f64)>) {
-    let server = MockServer::start().await;
+/// The token endpoint, granting [`TOKEN`].
+async fn grant_tokens(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path("/oauth/token"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "access_token": TOKEN, "token_type": "bearer", "expires_in": 86399
         })))
-        .mount(&server)
+        .mount(server)
         .await;
+}
+
+/// A stand-in: the token endpoint, the pages, the certificates (their expiry returned) and the
+/// revocation.
+async fn stand_in(pages: Pages) -> (MockServer, Vec<(&'static str, &'static str, f64)>) {
+    let server = MockServer::start().await;
+    grant_tokens(&server).await;
     Mock::given(method("GET"))
         .and(path("/api/v2/integrations"))
         .respond_with(pages)
@@ -548,13 +553,7 @@ async fn a_rate_limited_page_is_read_again_after_retry_after() {
     // A wait longer than the read's time left: rate_limited, with the wait kept for the next
     // read's schedule.
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": TOKEN, "token_type": "bearer", "expires_in": 86399
-        })))
-        .mount(&server)
-        .await;
+    grant_tokens(&server).await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "120"))
         .mount(&server)
@@ -778,4 +777,58 @@ async fn the_daemon_reads_the_view_on_its_interval_and_a_reload_without_it_drops
         received(&server, "GET", "/api/v2/integrations").await.len(),
         pages
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_during_a_read_lets_it_revoke_its_token_and_records_nothing() {
+    let (server, _) = stand_in(pages(100)).await;
+    // The integrations answer slowly: the reload comes while the read waits for them.
+    Mock::given(method("GET"))
+        .and(path("/api/v2/integrations"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"entities": [], "pageCount": 1}))
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let header = format!(
+        "[defaults]\ninterval = \"1h\"\nstate_dir = \"{}\"\n",
+        dir.path().join("state").display()
+    );
+    let with_view = format!("{}\n{header}", view_config(&server.uri(), ""));
+    let config = common::write(dir.path(), "c.toml", &with_view);
+    let daemon = common::Daemon::start(&config, &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while received(&server, "GET", "/api/v2/integrations")
+        .await
+        .is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "the view reads");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let without = with_view.replace("[genesys]\nintegration = \"genesys_cloud ERROR\"\n", "");
+    assert_ne!(without, with_view);
+    common::write(dir.path(), "c.toml", &without);
+    let (status, body) = daemon.post("/-/reload").await;
+    assert_eq!(status, 200, "{body}");
+    // The read goes on to its end and revokes its token, but records nothing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while received(&server, "DELETE", "/api/v2/tokens/me")
+        .await
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token is revoked after the reload; logs:\n{}",
+            daemon.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let m = daemon.metrics().await;
+    assert_eq!(m.count("credwatch_genesys_view_success", &[]), 0);
+    assert_eq!(daemon.get("/api/v1/genesys").await.1, r#"{"orgs":[]}"#);
 }

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 
 /// Starts the view task of every org of `config` that has `[genesys]`, in `tasks`; they stop
-/// when `stop` is cancelled.
+/// when `stop` is cancelled, after the read in flight.
 pub fn spawn(
     config: &Config,
     views: &Arc<Views>,
@@ -40,10 +40,12 @@ pub fn spawn(
         );
         tasks.spawn(async move {
             loop {
-                let report = tokio::select! {
-                    report = read(&org, &view) => report,
-                    _ = stop.cancelled() => return,
-                };
+                // A read in flight is not cut short (it is bounded by its timeout): its token
+                // is revoked at its end. A read that ends after `stop` is not recorded.
+                let report = read(&org, &view).await;
+                if stop.is_cancelled() {
+                    return;
+                }
                 metrics.observe_view(&report, |kind, name| {
                     watched.contains(&(kind.to_string(), name.to_string()))
                 });

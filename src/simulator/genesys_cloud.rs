@@ -97,11 +97,7 @@ async fn integrations(
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
     if !org.tokens.bearer_ok(&headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "bad.credentials",
-            "Invalid login credentials.",
-        );
+        return unauthorized();
     }
     let number = |key: &str, default: usize| {
         query
@@ -149,11 +145,7 @@ async fn certificates(
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
     if !org.tokens.bearer_ok(&headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "bad.credentials",
-            "Invalid login credentials.",
-        );
+        return unauthorized();
     }
     let status = query.get("status").map(String::as_str);
     let entities: Vec<serde_json::Value> = org
@@ -213,11 +205,7 @@ async fn token(State(org): State<Org>, headers: HeaderMap, body: Bytes) -> Respo
 async fn me(State(org): State<Org>, headers: HeaderMap) -> Response {
     let tokens = org.tokens;
     if !tokens.bearer_ok(&headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "bad.credentials",
-            "Invalid login credentials.",
-        );
+        return unauthorized();
     }
     axum::Json(serde_json::json!({
         "organization": {"id": "demo-org-id", "name": "credwatch demo"},
@@ -230,13 +218,18 @@ async fn me(State(org): State<Org>, headers: HeaderMap) -> Response {
 async fn revoke(State(org): State<Org>, headers: HeaderMap) -> Response {
     let tokens = org.tokens;
     if !tokens.revoke_bearer(&headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "bad.credentials",
-            "Invalid login credentials.",
-        );
+        return unauthorized();
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// Genesys Cloud's answer to a missing, unknown or revoked token.
+fn unauthorized() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "bad.credentials",
+        "Invalid login credentials.",
+    )
 }
 
 fn error(status: StatusCode, code: &str, description: &str) -> Response {
