@@ -375,7 +375,7 @@ impl Reloader {
 /// least [`SAVE_PAUSE`], and longer for a large state: 50 times what the last save took (saving
 /// costs at most 2 % of a core) and its size at [`SAVE_BYTES_PER_SECOND`] (the disk is not worn
 /// by a file rewritten over and over), at most [`SAVE_PAUSE_MAX`]. A lockout guard that engaged
-/// or released does not wait for that: it is on disk within about [`SAVE_PAUSE`].
+/// or released does not wait for that: it is on disk within about [`URGENT_WITHIN`].
 async fn save_periodically(state: Arc<State>, shutdown: CancellationToken) {
     let mut failing = false;
     let mut pause = SAVE_PAUSE;
@@ -407,7 +407,7 @@ async fn save_periodically(state: Arc<State>, shutdown: CancellationToken) {
         }
         // Sleep the pause in short steps, so that a guard change cuts it short.
         let until = tokio::time::Instant::now() + pause;
-        let mut next = tokio::time::Instant::now() + SAVE_PAUSE;
+        let mut next = tokio::time::Instant::now() + URGENT_WITHIN;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(next.min(until)) => {}
@@ -416,7 +416,7 @@ async fn save_periodically(state: Arc<State>, shutdown: CancellationToken) {
             if next >= until || state.urgent() {
                 break;
             }
-            next += SAVE_PAUSE;
+            next += URGENT_WITHIN;
         }
     }
 }
@@ -428,8 +428,11 @@ fn save_pause(saved: Saved) -> Duration {
     by_cost.max(by_size).clamp(SAVE_PAUSE, SAVE_PAUSE_MAX)
 }
 
-/// The least time between two writes of the state file.
-const SAVE_PAUSE: Duration = Duration::from_secs(1);
+/// The least time between two writes of the state file: a small config checked often is not
+/// rewritten (and synced) every second; a crash loses at most this long's results.
+const SAVE_PAUSE: Duration = Duration::from_secs(10);
+/// How soon an engaged or released lockout guard is on disk, whatever the pause.
+const URGENT_WITHIN: Duration = Duration::from_secs(1);
 /// The most time between two writes of a changed state file.
 const SAVE_PAUSE_MAX: Duration = Duration::from_secs(300);
 /// How fast, on average, the state file may be rewritten.

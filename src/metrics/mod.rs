@@ -272,7 +272,12 @@ impl Metrics {
             series.last_run = Some(finished);
             match series.checks.iter_mut().find(|(r, _)| *r == result) {
                 Some((_, count)) => *count += 1,
-                None => series.checks.push((result, 1)),
+                None => {
+                    // One slot at a time: most integrations only ever count `success`, and a
+                    // growing Vec's first allocation would hold four.
+                    series.checks.reserve_exact(1);
+                    series.checks.push((result, 1));
+                }
             }
             series.success = Some(report.outcome.is_ok());
             series.failure = report.outcome.as_ref().err().map(|f| f.reason);
