@@ -112,7 +112,8 @@ pub async fn read(org: &Arc<str>, view: &OrgView) -> ViewReport {
         finished: SystemTime::now(),
         duration: Duration::ZERO,
     };
-    let read = read_parts(&ctx, view, &mut report);
+    let deadline = started + view.timeout;
+    let read = read_parts(&ctx, view, deadline, &mut report);
     if tokio::time::timeout(view.timeout, read).await.is_err() {
         report.outcome = Err(Failure::new(
             FailureReason::Timeout,
@@ -137,7 +138,12 @@ pub async fn read(org: &Arc<str>, view: &OrgView) -> ViewReport {
 }
 
 /// The parts of [`read`], each recorded in `report` as it arrives.
-async fn read_parts(ctx: &CheckContext, view: &OrgView, report: &mut ViewReport) {
+async fn read_parts(
+    ctx: &CheckContext,
+    view: &OrgView,
+    deadline: Instant,
+    report: &mut ViewReport,
+) {
     let Some(api) = view.integration.verifier.genesys_api() else {
         report.outcome = Err(Failure::new(
             FailureReason::ConfigError,
@@ -156,7 +162,7 @@ async fn read_parts(ctx: &CheckContext, view: &OrgView, report: &mut ViewReport)
         ctx,
         origin: api.origin(),
         token: &granted.access_token,
-        deadline: Instant::now() + view.timeout,
+        deadline,
     };
     let mut failures = Vec::new();
     match reader.integrations().await {
