@@ -251,16 +251,8 @@ async fn read(config: &Config) -> (ViewReport, Exported) {
     let view = org.view.as_ref().expect("[genesys] configured");
     let report = orgview::read(&org.name, view).await;
     let metrics = Exported::new();
-    record(&metrics, config, &report);
+    metrics.observe_view(&report);
     (report, metrics)
-}
-
-fn record(metrics: &Exported, config: &Config, report: &ViewReport) {
-    metrics.observe_view(report, |kind, name| {
-        config
-            .active()
-            .any(|i| i.kind.key == kind && i.name == name && *i.org == *report.org)
-    });
 }
 
 #[tokio::test]
@@ -413,7 +405,7 @@ async fn a_second_read_replaces_the_series_of_the_first_and_a_dropped_view_leave
         .find(|i| i.name == "zendesk ACTIVE")
         .unwrap();
     active.reported_state = "ERROR".to_string();
-    record(&metrics, &config, &report);
+    metrics.observe_view(&report);
     let m = Metrics::parse(&metrics.render());
     assert_eq!(m.count("credwatch_genesys_integration_info", &[]), 35);
     assert_eq!(

@@ -64,6 +64,9 @@ pub struct OrgView {
     pub interval: Duration,
     /// Bound on one whole read (`timeout`, default the integration's).
     pub timeout: Duration,
+    /// The type and name of every active integration of the org: a Genesys data action of the
+    /// same type and name is one credwatch checks ("watched").
+    pub checked: std::collections::HashSet<(&'static str, String)>,
 }
 
 /// The default `[genesys] interval`.
@@ -505,6 +508,11 @@ fn org_view(
         integration: integration.clone(),
         interval: duration(genesys.interval, "interval", VIEW_INTERVAL)?,
         timeout: duration(genesys.timeout, "timeout", integration.timeout)?,
+        checked: integrations
+            .iter()
+            .filter(|i| i.active)
+            .map(|i| (i.kind.key, i.name.clone()))
+            .collect(),
     })
 }
 

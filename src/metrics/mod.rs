@@ -296,10 +296,9 @@ impl Metrics {
         });
     }
 
-    /// Records one read of an org's view; `watched(type, name)` says whether credwatch checks
-    /// an active integration of that type and name in the org.
-    pub fn observe_view(&self, report: &ViewReport, watched: impl Fn(&str, &str) -> bool) {
-        self.view.observe(report, watched);
+    /// Records one read of an org's view.
+    pub fn observe_view(&self, report: &ViewReport) {
+        self.view.observe(report);
         if let Some(revoked) = report.revoked {
             let result = if revoked { "success" } else { "failure" };
             self.revocations

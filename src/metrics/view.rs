@@ -104,7 +104,7 @@ impl ViewMetrics {
     }
 
     /// Records one read. Parts that were not read keep their last known series.
-    pub(super) fn observe(&self, report: &ViewReport, watched: impl Fn(&str, &str) -> bool) {
+    pub(super) fn observe(&self, report: &ViewReport) {
         let org = &*report.org;
         let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
         let written = written.entry(org.to_string()).or_default();
@@ -130,7 +130,7 @@ impl ViewMetrics {
                 &mut written.watched,
                 integrations.iter().filter_map(|i| {
                     let kind = i.kind?;
-                    let value = if watched(kind, &i.name) { 1.0 } else { 0.0 };
+                    let value = if i.watched? { 1.0 } else { 0.0 };
                     Some((
                         vec![org.to_string(), i.name.clone(), kind.to_string()],
                         value,

@@ -110,6 +110,7 @@ impl Reader<'_> {
                         .and_then(|s| s.code.clone())
                         .unwrap_or_else(|| "UNKNOWN".into()),
                     detail: state.and_then(|s| s.detail).and_then(|d| d.message),
+                    watched: None,
                 }
             }));
             if empty || page.page_count.is_none_or(|count| number >= count) {

@@ -55,6 +55,10 @@ pub struct GenesysIntegration {
     pub reported_state: String,
     /// `reportedState.detail.message`: why, for an integration in error.
     pub detail: Option<String>,
+    /// For a data action: whether credwatch checks an active integration of the same org, type
+    /// and name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watched: Option<bool>,
 }
 
 impl GenesysIntegration {
@@ -166,7 +170,14 @@ async fn read_parts(
     };
     let mut failures = Vec::new();
     match reader.integrations().await {
-        Ok(integrations) => report.integrations = Some(integrations),
+        Ok(mut integrations) => {
+            for i in &mut integrations {
+                i.watched = i
+                    .kind
+                    .map(|kind| view.checked.contains(&(kind, i.name.clone())));
+            }
+            report.integrations = Some(integrations);
+        }
         Err(failure) => failures.push(failure),
     }
     match reader.certificates().await {

@@ -2,7 +2,6 @@
 //! `interval` (later when Genesys Cloud asked for a longer wait), each report going to the
 //! status page's store and to the metrics.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
@@ -25,13 +24,6 @@ pub fn spawn(
         let Some(view) = org.view.clone() else {
             continue;
         };
-        // What credwatch checks in this org: a Genesys integration of the same type and name
-        // is watched.
-        let watched: HashSet<(String, String)> = config
-            .active()
-            .filter(|i| i.org == org.name)
-            .map(|i| (i.kind.key.to_string(), i.name.clone()))
-            .collect();
         let (org, views, metrics, stop) = (
             org.name.clone(),
             views.clone(),
@@ -46,9 +38,7 @@ pub fn spawn(
                 if stop.is_cancelled() {
                     return;
                 }
-                metrics.observe_view(&report, |kind, name| {
-                    watched.contains(&(kind.to_string(), name.to_string()))
-                });
+                metrics.observe_view(&report);
                 let wait = match &report.outcome {
                     Err(failure) => failure
                         .retry_after

@@ -12,38 +12,16 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::view::IntegrationView;
 use crate::orgview::{GenesysIntegration, ViewReport};
 use crate::state::{rfc3339, unix_seconds};
 
-/// Whether credwatch checks an active integration of the same org, type and name.
-fn watched(views: &[IntegrationView], org: &str, integration: &GenesysIntegration) -> bool {
-    integration.kind.is_some_and(|kind| {
-        views
-            .iter()
-            .any(|v| v.active && v.org == org && v.kind == kind && v.name == integration.name)
-    })
-}
-
 /// `GET /api/v1/genesys`: every org view's last read.
 pub(super) async fn api(AxumState(app): AxumState<AppState>) -> Response {
-    let views = app.views();
     let orgs: Vec<Value> = app
         .genesys
         .all()
         .iter()
         .map(|report| {
-            let integrations = report.integrations.as_ref().map(|all| {
-                all.iter()
-                    .map(|i| {
-                        let mut value = serde_json::to_value(i).unwrap_or_default();
-                        if i.kind.is_some() {
-                            value["watched"] = json!(watched(&views, &report.org, i));
-                        }
-                        value
-                    })
-                    .collect::<Vec<_>>()
-            });
             let certificates = report.certificates.as_ref().map(|all| {
                 all.iter()
                     .map(|c| {
@@ -65,7 +43,7 @@ pub(super) async fn api(AxumState(app): AxumState<AppState>) -> Response {
                 "finished": rfc3339(unix_seconds(report.finished)),
                 "duration_seconds": (report.duration.as_secs_f64() * 1000.0).round() / 1000.0,
                 "token_revoked": report.revoked,
-                "integrations": integrations,
+                "integrations": report.integrations,
                 "certificates": certificates,
             })
         })
@@ -74,7 +52,7 @@ pub(super) async fn api(AxumState(app): AxumState<AppState>) -> Response {
 }
 
 /// The status page's section: one block per org with a view.
-pub(super) fn section(reports: &[Arc<ViewReport>], views: &[IntegrationView]) -> Markup {
+pub(super) fn section(reports: &[Arc<ViewReport>]) -> Markup {
     let now = unix_seconds(SystemTime::now());
     html! {
         @for report in reports {
@@ -102,7 +80,7 @@ pub(super) fn section(reports: &[Arc<ViewReport>], views: &[IntegrationView]) ->
                                     span class=(if i.reported_state == "ERROR" { "bad" } else { "" }) { (i.reported_state) }
                                     @if let Some(detail) = &i.detail { br; small { (detail) } }
                                 }
-                                td { @if watched(views, &report.org, i) { "yes" } @else { span.amber { "no" } } }
+                                td { @if i.watched == Some(true) { "yes" } @else { span.amber { "no" } } }
                             }
                         }
                     }

@@ -178,7 +178,7 @@ pub fn overview_page(
         .filter(|report| org.is_none_or(|org| *report.org == *org))
         .cloned()
         .collect();
-    let section = super::genesys::section(&genesys, &views);
+    let section = super::genesys::section(&genesys);
     let body = html! { (overview(views, filters)) (section) };
     layout("credwatch", body).into_string()
 }
