@@ -1,15 +1,20 @@
-//! The door every check goes through, for the scheduler, the API and `credwatch check`: the
+//! The one entry point of every check, for the scheduler, the API and `credwatch check`: the
 //! lockout guard decides whether the provider may be asked at all, at most one check of an
 //! integration is in flight (a second caller waits for and shares the first one's result), and
-//! what happened lands in the state and the metrics.
+//! what happened lands in the state and the metrics. Checks forced over HTTP also pass the
+//! force cooldown (an engaged guard is released at most once per `force_cooldown`) and take a
+//! slot of the same `concurrency` limit as scheduled ones. Every check runs as a task of the
+//! daemon's one [`TaskTracker`], so that shutdown waits for it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Integration;
 use crate::guard::{self, Decision, Engaged, FingerprintKey};
@@ -28,6 +33,9 @@ pub enum Checked {
 }
 
 type InFlight = Shared<BoxFuture<'static, Option<Checked>>>;
+
+/// A forced check, shared by the requests that asked for it while it ran.
+type Forced = Shared<BoxFuture<'static, Checked>>;
 
 /// Takes a finished (or panicked) check out of `in_flight`, unless a later one replaced it.
 struct Leave {
@@ -53,6 +61,25 @@ impl Drop for Leave {
     }
 }
 
+/// The force cooldown of an integration whose guard is not engaged: a forced check mints a
+/// token or makes a login like any other, and providers rate-limit both.
+pub const UNGUARDED_FORCE_COOLDOWN: Duration = Duration::from_secs(10);
+
+/// A forced check refused because one ran too recently.
+#[derive(Debug, Clone, Copy)]
+pub struct Cooldown {
+    /// When the next forced check of the integration will be honoured.
+    pub retry_after: Duration,
+}
+
+/// The running config's limits on checks.
+struct Limits {
+    /// `concurrency` slots, shared by scheduled and forced checks.
+    permits: Arc<Semaphore>,
+    /// `force_cooldown`.
+    force_cooldown: Duration,
+}
+
 /// Runs checks with the guard, one at a time per integration.
 pub struct Checker {
     state: Arc<State>,
@@ -62,18 +89,100 @@ pub struct Checker {
     /// later one of the same integration.
     in_flight: Mutex<HashMap<String, (u64, InFlight)>>,
     started: AtomicU64,
+    /// Where every check task runs.
+    tasks: TaskTracker,
+    limits: Mutex<Limits>,
+    /// Integration id → when its last forced check was let through, and that check.
+    forced: Mutex<HashMap<String, (Instant, Forced)>>,
 }
 
 impl Checker {
-    /// `key` fingerprints credentials for the guard (see [`FingerprintKey::load`]).
-    pub fn new(state: Arc<State>, metrics: Arc<Metrics>, key: FingerprintKey) -> Arc<Self> {
+    /// `key` fingerprints credentials for the guard (see [`FingerprintKey::load`]); every check
+    /// runs as a task of `tasks`.
+    pub fn new(
+        state: Arc<State>,
+        metrics: Arc<Metrics>,
+        key: FingerprintKey,
+        tasks: TaskTracker,
+    ) -> Arc<Self> {
         Arc::new(Self {
             state,
             metrics,
             key,
             in_flight: Mutex::new(HashMap::new()),
             started: AtomicU64::new(0),
+            tasks,
+            limits: Mutex::new(Limits {
+                permits: Arc::new(Semaphore::new(16)),
+                force_cooldown: Duration::from_secs(300),
+            }),
+            forced: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The limits of a (re)loaded config; returns the `concurrency` slots its schedule takes.
+    pub fn set_limits(&self, concurrency: usize, force_cooldown: Duration) -> Arc<Semaphore> {
+        let permits = Arc::new(Semaphore::new(concurrency));
+        *self.limits.lock().unwrap_or_else(|p| p.into_inner()) = Limits {
+            permits: permits.clone(),
+            force_cooldown,
+        };
+        permits
+    }
+
+    /// An operator's check over HTTP: it bypasses the lockout guard for one attempt, but at
+    /// most once per `force_cooldown` while the guard is engaged (once per
+    /// [`UNGUARDED_FORCE_COOLDOWN`] otherwise), and waits for a `concurrency` slot. A request
+    /// while a forced check of the integration runs shares its result.
+    pub async fn force(
+        self: &Arc<Self>,
+        integration: &Arc<Integration>,
+    ) -> Result<Checked, Cooldown> {
+        let (permits, force_cooldown) = {
+            let limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+            (limits.permits.clone(), limits.force_cooldown)
+        };
+        let engaged = integration.guard
+            && self
+                .state
+                .guard(&integration.id, integration.kind.key)
+                .is_some();
+        let cooldown = if engaged {
+            force_cooldown
+        } else {
+            UNGUARDED_FORCE_COOLDOWN.min(force_cooldown)
+        };
+        let now = Instant::now();
+        let forced = {
+            let mut forced = self.forced.lock().unwrap_or_else(|p| p.into_inner());
+            match forced.get(&integration.id) {
+                Some((_, running)) if running.peek().is_none() => running.clone(),
+                Some((at, _)) if now < *at + cooldown => {
+                    self.metrics.forced(false);
+                    return Err(Cooldown {
+                        retry_after: *at + cooldown - now,
+                    });
+                }
+                _ => {
+                    // Bounded by the integrations: entries past every cooldown go.
+                    if forced.len() > 4096 {
+                        let longest = force_cooldown.max(UNGUARDED_FORCE_COOLDOWN);
+                        forced.retain(|_, (at, _)| now.duration_since(*at) < longest);
+                    }
+                    let (this, to_check) = (self.clone(), integration.clone());
+                    let run = async move {
+                        let _permit = permits.acquire_owned().await;
+                        this.check(&to_check, true).await
+                    }
+                    .boxed()
+                    .shared();
+                    forced.insert(integration.id.clone(), (now, run.clone()));
+                    self.metrics.forced(true);
+                    run
+                }
+            }
+        };
+        Ok(forced.await)
     }
 
     /// When the integration's last recorded check started (unix seconds), this run or an
@@ -115,7 +224,7 @@ impl Checker {
         let task_integration = integration.clone();
         // A task of its own: the check finishes (and is recorded, and leaves `in_flight`) even
         // when every caller goes away, e.g. an HTTP client that hangs up or a reload.
-        let task = tokio::spawn(async move {
+        let task = self.tasks.spawn(async move {
             let leave = Leave {
                 checker: this.clone(),
                 integration: task_integration,

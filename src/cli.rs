@@ -67,8 +67,8 @@ pub enum Command {
         /// Address to serve on.
         #[arg(long, default_value = "127.0.0.1:9464")]
         listen: SocketAddr,
-        /// Where the demo writes its keys, secrets, config and state [default: a
-        /// credwatch-demo folder in the temporary directory].
+        /// Where the demo writes its keys, secrets, config and state: an empty or own private
+        /// directory [default: a new private credwatch-demo-* folder in the temporary directory].
         #[arg(long)]
         dir: Option<PathBuf>,
         /// Print the config the demo runs (a working example of every type) and exit.
@@ -186,7 +186,13 @@ async fn simulate(dir: &std::path::Path) -> u8 {
 }
 
 async fn demo(listen: SocketAddr, dir: Option<PathBuf>, print_config: bool) -> u8 {
-    let dir = dir.unwrap_or_else(credwatch::demo::default_dir);
+    let dir = match credwatch::private_dir::prepare(dir.as_deref()) {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("credwatch demo: {e}");
+            return EXIT_FAILED;
+        }
+    };
     let prepared = match credwatch::demo::prepare(&dir, listen).await {
         Ok(prepared) => prepared,
         Err(e) => {
@@ -264,7 +270,12 @@ async fn check(config: Config, names: &[String], force: &[String], format: Forma
     state.rename(&config.former_ids());
     let keep_state = state_dir.is_dir();
     let (key, _) = FingerprintKey::load(state_dir, keep_state);
-    let checker = Checker::new(state.clone(), Arc::new(Metrics::new()), key);
+    let checker = Checker::new(
+        state.clone(),
+        Arc::new(Metrics::new()),
+        key,
+        tokio_util::task::TaskTracker::new(),
+    );
     let mut results: Vec<(usize, CheckResult)> =
         futures_util::stream::iter(selected.iter().enumerate().filter(|(_, i)| i.active))
             .map(|(index, integration)| {

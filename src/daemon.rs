@@ -1,6 +1,9 @@
 //! The daemon: serves HTTP, runs the scheduler, reloads the config on SIGHUP or `POST /-/reload`
-//! (a bad config keeps the running one and flips `credwatch_config_last_reload_successful` to 0),
-//! and on SIGTERM or SIGINT lets the checks in flight finish, saves state and stops.
+//! (a bad config keeps the running one and flips `credwatch_config_last_reload_successful` to 0;
+//! requests that arrive during a reload are merged into one more), and on SIGTERM or SIGINT lets
+//! the checks in flight finish, saves state and stops. Every task it starts (the server, the
+//! schedules, scheduled and forced checks, org view reads, the state saver, the watchdog) runs
+//! in one [`TaskTracker`], so that shutdown knows what is still running and waits for it.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -12,8 +15,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::checker::Checker;
 use crate::config::{Config, Integration};
@@ -22,7 +25,7 @@ use crate::metrics::Metrics;
 use crate::notify;
 use crate::orgview::{self, Views};
 use crate::scheduler;
-use crate::server::{self, AppState, Users};
+use crate::server::{self, AppState, Hosts, ReloadRequest, Users};
 use crate::state::{Saved, State};
 use crate::watch::{self, SecretWatch};
 
@@ -52,15 +55,15 @@ struct Sinks {
     pulse: Arc<AtomicU64>,
     /// The org views' last reports.
     views: Arc<Views>,
+    /// The one owner of every task the daemon starts.
+    tasks: TaskTracker,
 }
 
-/// The config being checked, the tasks checking it, and the watch on its secret files.
+/// The config being checked, the signal that stops its schedule and org views, and the watch
+/// on its secret files. Its tasks run in [`Sinks::tasks`].
 struct Running {
     config: Config,
     stop: CancellationToken,
-    checks: JoinSet<()>,
-    /// The org views' tasks.
-    views: JoinSet<()>,
     _watch: Option<SecretWatch>,
 }
 
@@ -68,43 +71,38 @@ impl Running {
     /// Schedules the config's integrations; those in `changed` are checked soon.
     fn start(config: Config, sinks: &Sinks, changed: &HashSet<String>) -> Self {
         let stop = CancellationToken::new();
-        let scheduled = scheduler::spawn(
+        let permits = sinks
+            .checker
+            .set_limits(config.defaults.concurrency, config.defaults.force_cooldown);
+        let wake = scheduler::spawn(
             &config.integrations,
-            config.defaults.concurrency,
+            permits,
             sinks.checker.clone(),
             sinks.pulse.clone(),
             stop.clone(),
             changed,
+            &sinks.tasks,
         );
-        let watch = watch::spawn(&config.integrations, scheduled.wake, stop.clone());
-        let mut views = JoinSet::new();
-        orgview::spawn(&config, &sinks.views, &sinks.metrics, &stop, &mut views);
+        let watch = watch::spawn(&config.integrations, wake, stop.clone());
+        orgview::spawn(&config, &sinks.views, &sinks.metrics, &stop, &sinks.tasks);
         Self {
             config,
             stop,
-            checks: scheduled.tasks,
-            views,
             _watch: watch,
         }
     }
 
-    /// No new checks; waits for the ones in flight (each bounded by its timeout).
-    async fn stop(&mut self) {
+    /// No new checks or org view reads. Those in flight finish in their tasks and are recorded
+    /// (see [`Checker`]); an org view's read in flight revokes its token and records nothing.
+    /// A reload is not held up by a hanging provider; shutdown waits for them all.
+    fn stop(&self) {
         self.stop.cancel();
-        while self.checks.join_next().await.is_some() {}
-        while self.views.join_next().await.is_some() {}
-    }
-
-    /// No new checks, without waiting: the checks in flight finish and are recorded on their
-    /// own (see [`Checker`]), so a reload is not held up by a hanging provider.
-    fn abandon(&mut self) {
-        self.stop.cancel();
-        self.checks.abort_all();
-        // An org view's read in flight ends on its own and revokes its token; it records
-        // nothing once stopped.
-        self.views.detach_all();
     }
 }
+
+/// The longest shutdown waits for the tasks in flight: every check and read is bounded by its
+/// own timeout, so this only bounds a bug.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(120);
 
 /// Runs until SIGTERM or SIGINT. `config_path` is read again on reload; `listen` overrides
 /// `[server] listen`.
@@ -127,7 +125,8 @@ pub async fn run(
     }
     let metrics = Arc::new(Metrics::new());
     metrics.set_config(&config, &state);
-    let checker = Checker::new(state.clone(), metrics.clone(), key);
+    let tasks = TaskTracker::new();
+    let checker = Checker::new(state.clone(), metrics.clone(), key, tasks.clone());
     let tls = match &config.server.tls {
         None => None,
         Some(tls) => Some(server::listen::acceptor(tls).map_err(DaemonError::Tls)?),
@@ -143,7 +142,9 @@ pub async fn run(
     let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
 
-    let (reload_tx, mut reload_rx) = mpsc::channel(4);
+    // Room for a request from every connection the server holds: none waits to be merged.
+    let (reload_tx, mut reload_rx) =
+        mpsc::channel::<ReloadRequest>(server::listen::MAX_CONNECTIONS);
     let integrations = Arc::new(RwLock::new(config.integrations.clone()));
     let sinks = Sinks {
         state: state.clone(),
@@ -151,7 +152,9 @@ pub async fn run(
         checker: checker.clone(),
         pulse: Arc::default(),
         views: Arc::default(),
+        tasks: tasks.clone(),
     };
+    let hosts = Arc::new(Hosts::new(bound, config.server.names.clone()));
     let app = AppState {
         metrics,
         genesys: sinks.views.clone(),
@@ -160,6 +163,7 @@ pub async fn run(
         integrations: integrations.clone(),
         reload: reload_tx,
         users: users.clone(),
+        hosts: hosts.clone(),
         bound,
     };
     if let Some(why) = server::posts_refused(bound, &users) {
@@ -167,8 +171,8 @@ pub async fn run(
     }
     let shutdown = CancellationToken::new();
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let server = tokio::spawn(server::serve(listener, app, tls, shutdown.clone()));
-    let saver = tokio::spawn(save_periodically(state.clone(), shutdown.clone()));
+    let server = tasks.spawn(server::serve(listener, app, tls, shutdown.clone()));
+    tasks.spawn(save_periodically(state.clone(), shutdown.clone()));
     tracing::info!(
         config = %config.path,
         integrations = config.integrations.len(),
@@ -183,7 +187,7 @@ pub async fn run(
         move || status_line(&state, &integrations)
     };
     notify::ready(&status());
-    let watchdog = tokio::spawn(notify::watchdog(
+    tasks.spawn(notify::watchdog(
         sinks.pulse.clone(),
         status.clone(),
         shutdown.clone(),
@@ -194,6 +198,7 @@ pub async fn run(
         sinks: sinks.clone(),
         integrations,
         users,
+        hosts,
     };
 
     loop {
@@ -206,10 +211,19 @@ pub async fn run(
                 let _ = reloader.reload(&mut running).await;
                 notify::ready(&status());
             }
-            Some(answer) = reload_rx.recv() => {
-                tracing::info!("reload requested over HTTP");
+            Some(first) = reload_rx.recv() => {
+                // Every request waiting now is answered by this one reload; those that
+                // arrive while it runs wait for the next.
+                let mut answers = vec![first];
+                while let Ok(more) = reload_rx.try_recv() {
+                    answers.push(more);
+                }
+                tracing::info!(requests = answers.len(), "reload requested over HTTP");
                 notify::reloading();
-                let _ = answer.send(reloader.reload(&mut running).await);
+                let result = reloader.reload(&mut running).await;
+                for answer in answers {
+                    let _ = answer.send(result.clone());
+                }
                 notify::ready(&status());
             }
         }
@@ -218,9 +232,19 @@ pub async fn run(
     tracing::info!("shutting down: no new checks; waiting for the ones in flight");
     notify::stopping();
     shutdown.cancel();
-    running.stop().await;
-    let _ = saver.await;
-    let _ = watchdog.await;
+    running.stop();
+    drop(running);
+    tasks.close();
+    if tokio::time::timeout(SHUTDOWN_WAIT, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "{} tasks still running after {}; saving state without them",
+            tasks.len(),
+            humantime::format_duration(SHUTDOWN_WAIT)
+        );
+    }
     if let Err(e) = state.save() {
         tracing::warn!("cannot save state: {e}");
     }
@@ -257,6 +281,7 @@ struct Reloader {
     sinks: Sinks,
     integrations: Arc<RwLock<Vec<Arc<Integration>>>>,
     users: Arc<Users>,
+    hosts: Arc<Hosts>,
 }
 
 impl Reloader {
@@ -281,7 +306,7 @@ impl Reloader {
             tracing::warn!("{warning}");
         }
         self.warn_about_changes(&running.config, &new);
-        running.abandon();
+        running.stop();
         let old: HashMap<&str, &Arc<Integration>> = running
             .config
             .integrations
@@ -322,6 +347,7 @@ impl Reloader {
         self.sinks.views.retain(|org| viewed.contains(org));
         self.sinks.metrics.set_config(&new, &self.sinks.state);
         self.users.replace(new.server.users.clone());
+        self.hosts.replace(new.server.names.clone());
         *self.integrations.write().unwrap_or_else(|p| p.into_inner()) = new.integrations.clone();
         tracing::info!(
             integrations = new.integrations.len(),

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::private_dir;
 use crate::simulator::{Endpoints, Material, Simulator, accounts};
 
 /// The demo's secret files, by name, with their content.
@@ -33,11 +34,6 @@ const SECRETS: &[(&str, &str)] = &[
     ("inventory-client-secret", accounts::WEB_CLIENT_SECRET),
 ];
 
-/// The directory the demo uses when none is given.
-pub fn default_dir() -> PathBuf {
-    std::env::temp_dir().join("credwatch-demo")
-}
-
 /// A prepared demo: the simulator running and the config that checks it, written to disk.
 pub struct Demo {
     pub simulator: Simulator,
@@ -58,8 +54,7 @@ pub async fn prepare(dir: &Path, listen: SocketAddr) -> Result<Demo, String> {
         listen,
     );
     let config_path = dir.join("credwatch.toml");
-    std::fs::write(&config_path, &config_text)
-        .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
+    private_dir::write(&config_path, config_text.as_bytes())?;
     Ok(Demo {
         simulator,
         config_path,
@@ -99,19 +94,9 @@ pub async fn simulator_only(dir: &Path) -> Result<(Simulator, serde_json::Value)
 }
 
 fn write_secrets(dir: &Path) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    private_dir::subdir(dir)?;
     for (name, value) in SECRETS {
-        let path = dir.join(name);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        writeln!(file, "{value}").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        private_dir::write(&dir.join(name), format!("{value}\n").as_bytes())?;
     }
     Ok(())
 }

@@ -2,9 +2,15 @@
 //! response-size cap, `User-Agent: credwatch/VERSION`, and redirects never followed (a token
 //! endpoint that redirects is answering something we did not ask, and credentials must never be
 //! replayed to another host). Transport failures come back already classified.
+//!
+//! A pooled connection may be closed by the server just as a request is sent on it (servers
+//! close idle connections after 5 to 120 s, and checks minutes apart reuse them near that
+//! moment). Such a request never reached the server's application, and failing the check for it
+//! would be a false alarm: a request whose connection closes before any answer arrives is sent
+//! once more, on a new connection ([`closed_before_answer`]).
 
 use std::error::Error as _;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -24,9 +30,58 @@ pub const USER_AGENT: &str = concat!("credwatch/", env!("CARGO_PKG_VERSION"));
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     client: reqwest::Client,
+    /// The same client without a pool, made when first needed: where a request the pooled
+    /// connection lost is sent again.
+    unpooled: Arc<Unpooled>,
     timeout: Duration,
     /// The soonest `notAfter` of the server leaf certificates seen through this handle.
     server_certs: Arc<Mutex<Option<SystemTime>>>,
+}
+
+/// What builds a client: its TLS identity and extra roots.
+#[derive(Clone, Debug, Default)]
+struct Settings {
+    identity: Option<reqwest::Identity>,
+    roots: Vec<reqwest::Certificate>,
+}
+
+impl Settings {
+    fn builder(&self) -> reqwest::ClientBuilder {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_info(true)
+            .pool_idle_timeout(Duration::from_secs(90));
+        if let Some(identity) = &self.identity {
+            builder = builder.identity(identity.clone());
+        }
+        for cert in &self.roots {
+            builder = builder.add_root_certificate(cert.clone());
+        }
+        builder
+    }
+}
+
+/// A client that opens a new connection for every request, built on first use.
+#[derive(Debug)]
+struct Unpooled {
+    settings: Settings,
+    client: OnceLock<Option<reqwest::Client>>,
+}
+
+impl Unpooled {
+    fn get(&self) -> Option<&reqwest::Client> {
+        self.client
+            .get_or_init(|| {
+                self.settings
+                    .builder()
+                    .pool_max_idle_per_host(0)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
 }
 
 /// The client could not be built (bad extra trusted roots).
@@ -74,16 +129,11 @@ impl HttpClient {
         extra_roots_pem: Option<&[u8]>,
         identity_pem: Option<&[u8]>,
     ) -> Result<Self, HttpSetupError> {
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .user_agent(USER_AGENT)
-            .redirect(reqwest::redirect::Policy::none())
-            .tls_info(true)
-            .pool_idle_timeout(Duration::from_secs(90));
+        let mut settings = Settings::default();
         if let Some(pem) = identity_pem {
             let identity = reqwest::Identity::from_pem(pem)
                 .map_err(|e| HttpSetupError::BadIdentity(e.without_url().to_string()))?;
-            builder = builder.identity(identity);
+            settings.identity = Some(identity);
         }
         if let Some(pem) = extra_roots_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
@@ -93,15 +143,18 @@ impl HttpClient {
                     "the file holds no certificate".into(),
                 ));
             }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
+            settings.roots = certs;
         }
-        let client = builder
+        let client = settings
+            .builder()
             .build()
             .map_err(|e| HttpSetupError::Build(error_chain(&e)))?;
         Ok(Self {
             client,
+            unpooled: Arc::new(Unpooled {
+                settings,
+                client: OnceLock::new(),
+            }),
             timeout: Duration::from_secs(15),
             server_certs: Arc::default(),
         })
@@ -112,6 +165,7 @@ impl HttpClient {
     pub fn with_timeout(&self, timeout: Duration) -> Self {
         Self {
             client: self.client.clone(),
+            unpooled: self.unpooled.clone(),
             timeout,
             server_certs: Arc::default(),
         }
@@ -122,6 +176,7 @@ impl HttpClient {
     pub fn in_check_of(&self, check: &HttpClient) -> Self {
         Self {
             client: self.client.clone(),
+            unpooled: self.unpooled.clone(),
             timeout: check.timeout,
             server_certs: check.server_certs.clone(),
         }
@@ -158,14 +213,24 @@ impl HttpClient {
         self.request(Method::GET, url)
     }
 
-    /// Sends a request and reads the whole (capped) answer.
+    /// Sends a request and reads the whole (capped) answer. A request whose connection closed
+    /// before any answer is sent once more on a new connection (see the module doc).
     pub async fn send(&self, request: RequestBuilder) -> Result<Response, TransportError> {
         let request = request.build().map_err(|e| classify(&e, self.timeout))?;
-        let mut response = self
-            .client
-            .execute(request)
-            .await
-            .map_err(|e| classify(&e, self.timeout))?;
+        let again = request.try_clone();
+        let sent = match self.client.execute(request).await {
+            Err(error) if closed_before_answer(&error) => match (again, self.unpooled.get()) {
+                (Some(again), Some(unpooled)) => {
+                    tracing::debug!(
+                        "the connection closed before an answer came; sending the request again on a new connection"
+                    );
+                    unpooled.execute(again).await
+                }
+                _ => Err(error),
+            },
+            sent => sent,
+        };
+        let mut response = sent.map_err(|e| classify(&e, self.timeout))?;
         self.saw_server_cert(&response);
         let declared = response.content_length().unwrap_or(0);
         if declared > MAX_BODY_BYTES as u64 {
@@ -337,6 +402,33 @@ fn classify(error: &reqwest::Error, timeout: Duration) -> TransportError {
         )
     };
     TransportError { reason, message }
+}
+
+/// Whether a request failed because its connection closed (or was reset) before any answer
+/// came: hyper's "connection closed before message completed", a reset, a broken pipe, or an
+/// end of stream (TLS: no `close_notify`). Not a timeout, a refused connect or a TLS handshake
+/// failure: those happen on a new connection too, and are what they say.
+fn closed_before_answer(error: &reqwest::Error) -> bool {
+    use std::io::ErrorKind;
+    if error.is_timeout() || error.is_connect() || error.is_builder() {
+        return false;
+    }
+    let error = error as &(dyn std::error::Error + 'static);
+    if is_tls(error) || is_unparsable(error) {
+        return false;
+    }
+    if find_source::<hyper::Error>(error).is_some_and(|e| e.is_incomplete_message()) {
+        return true;
+    }
+    find_source::<std::io::Error>(error).is_some_and(|e| {
+        matches!(
+            e.kind(),
+            ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe
+                | ErrorKind::UnexpectedEof
+        )
+    })
 }
 
 /// Whether the answer could not be read as HTTP at all (hyper's parse errors): bytes the

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod notify;
 pub mod orgview;
 pub mod outcome;
+pub mod private_dir;
 pub mod runner;
 pub mod scheduler;
 pub mod secret;

@@ -11,6 +11,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     one_heap();
+    more_files();
     let args = cli::Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(args.log_filter()).unwrap_or_else(|e| {
         eprintln!(
@@ -38,6 +39,23 @@ fn main() -> ExitCode {
     // Checks still hanging on a provider must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     ExitCode::from(code)
+}
+
+/// Raises the soft limit on open files to the hard one (systemd's default soft limit is 1,024):
+/// the server's connections and the checks' connections must not run out of descriptors.
+fn more_files() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed by pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
 
 /// Keeps glibc's heap to what credwatch uses. glibc gives threads heaps of their own, which keep

@@ -23,6 +23,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::checker::{Checked, Checker};
 use crate::config::{Cadence, Integration};
@@ -38,12 +39,6 @@ const BATCH: usize = 16;
 
 /// The longest first-check delay: start-up checks are spread over at most this long.
 const MAX_START_SPREAD: Duration = Duration::from_secs(30);
-
-/// The running schedule: its tasks, and the bell that makes one integration's check now.
-pub struct Scheduled {
-    pub tasks: JoinSet<()>,
-    pub wake: Wake,
-}
 
 /// Rings integrations by their number in [`scheduled`]: each is checked at once (after its
 /// check in flight, if any).
@@ -67,20 +62,20 @@ pub fn scheduled(integrations: &[Arc<Integration>]) -> impl Iterator<Item = &Arc
     integrations.iter().filter(|i| i.active)
 }
 
-/// Starts the schedule of the active integrations; it ends when `shutdown` is cancelled, once
-/// the checks in flight have finished. `pulse` counts up every second for as long as a check
-/// could start (see [`pulse`]). Integrations in `changed` (new or edited by a reload) are
-/// checked soon even when checked recently.
+/// Starts the schedule of the active integrations in `tasks`, taking `permits` (the
+/// `concurrency` slots, shared with forced checks) for each check; it ends when `shutdown` is
+/// cancelled, once the checks in flight have finished. `pulse` counts up every second for as
+/// long as a check could start (see [`pulse`]). Integrations in `changed` (new or edited by a
+/// reload) are checked soon even when checked recently. Returns what asks for a check now.
 pub fn spawn(
     integrations: &[Arc<Integration>],
-    concurrency: usize,
+    permits: Arc<Semaphore>,
     checker: Arc<Checker>,
     pulse: Arc<AtomicU64>,
     shutdown: CancellationToken,
     changed: &HashSet<String>,
-) -> Scheduled {
-    let permits = Arc::new(Semaphore::new(concurrency));
-    let mut tasks = JoinSet::new();
+    tasks: &TaskTracker,
+) -> Wake {
     tasks.spawn(self::pulse(pulse, permits.clone(), shutdown.clone()));
     let active: Vec<Arc<Integration>> = scheduled(integrations).cloned().collect();
     let first = active
@@ -96,10 +91,7 @@ pub fn spawn(
         shutdown,
     };
     tasks.spawn(schedule.run(first, rx));
-    Scheduled {
-        tasks,
-        wake: Wake { count, tx },
-    }
+    Wake { count, tx }
 }
 
 /// One task for the whole schedule: a queue of planned runs, each due check started in a task

@@ -21,7 +21,7 @@ const EXTERNAL_ID: &str = "genesys-org-8c1f5b2e";
 const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const TEMP_KEY_ID: &str = "ASIATEMPORARYKEY0001";
-const TEMP_SECRET: &str = "temporary-secret-access-key-0123456789";
+const TEMP_SECRET: &str = "temporary-secret-access-key-qwertyuiop";
 const SESSION_TOKEN: &str = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN";
 
 fn config(endpoint: &str, key_id: &str, secret: &str) -> String {

@@ -345,3 +345,139 @@ async fn last_success_survives_a_restart() {
         Some(saved)
     );
 }
+
+/// An HTTP/1.1 server that answers `200 ok` and closes a keep-alive connection `idle` after its
+/// last answer, as servers with a keep-alive timeout do, in the worst way for a client: its
+/// timer fires just as the next request arrives. Any request on a connection idle for more than
+/// half of `idle` is that request: the connection closes with it unanswered.
+async fn closes_idle_connections(idle: Duration) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut answered: Option<std::time::Instant> = None;
+                loop {
+                    let mut buffer = [0u8; 4096];
+                    let read = tokio::time::timeout(idle, socket.read(&mut buffer)).await;
+                    let Ok(Ok(n @ 1..)) = read else { return };
+                    request.extend_from_slice(&buffer[..n]);
+                    if request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        if answered.is_some_and(|at| at.elapsed() > idle / 2) {
+                            return;
+                        }
+                        answered = Some(std::time::Instant::now());
+                        request.clear();
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if socket.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_closing_idle_connections_at_the_interval_causes_no_failure() {
+    // 40 integrations, each on a server of its own (a pool of its own), checked every second
+    // by servers that close idle connections after exactly a second.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = format!(
+        "[defaults]\ninterval = \"1s\"\ntimeout = \"5s\"\nstate_dir = \"{}\"\n",
+        dir.path().join("state").display()
+    );
+    for n in 0..40 {
+        let addr = closes_idle_connections(Duration::from_secs(1)).await;
+        text.push_str(&format!(
+            "\n[[integration]]\ntype = \"web_service\"\nname = \"ws{n}\"\n[integration.credentials]\ncredential_type = \"none\"\n[integration.request]\nurl = \"http://{addr}/health\"\n"
+        ));
+    }
+    let config = write(dir.path(), "credwatch.toml", &text);
+    let daemon = Daemon::start(&config, &[]);
+    let checks = |m: &common::Metrics| {
+        (0..40)
+            .map(|n| {
+                let name = format!("ws{n}");
+                let labels = [("integration", name.as_str()), ("result", "success")];
+                m.get("credwatch_checks_total", &labels).unwrap_or(0.0)
+            })
+            .sum::<f64>()
+    };
+    let m = daemon
+        .metrics_when(Duration::from_secs(60), "400 checks", |m| {
+            checks(m) >= 400.0
+        })
+        .await;
+    let failed: Vec<&str> = m
+        .text
+        .lines()
+        .filter(|l| l.starts_with("credwatch_checks_total") && !l.contains("result=\"success\""))
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}\nlogs:\n{}", daemon.logs());
+    assert!(!daemon.logs().contains("check failed"), "{}", daemon.logs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forced_check_running_at_sigterm_is_saved() {
+    let service = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&service)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("state")).unwrap();
+    let config = write(
+        dir.path(),
+        "credwatch.toml",
+        &format!(
+            "[defaults]\ninterval = \"1h\"\ntimeout = \"10s\"\nstate_dir = \"{}\"\n\n[[integration]]\ntype = \"web_service\"\nname = \"Slow\"\n[integration.credentials]\ncredential_type = \"none\"\n[integration.request]\nurl = \"{}/slow\"\n",
+            dir.path().join("state").display(),
+            service.uri()
+        ),
+    );
+    // Checked just now (by `credwatch check`): the daemon's schedule waits most of an hour.
+    let checked = common::binary()
+        .arg("--config")
+        .arg(&config)
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{checked:?}");
+
+    // Now the service is slow and failing; a forced check is running when SIGTERM comes, and
+    // runs longer than the server gives its requests to finish.
+    service.reset().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503).set_delay(Duration::from_secs(7)))
+        .mount(&service)
+        .await;
+    let daemon = Daemon::start(&config, &[]);
+    let url = daemon.url("/api/v1/integrations/Slow/check");
+    let forced = tokio::spawn(async move { reqwest::Client::new().post(url).send().await });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while service.received_requests().await.unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the forced check never came"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (status, logs) = daemon.terminate();
+    assert!(status.success(), "{logs}");
+    let _ = forced.await;
+
+    let daemon = Daemon::start(&config, &[]);
+    let (status, body) = daemon.get("/api/v1/integrations/Slow").await;
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(view["result"], "provider_error", "{view}\nlogs:\n{logs}");
+    assert_eq!(view["history"].as_array().unwrap().len(), 2, "{view}");
+}

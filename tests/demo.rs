@@ -323,6 +323,93 @@ fn print_config_is_a_working_example_of_every_type() {
     );
 }
 
+#[test]
+fn the_demo_directory_is_private_and_planted_links_are_not_followed() {
+    use std::os::unix::fs::PermissionsExt;
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("secrets"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    for planted in [
+        "credwatch.toml",
+        "orders-client.key",
+        "google-service-account.json",
+        "secrets/orders-api-password",
+    ] {
+        std::os::unix::fs::symlink(&victim, dir.path().join(planted)).unwrap();
+    }
+    let print = |dir: &std::path::Path| {
+        binary()
+            .args(["demo", "--print-config", "--dir"])
+            .arg(dir)
+            .output()
+            .unwrap()
+    };
+    let out = print(dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir.path())
+        .unwrap()
+        .chain(std::fs::read_dir(dir.path().join("secrets")).unwrap())
+    {
+        let entry = entry.unwrap();
+        let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+        assert!(!meta.file_type().is_symlink(), "{}", entry.path().display());
+        if meta.is_file() {
+            files += 1;
+            let mode = meta.permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} is {mode:o}", entry.path().display());
+        }
+    }
+    assert!(files > 10, "{files} files");
+
+    // A directory others may write is refused; none given, a new private one is made.
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = print(shared.path());
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("others may write"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let out = binary()
+        .args(["demo", "--print-config"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect();
+    assert_eq!(made.len(), 1);
+    assert!(
+        made[0]
+            .file_name()
+            .to_string_lossy()
+            .starts_with("credwatch-demo-")
+    );
+    let mode = made[0].metadata().unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}
+
 /// Runs headless Chromium (Debian's `chromium`; .ci/run installs it) on `url`; returns stdout.
 fn chromium(url: &str, args: &[&str], dir: &std::path::Path) -> String {
     let profile = tempfile::tempdir_in(dir).unwrap();

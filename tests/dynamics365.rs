@@ -12,7 +12,7 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const USERNAME: &str = "svc-genesys@contoso.onmicrosoft.com";
-const PASSWORD: &str = "entra-password-1234";
+const PASSWORD: &str = "entra-s3cr3t-1234";
 const APP_ID: &str = "51f81489-12ee-4a9e-aaae-a2591f45987d";
 const CLIENT_SECRET: &str = "entra-client-secret-5678";
 const ACCESS_TOKEN: &str = "eyJ0eXAi.entra-access-token";

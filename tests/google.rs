@@ -17,7 +17,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 const EMAIL: &str = "credwatch@project-1234.iam.gserviceaccount.com";
 const CLIENT_ID: &str = "109876543210987654321";
 const KEY_ID: &str = "7f3e2d1c0b0a09080706050403020100aabbccdd";
-const ACCESS_TOKEN: &str = "ya29.google-access-token";
+const ACCESS_TOKEN: &str = "ya29.a0AfH6SMBx-t0k3n";
 const CLOUD: &str = "https://www.googleapis.com/auth/cloud-platform";
 const DIRECTORY: &str = "https://www.googleapis.com/auth/admin.directory.user.readonly";
 const USER: &str = "admin@example.com";

@@ -413,3 +413,115 @@ async fn a_guard_follows_the_renamed_default_name() {
         "{saved}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forced_checks_on_an_engaged_guard_cost_one_attempt_per_cooldown() {
+    let provider = provider().await;
+    let dir = tempfile::tempdir().unwrap();
+    let password = write(dir.path(), "sf-password", WRONG);
+    let config = config(dir.path(), &provider.base, &password);
+    let daemon = Daemon::start(&config, &[]);
+    daemon
+        .metrics_when(Duration::from_secs(40), "the guard engaged", |m| {
+            m.get("credwatch_lockout_guard_engaged", &LABELS) == Some(1.0)
+        })
+        .await;
+    assert_eq!(provider.attempts(), 1);
+
+    // 20 forced checks: the first is an attempt, the other 19 wait for the cooldown.
+    let client = reqwest::Client::new();
+    let url = daemon.url("/api/v1/integrations/Salesforce%20prod/check");
+    let mut refused = 0;
+    for n in 0..20 {
+        let response = client.post(&url).send().await.unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").cloned();
+        let view: serde_json::Value =
+            serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        assert_eq!(view["result"], "invalid_credentials", "{view}");
+        if n == 0 {
+            assert_eq!(status, 200, "{view}");
+            continue;
+        }
+        assert_eq!(status, 429, "request {n}: {view}");
+        let seconds: u64 = retry_after.unwrap().to_str().unwrap().parse().unwrap();
+        assert!((250..=300).contains(&seconds), "Retry-After {seconds}");
+        refused += 1;
+    }
+    assert_eq!(refused, 19);
+    assert_eq!(provider.attempts(), 2, "logs:\n{}", daemon.logs());
+    let m = daemon.metrics().await;
+    assert_eq!(
+        m.get("credwatch_forced_checks_total", &[("result", "checked")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("credwatch_forced_checks_total", &[("result", "refused")]),
+        Some(19.0)
+    );
+    // The page's button is held to the same cooldown.
+    let button = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(daemon.url("/integrations/Salesforce%20prod/check"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(button.status().as_u16(), 429);
+    assert_eq!(provider.attempts(), 2);
+}
+
+/// A web service that answers after 300 ms and remembers the most requests it had at once.
+async fn slow_counting_service() -> (String, Arc<Mutex<(usize, usize)>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen: Arc<Mutex<(usize, usize)>> = Arc::default();
+    let counts = seen.clone();
+    let app = Router::new().route(
+        "/{name}",
+        get(move || {
+            let counts = counts.clone();
+            async move {
+                {
+                    let mut counts = counts.lock().unwrap();
+                    counts.0 += 1;
+                    counts.1 = counts.1.max(counts.0);
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                counts.lock().unwrap().0 -= 1;
+                "ok"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forced_checks_respect_concurrency() {
+    let (base, seen) = slow_counting_service().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = format!(
+        "[defaults]\ninterval = \"1h\"\nconcurrency = 1\nstate_dir = \"{}\"\n",
+        dir.path().join("state").display()
+    );
+    for n in 0..6 {
+        text.push_str(&format!(
+            "\n[[integration]]\ntype = \"web_service\"\nname = \"ws{n}\"\n[integration.credentials]\ncredential_type = \"none\"\n[integration.request]\nurl = \"{base}/ws{n}\"\n"
+        ));
+    }
+    let config = write(dir.path(), "credwatch.toml", &text);
+    let daemon = Daemon::start(&config, &[]);
+    let posts: Vec<_> = (0..6)
+        .map(|n| {
+            let url = daemon.url(&format!("/api/v1/integrations/ws{n}/check"));
+            tokio::spawn(async move { reqwest::Client::new().post(url).send().await.unwrap() })
+        })
+        .collect();
+    for post in posts {
+        assert_eq!(post.await.unwrap().status().as_u16(), 200);
+    }
+    let (_, most) = *seen.lock().unwrap();
+    assert_eq!(most, 1, "with concurrency = 1, {most} checks ran at once");
+}

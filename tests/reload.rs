@@ -155,3 +155,45 @@ async fn reload_swaps_valid_configs_and_keeps_the_running_one_on_errors() {
     let (status, logs) = daemon.terminate();
     assert!(status.success(), "{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_requests_during_a_reload_are_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = header(&dir.path().join("state")).replace("interval = \"1s\"", "interval = \"1h\"");
+    // Enough integrations (20 orgs of 10) that a reload takes a moment.
+    let orgs = dir.path().join("orgs");
+    std::fs::create_dir(&orgs).unwrap();
+    for org in 0..20 {
+        let mut text = String::new();
+        for n in 0..10 {
+            text.push_str(&zendesk(
+                &format!("z{n}"),
+                "http://127.0.0.1:9",
+                "active = false",
+            ));
+        }
+        write(&orgs, &format!("org{org}.toml"), &text);
+    }
+    let config = write(
+        dir.path(),
+        "c.toml",
+        &format!("include = [\"orgs/*.toml\"]\n{text}"),
+    );
+    let daemon = Daemon::start(&config, &[("ZD", "token-value")]);
+    let client = reqwest::Client::new();
+    let posts: Vec<_> = (0..200)
+        .map(|_| {
+            let request = client.post(daemon.url("/-/reload"));
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    for post in posts {
+        assert_eq!(post.await.unwrap(), 200);
+    }
+    let reloads = daemon.logs().matches("config reloaded").count();
+    // Each reload answers every request waiting when it starts: far fewer than 200.
+    assert!(
+        (1..=50).contains(&reloads),
+        "200 requests made {reloads} reloads"
+    );
+}

@@ -12,10 +12,10 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const USERNAME: &str = "integration@example.com";
-const PASSWORD: &str = "sf-password-1234";
+const PASSWORD: &str = "sf-Pa55w0rd-1234";
 const SECURITY_TOKEN: &str = "sf-token-abcd";
 const CLIENT_ID: &str = "3MVG9sf-consumer-key";
-const CLIENT_SECRET: &str = "sf-consumer-secret-5678";
+const CLIENT_SECRET: &str = "sf-c0nsum3r-s3cr3t-5678";
 const ACCESS_TOKEN: &str = "00Dxx!sf-access-token";
 
 fn config(base: &str, follow_up: bool, security_token: bool) -> String {

@@ -422,3 +422,102 @@ fn debug_output_of_the_config_redacts_secrets() {
             .all(|w| CANARIES.iter().all(|c| !w.contains(c)))
     );
 }
+
+/// Whether any 6-character piece of `secret` is in `text`.
+fn piece_of(secret: &str, text: &str) -> Option<String> {
+    let chars: Vec<char> = secret.chars().collect();
+    chars
+        .windows(6)
+        .map(|w| w.iter().collect::<String>())
+        .find(|piece| text.contains(piece.as_str()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_echoed_password_leaves_no_piece_in_any_form_anywhere() {
+    // A password with a tab and characters that every encoding changes.
+    let password = "Sup3r!Tab\tQz%9&Xw7\"/é";
+    let token = "tkN8vR2qLm";
+    let sent = format!("{password}{token}");
+    let form: String = url::form_urlencoded::byte_serialize(sent.as_bytes()).collect();
+    let json = serde_json::to_string(&sent).unwrap();
+    // The form the provider received, the JSON-escaped password, then the password itself
+    // starting 190 characters in, across where a 200-character cut falls.
+    let head = format!("got password={form}&grant_type=password | {json} | ");
+    let description = format!(
+        "{head}{}{sent} and more",
+        "x".repeat(190 - head.chars().count())
+    );
+    let server = MockServer::start().await;
+    Mock::given(path("/services/oauth2/token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            serde_json::json!({"error": "invalid_grant", "error_description": description}),
+        ))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = write(dir.path(), "password", password);
+    let token_file = write(dir.path(), "token", token);
+    let config = write(
+        dir.path(),
+        "credwatch.toml",
+        &format!(
+            r#"
+[defaults]
+interval = "1h"
+timeout = "5s"
+state_dir = "{state}"
+
+[[integration]]
+type = "salesforce"
+name = "Echo"
+[integration.credentials]
+username = "integration@example.com"
+password = {{ file = "{password}" }}
+security_token = {{ file = "{token}" }}
+login_url = "{login}"
+client_id = "3MVG9-key"
+client_secret = "kQ7zP2mW9x"
+"#,
+            state = dir.path().join("state").display(),
+            password = password_file.display(),
+            token = token_file.display(),
+            login = server.uri(),
+        ),
+    );
+    let daemon = Daemon::start(&config, &[]);
+    let (status, checked) = daemon.post("/api/v1/integrations/Echo/check").await;
+    assert_eq!(status, 200, "{checked}");
+    let view: serde_json::Value = serde_json::from_str(&checked).unwrap();
+    assert_eq!(view["result"], "invalid_credentials", "{view}");
+    let message = view["message"].as_str().unwrap().to_string();
+    assert!(message.contains("[redacted]"), "{message}");
+    let (_, page) = daemon.get("/integrations/Echo").await;
+    let (_, api) = daemon.get("/api/v1/integrations").await;
+    let (_, metrics) = daemon.get("/metrics").await;
+    let (status, logs) = daemon.terminate();
+    assert!(status.success(), "{logs}");
+    let state = std::fs::read_to_string(dir.path().join("state").join("state.json")).unwrap();
+    let forms = [
+        password.to_string(),
+        password.replace('\t', " "),
+        sent.clone(),
+        form.clone(),
+        json.clone(),
+        sent.replace('\t', " "),
+    ];
+    for (place, text) in [
+        ("message", &message),
+        ("detail API", &checked),
+        ("page", &page),
+        ("API", &api),
+        ("metrics", &metrics),
+        ("log", &logs),
+        ("state", &state),
+    ] {
+        for secret in &forms {
+            if let Some(piece) = piece_of(secret, text) {
+                panic!("{place} holds {piece:?} of {secret:?}:\n{text}");
+            }
+        }
+    }
+}

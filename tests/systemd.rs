@@ -55,8 +55,14 @@ fn the_unit_is_a_notify_service_with_a_watchdog_and_reload() {
         "ConfigurationDirectory=credwatch",
         "LoadCredential=",
         "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+        "RestartPreventExitStatus=2",
     ] {
         assert!(unit.contains(line), "{line} in the unit");
+    }
+    // ProcSubset=pid hides /proc/stat (process_start_time_seconds reads the boot time there),
+    // and no man page ships for a man: link to name.
+    for line in ["ProcSubset=", "man:credwatch"] {
+        assert!(!unit.contains(line), "{line} in the unit");
     }
 }
 

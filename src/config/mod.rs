@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub use section::Section;
 use section::Source;
-pub use server::{ServerConfig, ServerTls};
+pub use server::{Role, ServerConfig, ServerTls, User};
 
 use crate::http::HttpClient;
 use crate::secret::{Secret, SecretField};
@@ -104,6 +104,9 @@ pub struct Defaults {
     pub state_dir: PathBuf,
     /// A guarded password login is tried again after this long (`guard_retry`, default 6 h).
     pub guard_retry: Duration,
+    /// An operator's forced check releases an engaged lockout guard at most once this long
+    /// (`force_cooldown`, default 5 min).
+    pub force_cooldown: Duration,
 }
 
 /// When an integration is checked.

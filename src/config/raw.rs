@@ -66,7 +66,8 @@ pub(crate) struct RawGenesys {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawServer {
     pub(crate) listen: Option<Spanned<String>>,
-    pub(crate) basic_auth_users: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    pub(crate) names: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) basic_auth_users: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
     pub(crate) tls: Option<RawTable>,
 }
 
@@ -78,6 +79,7 @@ pub(crate) struct RawDefaults {
     concurrency: Option<Spanned<i64>>,
     state_dir: Option<Spanned<String>>,
     guard_retry: Option<Spanned<String>>,
+    force_cooldown: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +124,7 @@ impl RawDefaults {
             timeout: duration(self.timeout, "timeout", 15)?,
             concurrency,
             guard_retry: duration(self.guard_retry, "guard_retry", 6 * 3600)?,
+            force_cooldown: duration(self.force_cooldown, "force_cooldown", 300)?,
             state_dir: self
                 .state_dir
                 .map(|s| PathBuf::from(s.into_inner()))

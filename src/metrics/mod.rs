@@ -29,6 +29,7 @@ pub struct Metrics {
     check_duration: HistogramVec,
     start_lag: Histogram,
     revocations: IntCounterVec,
+    forced: IntCounterVec,
     integrations: GaugeVec,
     integrations_limit: GaugeVec,
     reload_successful: Gauge,
@@ -116,12 +117,27 @@ impl Metrics {
         registry
             .register(Box::new(revocations.clone()))
             .expect("unique metric");
+        let forced = IntCounterVec::new(
+            Opts::new(
+                "credwatch_forced_checks_total",
+                "Checks asked for over HTTP (the API or the page's button), by result: checked, or refused (the force cooldown).",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(forced.clone()))
+            .expect("unique metric");
+        for result in ["checked", "refused"] {
+            forced.with_label_values(&[result]);
+        }
         Self {
             view: view::ViewMetrics::new(&registry),
             series: series::Store::default(),
             check_duration,
             start_lag,
             revocations,
+            forced,
             integrations: gauge_vec(
                 &registry,
                 "credwatch_integrations",
@@ -238,6 +254,12 @@ impl Metrics {
             series.success = Some(false);
             series.failure = Some(engaged.reason);
         });
+    }
+
+    /// A check asked for over HTTP was let through (`true`) or refused by the force cooldown.
+    pub fn forced(&self, checked: bool) {
+        let result = if checked { "checked" } else { "refused" };
+        self.forced.with_label_values(&[result]).inc();
     }
 
     /// A scheduled check started `lag` after it was planned.

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::{Views, read};
 use crate::config::Config;
@@ -18,7 +18,7 @@ pub fn spawn(
     views: &Arc<Views>,
     metrics: &Arc<Metrics>,
     stop: &CancellationToken,
-    tasks: &mut JoinSet<()>,
+    tasks: &TaskTracker,
 ) {
     for org in &config.orgs {
         let Some(view) = org.view.clone() else {

@@ -1,10 +1,11 @@
 //! The JSON API, `/api/v1`: the integrations with their state, one integration with its last 20
 //! results, and a check on demand (an operator's request: it bypasses the lockout guard for
-//! one attempt; a second request while one runs shares its result).
+//! one attempt, at most once per force cooldown; a second request while one runs shares its
+//! result).
 
 use axum::Json;
 use axum::extract::{Path, State as AxumState};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -48,7 +49,8 @@ pub(super) async fn detail(
     }
 }
 
-/// Checks one integration now and answers with its view after the check.
+/// Checks one integration now and answers with its view after the check; 429 with
+/// `Retry-After` and the current view while the force cooldown lasts.
 pub(super) async fn check(
     AxumState(app): AxumState<AppState>,
     Path(name): Path<String>,
@@ -66,6 +68,13 @@ pub(super) async fn check(
             ),
         );
     }
-    app.checker.check(&integration, true).await;
-    Json(view::integration(&app.state, &integration, true)).into_response()
+    match app.checker.force(&integration).await {
+        Ok(_) => Json(view::integration(&app.state, &integration, true)).into_response(),
+        Err(cooldown) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, super::retry_after_seconds(cooldown))],
+            Json(view::integration(&app.state, &integration, true)),
+        )
+            .into_response(),
+    }
 }

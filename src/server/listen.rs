@@ -1,32 +1,150 @@
 //! Accepting connections, plain or over TLS, so that a slow or hostile client cannot hold the
 //! server: at most [`MAX_CONNECTIONS`] at once, a bound on the TLS handshake and on reading a
-//! request's headers, a bound on a connection's whole life, HTTP/1.1 only. On shutdown, idle
-//! connections close and requests in flight get a few seconds to finish.
+//! request's headers, a keep-alive connection closed after [`KEEP_ALIVE_IDLE`] without a request,
+//! a bound on a connection's whole life, HTTP/1.1 only. When every slot is taken, a new
+//! connection takes the slot of an idle keep-alive one, or else of the oldest that has not sent
+//! a whole request yet: idle sockets or keep-alive holders cannot starve a scrape; only requests
+//! in flight keep their slots. On shutdown, idle connections close and requests in flight get a
+//! few seconds to finish.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Connections served at once; more wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 256;
+use super::hosts::Arrived;
+
+/// Connections served at once; a new one beyond takes an idle one's slot (see the module doc).
+pub const MAX_CONNECTIONS: usize = 256;
 /// Time for a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time for a request's headers to arrive (also bounds an idle keep-alive connection).
+/// Time for a request's headers to arrive once a connection is open.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a keep-alive connection may wait for its next request: far below the header
+/// timeout, so that connections held open for later cost the server little.
+pub const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(2);
 /// The longest a connection lives, however busy.
 const MAX_CONNECTION_LIFE: Duration = Duration::from_secs(300);
-/// Time requests in flight get at shutdown.
+/// Time requests in flight get at shutdown, and an evicted connection's request (if one began
+/// as it was chosen) to finish.
 const DRAIN: Duration = Duration::from_secs(5);
+
+/// Where a connection is in its life, for choosing which one gives up its slot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// Open, no whole request received yet (or its TLS handshake is running).
+    Fresh,
+    /// This many requests are being answered.
+    Busy(u32),
+    /// Between requests (keep-alive); the number counts idle spells, telling one from the next.
+    Idle(u64),
+}
+
+/// One connection's slot.
+struct Conn {
+    phase: Mutex<Phase>,
+    /// Told when the connection turns idle.
+    idle: Notify,
+    /// Cancelled when another connection takes this one's slot.
+    evicted: CancellationToken,
+}
+
+impl Conn {
+    fn phase(&self) -> std::sync::MutexGuard<'_, Phase> {
+        self.phase.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A request arrived.
+    fn begin(&self) {
+        let mut phase = self.phase();
+        *phase = match *phase {
+            Phase::Busy(n) => Phase::Busy(n + 1),
+            Phase::Fresh | Phase::Idle(_) => Phase::Busy(1),
+        };
+    }
+
+    /// A request was answered.
+    fn end(&self, spell: u64) {
+        let mut phase = self.phase();
+        if let Phase::Busy(n) = *phase {
+            *phase = if n > 1 {
+                Phase::Busy(n - 1)
+            } else {
+                Phase::Idle(spell)
+            };
+        }
+        drop(phase);
+        self.idle.notify_one();
+    }
+}
+
+/// The connection slots.
+#[derive(Default)]
+struct Slots {
+    /// Open connections by number: a lower number is an older connection.
+    open: Mutex<BTreeMap<u64, Arc<Conn>>>,
+    next: std::sync::atomic::AtomicU64,
+    /// Told when a connection ends.
+    freed: Notify,
+}
+
+impl Slots {
+    fn open(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Conn>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A slot for a new connection, taking an idle or fresh connection's if all are taken;
+    /// `None` while every connection is answering a request.
+    fn admit(self: &Arc<Self>) -> Option<Ticket> {
+        let mut open = self.open();
+        if open.len() >= MAX_CONNECTIONS {
+            let idle = open
+                .iter()
+                .find(|(_, c)| matches!(*c.phase(), Phase::Idle(_)));
+            let fresh = || open.iter().find(|(_, c)| *c.phase() == Phase::Fresh);
+            let victim = idle.or_else(fresh).map(|(number, _)| *number)?;
+            if let Some(conn) = open.remove(&victim) {
+                conn.evicted.cancel();
+            }
+        }
+        let number = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let conn = Arc::new(Conn {
+            phase: Mutex::new(Phase::Fresh),
+            idle: Notify::new(),
+            evicted: CancellationToken::new(),
+        });
+        open.insert(number, conn.clone());
+        Some(Ticket {
+            slots: self.clone(),
+            number,
+            conn,
+        })
+    }
+}
+
+/// A connection's hold on its slot, given back when dropped.
+struct Ticket {
+    slots: Arc<Slots>,
+    number: u64,
+    conn: Arc<Conn>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.slots.open().remove(&self.number);
+        self.slots.freed.notify_one();
+    }
+}
 
 /// Serves `router` on `listener` until `shutdown` is cancelled.
 pub async fn serve(
@@ -35,16 +153,12 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Slots::default());
     let tracker = TaskTracker::new();
     loop {
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-            _ = shutdown.cancelled() => break,
-        };
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+        let (stream, local) = tokio::select! {
+            accepted = listener.accept() => match accepted.and_then(|(s, _)| Ok((s.local_addr()?, s))) {
+                Ok((local, stream)) => (stream, local),
                 Err(e) => {
                     // Out of file descriptors and the like: wait instead of spinning.
                     tracing::warn!("cannot accept a connection: {e}");
@@ -54,22 +168,43 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => break,
         };
+        let ticket = loop {
+            let freed = slots.freed.notified();
+            if let Some(ticket) = slots.admit() {
+                break Some(ticket);
+            }
+            tokio::select! {
+                _ = freed => {}
+                _ = shutdown.cancelled() => break None,
+            }
+        };
+        let Some(ticket) = ticket else { break };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let tls = tls.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            let _slot = slot;
+            let stop = Stop {
+                shutdown,
+                evicted: ticket.conn.evicted.clone(),
+            };
+            let conn = ticket.conn.clone();
             match tls {
-                None => connection(stream, router, shutdown).await,
+                None => connection(stream, local, router, conn, stop).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => connection(stream, router, shutdown).await,
-                        Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    tokio::select! {
+                        done = handshake => match done {
+                            Ok(Ok(stream)) => connection(stream, local, router, conn, stop).await,
+                            Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                            Err(_) => tracing::debug!("TLS handshake timed out"),
+                        },
+                        _ = stop.evicted.cancelled() => {}
                     }
                 }
             }
+            drop(ticket);
         });
     }
     tracker.close();
@@ -77,7 +212,13 @@ pub async fn serve(
     Ok(())
 }
 
-async fn connection<S>(stream: S, router: Router, shutdown: CancellationToken)
+/// Why a connection stops early: the server stops, or another connection took its slot.
+struct Stop {
+    shutdown: CancellationToken,
+    evicted: CancellationToken,
+}
+
+async fn connection<S>(stream: S, local: SocketAddr, router: Router, conn: Arc<Conn>, stop: Stop)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -86,15 +227,50 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .max_buf_size(64 * 1024);
-    let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
-    let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => return,
-        _ = tokio::time::sleep(MAX_CONNECTION_LIFE) => {}
-        _ = shutdown.cancelled() => {}
+    let spells = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let service = {
+        let conn = conn.clone();
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(Arrived(local));
+            conn.begin();
+            let spell = spells.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let answered = tower_service::Service::call(&mut router.clone(), request);
+            let conn = conn.clone();
+            async move {
+                let response = answered.await;
+                conn.end(spell);
+                response
+            }
+        })
+    };
+    let served = builder.serve_connection(TokioIo::new(stream), service);
+    let mut served = std::pin::pin!(served);
+    let life = tokio::time::sleep(MAX_CONNECTION_LIFE);
+    let mut life = std::pin::pin!(life);
+    loop {
+        let idle = conn.idle.notified();
+        tokio::select! {
+            _ = served.as_mut() => return,
+            _ = life.as_mut() => break,
+            _ = stop.shutdown.cancelled() => break,
+            _ = stop.evicted.cancelled() => break,
+            _ = idle => {
+                let Phase::Idle(spell) = *conn.phase() else { continue };
+                tokio::select! {
+                    _ = served.as_mut() => return,
+                    _ = tokio::time::sleep(KEEP_ALIVE_IDLE) => {}
+                    _ = stop.shutdown.cancelled() => {}
+                    _ = stop.evicted.cancelled() => {}
+                }
+                // Still idle since that answer (no request began meanwhile): close.
+                if *conn.phase() == Phase::Idle(spell) {
+                    break;
+                }
+            }
+        }
     }
-    conn.as_mut().graceful_shutdown();
-    let _ = tokio::time::timeout(DRAIN, conn.as_mut()).await;
+    served.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(DRAIN, served.as_mut()).await;
 }
 
 /// The TLS acceptor for `[server.tls]`: the certificate chain from its file, the key from its

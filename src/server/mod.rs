@@ -1,13 +1,15 @@
 //! The HTTP endpoints: `/metrics` for Prometheus, `/healthz` (the process serves), `/readyz`
 //! (every active integration has been checked at least once, so the metrics mean something),
 //! the status page (`ui.rs`, `page.rs`), the JSON API under `/api/v1` (`api.rs`) and
-//! `POST /-/reload` (reload the config, as SIGHUP does); the users who may use them (`auth.rs`)
-//! and the guards on POSTs; the listener (`listen.rs`). Handlers only read and ask: what a check
-//! does lives in [`crate::checker`].
+//! `POST /-/reload` (reload the config, as SIGHUP does); the host names served (`hosts.rs`), the
+//! users who may use them and their roles (`auth.rs`), the guards on POSTs and the headers that
+//! keep browsers from framing, sniffing or caching; the listener (`listen.rs`). Handlers only
+//! read and ask: what a check does lives in [`crate::checker`].
 
 mod api;
 mod auth;
 mod genesys;
+mod hosts;
 pub mod listen;
 mod page;
 mod scrape;
@@ -27,11 +29,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::checker::Checker;
-use crate::config::Integration;
+use crate::config::{Integration, Role};
 use crate::metrics::Metrics;
 use crate::state::State;
 pub use auth::Users;
 pub(crate) use auth::basic as basic_credentials;
+pub use hosts::Hosts;
 
 /// A reload asked for over HTTP, answered with the reload's error if it failed.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
@@ -51,6 +54,8 @@ pub struct AppState {
     pub reload: mpsc::Sender<ReloadRequest>,
     /// `[server.basic_auth_users]`.
     pub users: Arc<Users>,
+    /// The names requests may give as `Host`.
+    pub hosts: Arc<Hosts>,
     /// The address served on: POSTs on a non-loopback one need users.
     pub bound: std::net::SocketAddr,
 }
@@ -77,7 +82,8 @@ impl AppState {
 }
 
 /// The routes: `/healthz` and `/readyz` open to all (probes), everything else behind the
-/// configured users, POSTs also behind [`refuse_posts`].
+/// configured users, POSTs also behind [`refuse_posts`]; every request for one of credwatch's
+/// host names, and every answer with [`security_headers`].
 pub fn router(app: AppState) -> Router {
     let posts = Router::new()
         .route("/-/reload", post(reload))
@@ -100,8 +106,40 @@ pub fn router(app: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .merge(protected)
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .layer(middleware::from_fn(refuse_large_bodies))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            hosts::require_own_host,
+        ))
+        .layer(middleware::from_fn(security_headers))
         .with_state(app)
+}
+
+/// Headers on every answer: no page of credwatch's may be framed by another (clickjacking a
+/// "Check now" button), no answer sniffed as another type, cached, or named in a referrer.
+async fn security_headers(request: Request, next: Next) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 /// No endpoint reads a request body; anything larger than this is refused unread.
@@ -133,6 +171,13 @@ async fn refuse_posts(
     if let Some(why) = posts_refused(app.bound, &app.users) {
         return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
     }
+    if request.extensions().get::<Role>() != Some(&Role::Operate) {
+        return (
+            StatusCode::FORBIDDEN,
+            "POST refused: this user has role \"read\"; forced checks and reloads need role \"operate\"\n",
+        )
+            .into_response();
+    }
     if cross_site(request.headers()) {
         return (
             StatusCode::FORBIDDEN,
@@ -144,18 +189,33 @@ async fn refuse_posts(
 }
 
 /// Whether a browser sent this request from another site's page (a forged form POST): by
-/// `Sec-Fetch-Site`, else by an `Origin` that is not this server. Clients that are not
-/// browsers send neither.
+/// `Sec-Fetch-Site` and by an `Origin` that is not this server, each checked when present.
+/// Clients that are not browsers send neither.
 fn cross_site(headers: &axum::http::HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        return !matches!(site.as_bytes(), b"same-origin" | b"none");
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.as_bytes(), b"same-origin" | b"none")
+    {
+        return true;
     }
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+    let Some(origin) = headers.get(header::ORIGIN) else {
         return false;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return true;
     };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let origin_host = origin.split_once("://").map(|(_, rest)| rest);
     origin_host.is_none() || origin_host != host
+}
+
+/// A cooldown's wait as a `Retry-After` value: whole seconds, rounded up.
+fn retry_after_seconds(cooldown: crate::checker::Cooldown) -> String {
+    cooldown
+        .retry_after
+        .as_secs_f64()
+        .ceil()
+        .max(1.0)
+        .to_string()
 }
 
 /// Why POST requests must be refused on `addr`, if they must: a listener others can reach,

@@ -11,7 +11,7 @@ pub const ZENDESK_RETRY_AFTER: u64 = 120;
 /// Genesys Cloud OAuth clients: one answers at once, the other never in time.
 pub const GENESYS_CLIENT_ID: &str = "2f6d1c4e-demo-4a8b-9c1d-credwatch001";
 pub const GENESYS_SLOW_CLIENT_ID: &str = "7b2e9a10-demo-4f3c-8d2e-credwatch002";
-pub const GENESYS_SECRET: &str = "gc-demo-secret-Q2xpZW50U2VjcmV0";
+pub const GENESYS_SECRET: &str = "gc_Q2xpZW50U2VjcmV0_7Hd";
 
 /// Google: the service account, and the Workspace users it may act as.
 pub const GOOGLE_CLIENT_EMAIL: &str = "credwatch@demo-project.iam.gserviceaccount.com";
@@ -25,22 +25,22 @@ pub const ENTRA_APPLICATION_ID: &str = "51f81489-12ee-4a9e-aaae-a2591f45987d";
 pub const DYNAMICS_USER: &str = "svc-crm@demo.example";
 pub const DYNAMICS_MFA_USER: &str = "svc-mfa@demo.example";
 pub const DYNAMICS_LOCKED_USER: &str = "svc-locked@demo.example";
-pub const DYNAMICS_PASSWORD: &str = "Dyn-demo-password-42";
+pub const DYNAMICS_PASSWORD: &str = "Dyn!7qV2xk-42";
 
 /// Salesforce: the connected app and its integration user (password, then security token).
 pub const SALESFORCE_CLIENT_ID: &str = "3MVG9demo.credwatch.consumer.key";
-pub const SALESFORCE_CLIENT_SECRET: &str = "sf-demo-consumer-secret-8841";
+pub const SALESFORCE_CLIENT_SECRET: &str = "sfcs_8841Xq2Lm7Vt";
 pub const SALESFORCE_USER: &str = "integration@demo.example";
-pub const SALESFORCE_PASSWORD: &str = "Sf-demo-password-17";
-pub const SALESFORCE_SECURITY_TOKEN: &str = "sfDemoSecurityToken55";
+pub const SALESFORCE_PASSWORD: &str = "Sf#4mTz9Lr-17";
+pub const SALESFORCE_SECURITY_TOKEN: &str = "sfTkn9Qw2Zx55";
 /// A user whose password was rotated on the Salesforce side only.
 pub const SALESFORCE_STALE_USER: &str = "stale@demo.example";
-pub const SALESFORCE_STALE_PASSWORD: &str = "Sf-old-password-16";
+pub const SALESFORCE_STALE_PASSWORD: &str = "Sf#0ldQw8m-16";
 
 /// AWS: credwatch's own IAM user, and the roles Genesys assumes.
 pub const AWS_ACCOUNT: &str = "123456789012";
 pub const AWS_ACCESS_KEY_ID: &str = "AKIADEMOCREDWATCH001";
-pub const AWS_SECRET_ACCESS_KEY: &str = "demo/SecretAccessKey/credwatch+0000000001";
+pub const AWS_SECRET_ACCESS_KEY: &str = "dEm0/s3cR3tAcc355K3y+0000000001";
 pub const AWS_ROLE: &str = "genesys-data-actions";
 pub const AWS_EXTERNAL_ID: &str = "demo-genesys-org-id";
 /// A role whose trust policy names another external id.
@@ -48,6 +48,6 @@ pub const AWS_OTHER_ROLE: &str = "genesys-reporting";
 
 /// Web services: HTTP Basic, and an OAuth client-credentials server.
 pub const WEB_USER: &str = "orders-api";
-pub const WEB_PASSWORD: &str = "web-demo-password-93";
+pub const WEB_PASSWORD: &str = "W3b!r8Kp2v-93";
 pub const WEB_CLIENT_ID: &str = "inventory-client";
-pub const WEB_CLIENT_SECRET: &str = "web-demo-client-secret-27";
+pub const WEB_CLIENT_SECRET: &str = "wcs_5fH2kQ9xZ27";

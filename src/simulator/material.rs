@@ -74,13 +74,14 @@ fn leaf(
 }
 
 impl Material {
-    /// Makes everything and writes the files into `dir` (created if missing).
+    /// Makes everything and writes the files into `dir` (created private if missing; see
+    /// [`crate::private_dir`]).
     pub fn create(dir: &Path) -> Result<Material, String> {
         let fail = |what: &str, e: &dyn std::fmt::Display| format!("demo {what}: {e}");
-        std::fs::create_dir_all(dir).map_err(|e| fail("directory", &e))?;
+        crate::private_dir::subdir(dir).map_err(|e| fail("directory", &e))?;
         let write = |name: &str, text: &str| -> Result<PathBuf, String> {
             let path = dir.join(name);
-            std::fs::write(&path, text).map_err(|e| fail(name, &e))?;
+            crate::private_dir::write(&path, text.as_bytes()).map_err(|e| fail(name, &e))?;
             Ok(path)
         };
 

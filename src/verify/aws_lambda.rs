@@ -18,7 +18,6 @@ use tokio::sync::OnceCell;
 use crate::config::intern::{SharedUrl, shared};
 
 use super::aws_transport::sdk_http_client;
-use super::oauth::printable;
 use super::{CheckContext, IntegrationType, Verifier};
 use crate::config::{ConfigError, Spec};
 use crate::http::{TransportError, error_chain, find_source};
@@ -131,7 +130,7 @@ impl AwsLambda {
             .duration_seconds(SESSION_SECONDS)
             .send()
             .await
-            .map_err(|e| self.failure(Call::AssumeRole, &e))?;
+            .map_err(|e| self.failure(ctx, Call::AssumeRole, &e))?;
         let Some(credentials) = assumed.credentials() else {
             return Err(Failure::new(
                 FailureReason::ProtocolError,
@@ -163,7 +162,7 @@ impl AwsLambda {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| self.failure(Call::GetCallerIdentity, &e))?;
+            .map_err(|e| self.failure(ctx, Call::GetCallerIdentity, &e))?;
         let expected = self.assumed_role_arn(&session_name(&ctx.integration));
         match identity.arn() {
             Some(arn) if arn == expected => Ok(success),
@@ -237,7 +236,12 @@ impl AwsLambda {
         )
     }
 
-    fn failure<E>(&self, call: Call, error: &SdkError<E, HttpResponse>) -> Failure
+    fn failure<E>(
+        &self,
+        ctx: &CheckContext,
+        call: Call,
+        error: &SdkError<E, HttpResponse>,
+    ) -> Failure
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
@@ -358,14 +362,16 @@ impl AwsLambda {
                 "an STS answer credwatch does not know".to_string(),
             ),
         };
+        // STS's words are scrubbed before they are cut.
+        let scrubber = ctx.scrubber();
         let mut message = if code.is_empty() {
             format!("STS {operation} answered HTTP {status} without an error code")
         } else {
-            format!("STS {operation} answered {}", printable(code, 64))
+            format!("STS {operation} answered {}", scrubber.printable(code, 64))
         };
         if !said.is_empty() {
             message.push_str(": ");
-            message.push_str(&printable(said, 240));
+            message.push_str(&scrubber.printable(said, 240));
         }
         let retry_after = match reason {
             FailureReason::RateLimited => service

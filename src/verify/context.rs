@@ -8,16 +8,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::RequestBuilder;
 
+use super::scrub::Scrubber;
 use crate::http::HttpClient;
 use crate::outcome::{Failure, FailureReason};
-use crate::secret::{REDACTED, Resolved, Secret, SecretField};
+use crate::secret::{Resolved, Secret, SecretField};
 
 /// What a revocation leaves of the check's timeout: a slow revocation ends this long before the
 /// check would time out, so that it never turns a passed check into a failed one.
 const REVOKE_MARGIN: Duration = Duration::from_millis(200);
-
-/// Secrets shorter than this are not scrubbed from messages: they would mangle ordinary words.
-const MIN_SCRUB_LEN: usize = 4;
 
 /// When the certificates a check dealt with expire.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -173,20 +171,19 @@ impl CheckContext {
         }
     }
 
-    /// Replaces every secret handed out during this check with `[redacted]`.
-    pub fn scrub(&self, message: &str) -> String {
+    /// What keeps every secret handed out during this check so far out of a message.
+    pub fn scrubber(&self) -> Scrubber {
         let secrets = self
             .handed_out
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut out = message.to_string();
-        for secret in secrets.iter() {
-            let value = secret.expose();
-            if value.len() >= MIN_SCRUB_LEN {
-                out = out.replace(value, REDACTED);
-            }
-        }
-        out
+        Scrubber::new(secrets.iter().map(Secret::expose))
+    }
+
+    /// `message` with every secret handed out during this check, in every form a provider may
+    /// echo it in, replaced by `[redacted]` (see [`Scrubber`]).
+    pub fn scrub(&self, message: &str) -> String {
+        self.scrubber().scrub(message)
     }
 }
 

@@ -11,6 +11,7 @@ mod google;
 pub(crate) mod oauth;
 mod rsa_cache;
 mod salesforce;
+pub mod scrub;
 mod web_service;
 mod zendesk;
 

@@ -21,6 +21,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use url::Url;
 
+use super::scrub::printable;
 use super::{CheckContext, failure_for_status};
 use crate::http::{HttpClient, TransportError, retry_after};
 use crate::outcome::{Failure, FailureReason};
@@ -43,6 +44,7 @@ pub enum TokenError {
     OAuth {
         status: Option<StatusCode>,
         code: String,
+        /// `error_description`, already scrubbed of the check's secrets.
         description: Option<String>,
         retry_after: Option<Duration>,
         /// The whole error body as JSON, for providers with fields of their own (Entra's
@@ -349,10 +351,11 @@ fn granted<EF: ExtraTokenFields + Clone>(
                 extra: token.extra_fields().clone(),
             })
         }
+        // The provider's words are scrubbed as they arrive, before anything cuts or cleans them.
         Err(RequestTokenError::ServerResponse(e)) => Err(TokenError::OAuth {
             status,
             code: e.error().as_ref().to_string(),
-            description: e.error_description().cloned(),
+            description: e.error_description().map(|d| ctx.scrub(d)),
             retry_after: wait,
             body: seen
                 .and_then(|s| serde_json::from_slice(&s.body).ok())
@@ -450,7 +453,8 @@ pub fn provider_failure(
     standard_failure(provider, error)
 }
 
-/// `Genesys Cloud token endpoint answered invalid_client: Invalid client credentials`.
+/// `Genesys Cloud token endpoint answered invalid_client: Invalid client credentials`. The
+/// description was scrubbed when it arrived (see [`TokenError::OAuth`]).
 pub fn oauth_message(provider: &str, code: &str, description: Option<&str>) -> String {
     let mut message = format!("{provider} token endpoint answered {}", printable(code, 64));
     // Entra ends its descriptions with trace and correlation ids, of no use to an operator.
@@ -460,19 +464,4 @@ pub fn oauth_message(provider: &str, code: &str, description: Option<&str>) -> S
         message.push_str(&printable(description, 200));
     }
     message
-}
-
-/// Provider text made safe for a one-line message: control characters dropped, length capped.
-pub fn printable(text: &str, max_chars: usize) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let cleaned = cleaned.trim();
-    if cleaned.chars().count() > max_chars {
-        let cut: String = cleaned.chars().take(max_chars).collect();
-        format!("{cut}…")
-    } else {
-        cleaned.to_string()
-    }
 }

@@ -423,7 +423,7 @@ impl WebService {
         }
         let request = self.request.build(&http, &values, &self.auth)?;
         let response = http.send(request).await?;
-        self.request.judge(&response)?;
+        self.request.judge(ctx, &response)?;
         if let Some((url, client_id, secret, token)) = revocation {
             let revoke = oauth::revoke_access_token(&http, url, client_id, &secret, &token);
             success.revoked = ctx.revoke_by("the revocation endpoint", revoke).await;
@@ -529,7 +529,7 @@ impl Request {
     }
 
     /// Whether the answer proves the credentials work.
-    fn judge(&self, response: &Response) -> Result<(), Failure> {
+    fn judge(&self, ctx: &CheckContext, response: &Response) -> Result<(), Failure> {
         let status = response.status.as_u16();
         let expected = if self.expect_status.is_empty() {
             response.status.is_success()
@@ -549,11 +549,10 @@ impl Request {
                 FailureReason::ProtocolError,
                 format!(
                     "the web service answered HTTP {status} but {pointer} is {}, not {}",
-                    found.map_or("missing".to_string(), |v| oauth::printable(
-                        &v.to_string(),
-                        64
-                    )),
-                    oauth::printable(&equals.to_string(), 64)
+                    found.map_or("missing".to_string(), |v| ctx
+                        .scrubber()
+                        .printable(&v.to_string(), 64)),
+                    ctx.scrubber().printable(&equals.to_string(), 64)
                 ),
             )),
         }
