@@ -2,8 +2,9 @@
 //! (a bad config keeps the running one and flips `credwatch_config_last_reload_successful` to 0;
 //! requests that arrive during a reload are merged into one more), and on SIGTERM or SIGINT lets
 //! the checks in flight finish, saves state and stops. Every task it starts (the server, the
-//! schedules, scheduled and forced checks, org view reads, the state saver, the watchdog) runs
-//! in one [`TaskTracker`], so that shutdown knows what is still running and waits for it.
+//! schedules, scheduled and forced checks, org view reads, the secret-file watchers, the state
+//! saver, the watchdog) runs in one [`TaskTracker`], so that shutdown knows what is still
+//! running and waits for it.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -83,7 +84,7 @@ impl Running {
             changed,
             &sinks.tasks,
         );
-        let watch = watch::spawn(&config.integrations, wake, stop.clone());
+        let watch = watch::spawn(&config.integrations, wake, stop.clone(), &sinks.tasks);
         orgview::spawn(&config, &sinks.views, &sinks.metrics, &stop, &sinks.tasks);
         Self {
             config,

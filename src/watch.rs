@@ -78,13 +78,14 @@ impl Files {
     }
 }
 
-/// Starts watching the secret files of the active integrations; `wake` rings an integration's
-/// scheduler task. `None` (with a warning logged) when there is nothing to watch or the system
+/// Starts watching the secret files of the active integrations, in `tasks`; `wake` rings an
+/// integration's scheduler task. `None` (with a warning logged) when there is nothing to watch or the system
 /// refuses a watcher: checks then run on their cadence only.
 pub fn spawn(
     integrations: &[Arc<Integration>],
     wake: Wake,
     shutdown: CancellationToken,
+    tasks: &tokio_util::task::TaskTracker,
 ) -> Option<SecretWatch> {
     let mut readers: HashMap<PathBuf, Vec<u32>> = HashMap::new();
     for (n, integration) in crate::scheduler::scheduled(integrations).enumerate() {
@@ -145,7 +146,7 @@ pub fn spawn(
     // Only files whose every directory is watched: a change elsewhere would go unseen.
     crate::secret::watch_files(&kept);
     let kept = Arc::new(std::sync::Mutex::new(kept));
-    let task = tokio::spawn(run(watcher, files, events_rx, wake, shutdown, kept.clone()));
+    let task = tasks.spawn(run(watcher, files, events_rx, wake, shutdown, kept.clone()));
     Some(SecretWatch { task, files: kept })
 }
 

@@ -33,7 +33,7 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 #[derive(Default)]
 pub struct Scrubber {
     /// Every [`PIECE`]-character window of every form of the secrets.
-    pieces: HashSet<Vec<char>>,
+    pieces: HashSet<[char; PIECE]>,
     /// Forms shorter than a piece (secrets of 4 or 5 characters), replaced whole.
     short: Vec<Vec<char>>,
 }
@@ -68,9 +68,7 @@ impl Scrubber {
                 continue;
             }
             for window in chars.windows(PIECE) {
-                if !self.pieces.contains(window) {
-                    self.pieces.insert(window.to_vec());
-                }
+                self.pieces.insert(piece(window));
             }
         }
     }
@@ -84,7 +82,7 @@ impl Scrubber {
         let chars: Vec<char> = text.chars().collect();
         let mut covered = vec![false; chars.len()];
         for (at, window) in chars.windows(PIECE).enumerate() {
-            if self.pieces.contains(window) {
+            if self.pieces.contains(&piece(window)) {
                 covered[at..at + PIECE].fill(true);
             }
         }
@@ -138,6 +136,13 @@ pub fn printable(scrubbed: &str, max_chars: usize) -> String {
         cut.truncate(start);
     }
     format!("{}…", cut.trim_end())
+}
+
+/// A window of [`PIECE`] characters as a key.
+fn piece(window: &[char]) -> [char; PIECE] {
+    let mut piece = ['\0'; PIECE];
+    piece.copy_from_slice(window);
+    piece
 }
 
 /// The forms a provider may echo `secret` in.
