@@ -11,18 +11,26 @@ waits for a warm-up, then reads the process's CPU time (/proc/PID/stat) and the 
 counted (credwatch_checks_total on /metrics) over the measured window. When
 prometheus-blackbox-exporter is installed, it probes the same basic-auth endpoint and the table
 gives credwatch's CPU per check as a ratio to it.
+
+One case talks HTTPS to a server (Python's, in a thread of this script) that closes every
+connection after one answer, as checks minutes apart meet real providers: each check pays a TLS
+handshake (resumed where the server's session tickets allow). blackbox_exporter probes that
+endpoint too.
 """
 
 import argparse
+import http.server
 import json
 import os
 import platform
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -141,6 +149,17 @@ url = "{e['web']}/inventory/health"
 [integration.request.headers]
 Authorization = "Bearer ${{credentials.token}}"
 """
+    if kind == "https_close":
+        return f"""
+[[integration]]
+type = "web_service"
+{name}[integration.credentials]
+credential_type = "none"
+[integration.request]
+url = "{sim['https_close']['url']}"
+[integration.tls]
+ca_cert = "{sim['https_close']['ca']}"
+"""
     if kind == "google":
         return f"""
 [[integration]]
@@ -222,7 +241,60 @@ CASES = [
     ("google", "Google service account (RS256 assertion, exchange, tokeninfo, revoke)", 50),
     ("aws", "AWS STS AssumeRole + GetCallerIdentity (SigV4)", 10),
     ("salesforce", "Salesforce password grant + identity + revoke", 50),
+    ("https_close", "HTTPS GET, a new connection each check (the server closes it)", 50),
 ]
+
+# Cases run in one org only: the Python server of `https_close` is the limit beyond.
+ONE_ORG_ONLY = {"https_close"}
+
+
+def https_close_server(work):
+    """An HTTPS server in a thread of this script answering `200 ok` with `Connection: close`
+    to every request; returns its URL and the CA file that trusts it."""
+    path = lambda name: os.path.join(work, name)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    with open(path("close.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    for command in [
+        ["req", "-x509", *ec, "-subj", "/CN=credwatch bench CA", "-days", "2",
+         "-keyout", path("ca.key"), "-out", path("ca.crt")],
+        ["req", *ec, "-subj", "/CN=localhost", "-keyout", path("close.key"), "-out", path("close.csr")],
+        ["x509", "-req", "-in", path("close.csr"), "-CA", path("ca.crt"), "-CAkey", path("ca.key"),
+         "-CAcreateserial", "-days", "2", "-extfile", path("close.ext"), "-out", path("close.crt")],
+    ]:
+        subprocess.run(["openssl", *command], check=True, capture_output=True)
+    cert, key = path("close.crt"), path("close.key")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"ok")
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+
+        def finish_request(self, request, client_address):
+            # The handshake in the connection's own thread, not the accepting one.
+            try:
+                request = context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+            super().finish_request(request, client_address)
+
+    server = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return {"url": f"https://localhost:{server.server_address[1]}/health", "ca": path("ca.crt")}
 
 
 def start_daemon(config, log_path):
@@ -293,8 +365,9 @@ def run_case(kind, count, sim, work, warmup, seconds, orgs=1):
     }
 
 
-def blackbox(sim, work, probes):
-    """CPU per probe of prometheus-blackbox-exporter on the same basic-auth endpoint, or None."""
+def blackbox(sim, work, probes, module="basic"):
+    """CPU per probe of prometheus-blackbox-exporter on the endpoint of a case (`basic`: the
+    basic-auth one; `https_close`: the HTTPS server closing every connection), or None."""
     exe = shutil.which("prometheus-blackbox-exporter")
     if not exe:
         return None
@@ -305,7 +378,13 @@ def blackbox(sim, work, probes):
             "modules:\n  basic:\n    prober: http\n    timeout: 5s\n    http:\n"
             f"      basic_auth:\n        username: {sim['accounts']['web_user']}\n"
             f"        password: {password}\n"
+            "  https_close:\n    prober: http\n    timeout: 5s\n    http:\n"
+            f"      tls_config:\n        ca_file: {sim['https_close']['ca']}\n"
         )
+    targets = {
+        "basic": f"{sim['endpoints']['web']}/orders/health",
+        "https_close": sim["https_close"]["url"],
+    }
     port = 19115
     exporter = subprocess.Popen(
         [exe, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"],
@@ -313,7 +392,7 @@ def blackbox(sim, work, probes):
         stderr=subprocess.DEVNULL,
     )
     try:
-        url = f"http://127.0.0.1:{port}/probe?module=basic&target={sim['endpoints']['web']}/orders/health"
+        url = f"http://127.0.0.1:{port}/probe?module={module}&target={targets[module]}"
         for _ in range(50):
             try:
                 scrape(url)
@@ -528,6 +607,7 @@ def main():
         text=True,
     )
     sim = json.loads(sim_proc.stdout.readline())
+    sim["https_close"] = https_close_server(work)
     rows = []
     try:
         # One org (a check every 20 ms or so), and ten (the rate of the 24,000 soak), where
@@ -536,12 +616,16 @@ def main():
             for kind, what, count in CASES:
                 if args.soak or (args.only and kind not in args.only):
                     continue
+                if orgs > 1 and kind in ONE_ORG_ONLY:
+                    continue
                 n = max(1, int(count * scale))
                 result = run_case(kind, n, sim, work, warmup, seconds, orgs)
                 if result["failed"]:
                     raise SystemExit(f"{kind}: {result['failed']:.0f} checks failed; see {work}/{kind}.log")
                 rows.append((kind, what, n * orgs, result))
         box = None if args.smoke or args.only or args.soak else blackbox(sim, work, 500)
+        measured_tls = any(kind == "https_close" for kind, _, _, _ in rows)
+        box_tls = blackbox(sim, work, 500, "https_close") if measured_tls and not args.smoke else None
         soak = None
         if args.smoke:
             soak = run_soak(sim, work, 2, 2, 4.0, 4.0, after=2.0)
@@ -571,9 +655,18 @@ def main():
             f"prometheus-blackbox-exporter on the same basic-auth endpoint: {box:.3f} ms CPU per "
             f"probe; credwatch's basic check costs {ratios}."
         )
-    elif rows:
+    elif rows and not shutil.which("prometheus-blackbox-exporter"):
         lines.append("")
         lines.append("prometheus-blackbox-exporter is not installed: no comparison in this run.")
+    closes = [(n, r["cpu_ms_per_check"]) for kind, _, n, r in rows if kind == "https_close"]
+    if box_tls is not None and closes:
+        n, ms = closes[0]
+        lines.append("")
+        lines.append(
+            f"prometheus-blackbox-exporter on the HTTPS server that closes every connection: "
+            f"{box_tls:.3f} ms CPU per probe; credwatch's check there costs {ms:.3f} ms "
+            f"({ms / box_tls:.2f} of that) with {n} integrations."
+        )
     if soak is not None:
         if soak["failed"]:
             raise SystemExit(f"soak: {soak['failed']:.0f} checks failed; see {work}/soak.log")

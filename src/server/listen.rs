@@ -146,12 +146,14 @@ impl Drop for Ticket {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled.
+/// Serves `router` on `listener` until `shutdown` is cancelled, closing a keep-alive connection
+/// after `keep_alive_idle` without a request (credwatch: [`KEEP_ALIVE_IDLE`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
+    keep_alive_idle: Duration,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Slots::default());
     let tracker = TaskTracker::new();
@@ -187,6 +189,7 @@ pub async fn serve(
             let stop = Stop {
                 shutdown,
                 evicted: ticket.conn.evicted.clone(),
+                keep_alive_idle,
             };
             let conn = ticket.conn.clone();
             match tls {
@@ -212,10 +215,12 @@ pub async fn serve(
     Ok(())
 }
 
-/// Why a connection stops early: the server stops, or another connection took its slot.
+/// Why a connection stops early: the server stops, another connection took its slot, or it
+/// was idle for `keep_alive_idle`.
 struct Stop {
     shutdown: CancellationToken,
     evicted: CancellationToken,
+    keep_alive_idle: Duration,
 }
 
 async fn connection<S>(stream: S, local: SocketAddr, router: Router, conn: Arc<Conn>, stop: Stop)
@@ -258,7 +263,7 @@ where
                 let Phase::Idle(spell) = *conn.phase() else { continue };
                 tokio::select! {
                     _ = served.as_mut() => return,
-                    _ = tokio::time::sleep(KEEP_ALIVE_IDLE) => {}
+                    _ = tokio::time::sleep(stop.keep_alive_idle) => {}
                     _ = stop.shutdown.cancelled() => {}
                     _ = stop.evicted.cancelled() => {}
                 }

@@ -236,7 +236,14 @@ pub async fn serve(
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    listen::serve(listener, router(app), tls, shutdown).await
+    listen::serve(
+        listener,
+        router(app),
+        tls,
+        shutdown,
+        listen::KEEP_ALIVE_IDLE,
+    )
+    .await
 }
 
 async fn metrics(

@@ -42,6 +42,11 @@ pub struct Endpoints {
     pub zendesk: String,
 }
 
+/// How long the simulated providers keep an idle connection open, as real ones do (5 to 120 s):
+/// the demo checks every 10 to 15 s, so credwatch's pooled connections are reused near the
+/// moment the provider closes them, the case that must not make a false failure.
+const PROVIDER_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The running simulator; dropping it stops every provider.
 pub struct Simulator {
     pub endpoints: Endpoints,
@@ -110,6 +115,7 @@ impl Simulator {
                 router,
                 tls,
                 stop.clone(),
+                PROVIDER_KEEP_ALIVE,
             ));
         }
         Ok(Simulator {

@@ -138,6 +138,25 @@ pub fn printable(scrubbed: &str, max_chars: usize) -> String {
     format!("{}…", cut.trim_end())
 }
 
+/// Percent-encoded text with its escapes' hex digits in lower case (`%2f`), as some encoders
+/// write them; the rest unchanged.
+fn lowercase_escapes(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut hex_left = 0;
+    for c in encoded.chars() {
+        if hex_left > 0 {
+            out.push(c.to_ascii_lowercase());
+            hex_left -= 1;
+        } else {
+            if c == '%' {
+                hex_left = 2;
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A window of [`PIECE`] characters as a key.
 fn piece(window: &[char]) -> [char; PIECE] {
     let mut piece = ['\0'; PIECE];
@@ -157,7 +176,7 @@ fn forms(secret: &str) -> Vec<String> {
         .unwrap_or(&json)
         .to_string();
     let mut forms = vec![
-        percent.to_ascii_lowercase(),
+        lowercase_escapes(&percent),
         utf8_percent_encode(&material, NON_ALPHANUMERIC).to_string(),
         url::form_urlencoded::byte_serialize(material.as_bytes()).collect(),
         json.replace('/', "\\/"),
@@ -315,6 +334,14 @@ mod tests {
         assert_eq!(without_armour(one_line), " MIIEvQIBADANBgkq ");
         let scrubber = Scrubber::new([one_line, "-----BEGIN X-----\n-----END X-----"]);
         assert_eq!(scrubber.scrub("key MIIEvQIBADANBgkq"), "key [redacted]");
+    }
+
+    #[test]
+    fn only_escapes_are_lowered() {
+        assert_eq!(lowercase_escapes("AKIA%2FXY%C3%A9"), "AKIA%2fXY%c3%a9");
+        // A key id in capitals does not redact the same word in lower case.
+        let scrubber = Scrubber::new(["AKIADEMOCREDWATCH001"]);
+        assert_eq!(scrubber.scrub("user/credwatch"), "user/credwatch");
     }
 
     #[test]
