@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
@@ -48,6 +49,10 @@ pub struct Users {
     key: hmac::Key,
     verified: Mutex<HashSet<Vec<u8>>>,
     bcrypt: Semaphore,
+    /// bcrypt checks running now.
+    running: AtomicUsize,
+    /// The most bcrypt checks that ever ran at once.
+    peak: AtomicUsize,
 }
 
 impl Users {
@@ -60,6 +65,8 @@ impl Users {
             key: hmac::Key::new(hmac::HMAC_SHA256, &key),
             verified: Mutex::new(HashSet::new()),
             bcrypt: Semaphore::new(BCRYPT_AT_ONCE),
+            running: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
         }
     }
 
@@ -114,10 +121,13 @@ impl Users {
         let Ok(Ok(_slot)) = tokio::time::timeout(BCRYPT_WAIT, self.bcrypt.acquire()).await else {
             return Verdict::Busy;
         };
+        let now = self.running.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(now, Ordering::Relaxed);
         let ok =
             tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
                 .await
                 .unwrap_or(false);
+        self.running.fetch_sub(1, Ordering::Relaxed);
         match role {
             Some(role) if ok => {
                 let mut verified = self.lock();
@@ -240,6 +250,28 @@ mod tests {
             Verdict::Refused
         );
         assert_eq!(users.verdict(None).await, Verdict::Refused);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn at_most_two_bcrypt_checks_run_at_once() {
+        let users = std::sync::Arc::new(Users::new(BTreeMap::from([(
+            "ops".to_string(),
+            user("s3cret", Role::Operate),
+        )])));
+        let guesses: Vec<_> = (0..16)
+            .map(|n| {
+                let users = users.clone();
+                tokio::spawn(async move {
+                    let guess = header(if n % 2 == 0 { "ops" } else { "nobody" }, "guess");
+                    users.verdict(Some(&guess)).await
+                })
+            })
+            .collect();
+        for guess in guesses {
+            assert_ne!(guess.await.unwrap(), Verdict::Allowed(Role::Operate));
+        }
+        let peak = users.peak.load(Ordering::Relaxed);
+        assert!((1..=BCRYPT_AT_ONCE).contains(&peak), "{peak} at once");
     }
 
     #[test]
