@@ -37,14 +37,15 @@ fn new_in(parent: &Path) -> Result<PathBuf, String> {
     ))
 }
 
-/// `dir` as a private directory: created with mode 0700 if missing; if it exists, it must be a
-/// directory (not a link to one) of this user that no one else may write.
+/// `dir` as a private directory: created with mode 0700 if missing (its missing parents too);
+/// if it exists, it must be a directory (not a link to one) of this user that no one else may
+/// write.
 pub fn subdir(dir: &Path) -> Result<(), String> {
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
-    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let meta = std::fs::symlink_metadata(dir)
         .map_err(|e| format!("cannot inspect {}: {e}", dir.display()))?;
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -114,9 +115,11 @@ mod tests {
         let link = parent.path().join("link");
         std::os::unix::fs::symlink(parent.path(), &link).unwrap();
         assert!(subdir(&link).unwrap_err().contains("not a directory"));
-        let own = parent.path().join("own");
+        let own = parent.path().join("own").join("deeper");
         subdir(&own).unwrap();
         subdir(&own).unwrap();
+        let mode = std::fs::metadata(&own).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 
     #[test]
