@@ -16,12 +16,13 @@ use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::unix_seconds;
 use crate::config::Integration;
 use crate::guard::{self, Decision, Engaged, FingerprintKey};
 use crate::metrics::Metrics;
 use crate::runner::{self, Report};
 use crate::secret::resolve_all;
-use crate::state::{State, unix_seconds};
+use crate::state::State;
 
 /// What asking for a check gave.
 #[derive(Debug, Clone)]

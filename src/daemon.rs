@@ -85,7 +85,8 @@ impl Running {
             &sinks.tasks,
         );
         let watch = watch::spawn(&config.integrations, wake, stop.clone(), &sinks.tasks);
-        orgview::spawn(&config, &sinks.views, &sinks.metrics, &stop, &sinks.tasks);
+        let observe: Arc<dyn orgview::Observe> = sinks.metrics.clone();
+        orgview::spawn(&config, &sinks.views, &observe, &stop, &sinks.tasks);
         Self {
             config,
             stop,

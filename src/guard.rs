@@ -113,8 +113,8 @@ pub fn after(outcome: &Outcome, now: f64, fingerprint: impl FnOnce() -> String) 
 
 /// The message a held integration reports in place of a new check.
 pub fn held_message(engaged: &Engaged, name: &str, retry: Duration) -> String {
-    let since = crate::state::rfc3339(engaged.since);
-    let until = crate::state::rfc3339(engaged.since + retry.as_secs_f64());
+    let since = crate::clock::rfc3339(engaged.since);
+    let until = crate::clock::rfc3339(engaged.since + retry.as_secs_f64());
     format!(
         "lockout guard: no attempt since {since}, when the check failed with {}, so that credwatch does not lock the account; \
          released by changing the credentials, by POST /api/v1/integrations/{name}/check or `credwatch check --force {name:?}`, \

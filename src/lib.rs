@@ -7,6 +7,7 @@
 
 pub mod certs;
 pub mod checker;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod demo;

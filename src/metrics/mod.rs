@@ -11,12 +11,13 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use crate::clock::unix_seconds;
 use crate::config::{Config, Integration};
 use crate::guard::Engaged;
 use crate::orgview::ViewReport;
 use crate::outcome::Success;
 use crate::runner::Report;
-use crate::state::{State, unix_seconds};
+use crate::state::State;
 use crate::verify::TYPES;
 
 /// The git revision credwatch was built from (`unknown` outside a checkout).
@@ -318,7 +319,7 @@ impl Metrics {
         });
     }
 
-    /// Records one read of an org's view.
+    /// Records one read of an org's view (see [`crate::orgview::Observe`]).
     pub fn observe_view(&self, report: &ViewReport) {
         self.view.observe(report);
         if let Some(revoked) = report.revoked {
@@ -350,5 +351,11 @@ impl Metrics {
         let mut out = Vec::new();
         self.write(&mut out).expect("writing to a Vec cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+impl crate::orgview::Observe for Metrics {
+    fn observe_view(&self, report: &ViewReport) {
+        Metrics::observe_view(self, report);
     }
 }

@@ -10,9 +10,9 @@ use std::sync::Mutex;
 use prometheus::{GaugeVec, IntCounterVec, Opts, Registry};
 
 use super::gauge_vec;
+use crate::clock::unix_seconds;
 use crate::orgview::ViewReport;
 use crate::outcome::FailureReason;
-use crate::state::unix_seconds;
 
 /// Every org-view metric.
 pub(super) struct ViewMetrics {

@@ -141,7 +141,7 @@ impl Reader<'_> {
             out.extend(page.entities.into_iter().map(|raw| {
                 let (expiry, problem) = match raw.certificate.as_deref().map(str::as_bytes) {
                     Some(pem) => match crate::certs::leaf_not_after(pem) {
-                        Ok(expiry) => (Some(crate::state::unix_seconds(expiry)), None),
+                        Ok(expiry) => (Some(crate::clock::unix_seconds(expiry)), None),
                         Err(why) => (None, Some(format!("the certificate {why}"))),
                     },
                     None => (None, Some("no certificate in the answer".to_string())),

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use api::{CERTIFICATES_PERMISSION, INTEGRATIONS_PERMISSION, PAGE_SIZE};
-pub use task::spawn;
+pub use task::{Observe, spawn};
 
 use crate::config::OrgView;
 use crate::outcome::{Failure, FailureReason};

@@ -7,16 +7,22 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Views, read};
+use super::{ViewReport, Views, read};
+
+/// Where a read's report goes besides the status page's store (the metrics): the org view
+/// knows only this, so that the metrics may know the report without the view knowing them.
+pub trait Observe: Send + Sync {
+    /// Records one read of an org's view.
+    fn observe_view(&self, report: &ViewReport);
+}
 use crate::config::Config;
-use crate::metrics::Metrics;
 
 /// Starts the view task of every org of `config` that has `[genesys]`, in `tasks`; they stop
 /// when `stop` is cancelled, after the read in flight.
 pub fn spawn(
     config: &Config,
     views: &Arc<Views>,
-    metrics: &Arc<Metrics>,
+    metrics: &Arc<dyn Observe>,
     stop: &CancellationToken,
     tasks: &TaskTracker,
 ) {

@@ -12,8 +12,8 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::AppState;
+use crate::clock::{rfc3339, unix_seconds};
 use crate::orgview::{GenesysIntegration, ViewReport};
-use crate::state::{rfc3339, unix_seconds};
 
 /// `GET /api/v1/genesys`: every org view's last read.
 pub(super) async fn api(AxumState(app): AxumState<AppState>) -> Response {

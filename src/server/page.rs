@@ -10,7 +10,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use super::view::{IntegrationView, Status, Summary};
-use crate::state::unix_seconds;
+use crate::clock::unix_seconds;
 use crate::verify::TYPES;
 
 /// Seconds between the page's own refreshes.
@@ -214,7 +214,7 @@ pub fn detail_page(view: &IntegrationView, checks_allowed: bool) -> String {
             tbody {
                 @for entry in view.history.iter().flatten() {
                     tr {
-                        td { (crate::state::rfc3339(entry.time)) " (" (ago(Some(entry.time), now)) ")" }
+                        td { (crate::clock::rfc3339(entry.time)) " (" (ago(Some(entry.time), now)) ")" }
                         td { (format!("{:.3} s", entry.duration_seconds)) }
                         td { span class=(if entry.result == "success" { "success" } else { "bad" }) { (entry.result) } }
                         td.message { (entry.message.as_deref().unwrap_or("")) }
@@ -273,7 +273,7 @@ fn certificates(view: &IntegrationView, now: f64) -> Markup {
                 @let days = ((expiry - now) / 86_400.0).floor();
                 @let class = if days <= 7.0 { "bad" } else if days <= 30.0 { "amber" } else { "" };
                 div {
-                    (label) ": " (crate::state::rfc3339(expiry)[..10]) " "
+                    (label) ": " (crate::clock::rfc3339(expiry)[..10]) " "
                     span class=(class) {
                         @if expiry <= now { "(expired)" } @else { "(" (days as i64) " days left)" }
                     }

@@ -9,13 +9,13 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 pub use file::STATE_FILE;
 
+use crate::clock::unix_seconds;
 use crate::guard::Engaged;
 use crate::outcome::FailureReason;
 use crate::runner::Report;
@@ -514,20 +514,6 @@ impl State {
 /// Seconds as whole milliseconds (saturating: a check is bounded by its timeout anyway).
 fn millis(seconds: f64) -> u32 {
     (seconds * 1000.0).round().clamp(0.0, f64::from(u32::MAX)) as u32
-}
-
-/// Seconds since the epoch, as Prometheus timestamps want them.
-pub fn unix_seconds(time: SystemTime) -> f64 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-/// Unix seconds as RFC 3339 (UTC, whole seconds).
-pub fn rfc3339(seconds: f64) -> String {
-    chrono::DateTime::from_timestamp(seconds as i64, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 #[cfg(test)]
