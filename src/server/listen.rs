@@ -18,6 +18,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -46,14 +47,14 @@ enum Phase {
     Fresh,
     /// This many requests are being answered.
     Busy(u32),
-    /// Between requests (keep-alive); the number counts idle spells, telling one from the next.
-    Idle(u64),
+    /// Between requests (keep-alive), since the last answer.
+    Idle(Instant),
 }
 
 /// One connection's slot.
 struct Conn {
     phase: Mutex<Phase>,
-    /// Told when the connection turns idle.
+    /// Told when the connection turns idle (its idle time starts again).
     idle: Notify,
     /// Cancelled when another connection takes this one's slot.
     evicted: CancellationToken,
@@ -74,13 +75,13 @@ impl Conn {
     }
 
     /// A request was answered.
-    fn end(&self, spell: u64) {
+    fn end(&self) {
         let mut phase = self.phase();
         if let Phase::Busy(n) = *phase {
             *phase = if n > 1 {
                 Phase::Busy(n - 1)
             } else {
-                Phase::Idle(spell)
+                Phase::Idle(Instant::now())
             };
         }
         drop(phase);
@@ -232,18 +233,16 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .max_buf_size(64 * 1024);
-    let spells = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let service = {
         let conn = conn.clone();
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(Arrived(local));
             conn.begin();
-            let spell = spells.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let answered = tower_service::Service::call(&mut router.clone(), request);
             let conn = conn.clone();
             async move {
                 let response = answered.await;
-                conn.end(spell);
+                conn.end();
                 response
             }
         })
@@ -253,22 +252,21 @@ where
     let life = tokio::time::sleep(MAX_CONNECTION_LIFE);
     let mut life = std::pin::pin!(life);
     loop {
-        let idle = conn.idle.notified();
+        let turned_idle = conn.idle.notified();
+        let idle_since = match *conn.phase() {
+            Phase::Idle(since) => Some(since),
+            Phase::Fresh | Phase::Busy(_) => None,
+        };
+        let idle_ends = idle_since.map_or_else(Instant::now, |since| since + stop.keep_alive_idle);
         tokio::select! {
             _ = served.as_mut() => return,
             _ = life.as_mut() => break,
             _ = stop.shutdown.cancelled() => break,
             _ = stop.evicted.cancelled() => break,
-            _ = idle => {
-                let Phase::Idle(spell) = *conn.phase() else { continue };
-                tokio::select! {
-                    _ = served.as_mut() => return,
-                    _ = tokio::time::sleep(stop.keep_alive_idle) => {}
-                    _ = stop.shutdown.cancelled() => {}
-                    _ = stop.evicted.cancelled() => {}
-                }
-                // Still idle since that answer (no request began meanwhile): close.
-                if *conn.phase() == Phase::Idle(spell) {
+            _ = turned_idle => {}
+            // Still idle since that answer (no request began meanwhile): close.
+            _ = tokio::time::sleep_until(idle_ends), if idle_since.is_some() => {
+                if idle_since.map(Phase::Idle) == Some(*conn.phase()) {
                     break;
                 }
             }

@@ -545,16 +545,19 @@ impl Request {
         let body: serde_json::Value = response.json("The web service")?;
         match body.pointer(pointer) {
             Some(found) if found == equals => Ok(()),
-            found => Err(Failure::new(
-                FailureReason::ProtocolError,
-                format!(
-                    "the web service answered HTTP {status} but {pointer} is {}, not {}",
-                    found.map_or("missing".to_string(), |v| ctx
-                        .scrubber()
-                        .printable(&v.to_string(), 64)),
-                    ctx.scrubber().printable(&equals.to_string(), 64)
-                ),
-            )),
+            found => {
+                let scrubber = ctx.scrubber();
+                let found = found.map_or("missing".to_string(), |v| {
+                    scrubber.printable(&v.to_string(), 64)
+                });
+                Err(Failure::new(
+                    FailureReason::ProtocolError,
+                    format!(
+                        "the web service answered HTTP {status} but {pointer} is {found}, not {}",
+                        scrubber.printable(&equals.to_string(), 64)
+                    ),
+                ))
+            }
         }
     }
 }
