@@ -4,7 +4,8 @@ simulator running as a process of its own (so that its CPU is not counted).
 
     python3 benches/bench.py                 # the full run: 20 s per case, prints a table
     python3 benches/bench.py --write         # ... and writes benches/RESULTS.md
-    python3 benches/bench.py --smoke         # a few integrations for a few seconds (.ci/run)
+    python3 benches/bench.py --smoke         # a few integrations for a few seconds
+    python3 benches/bench.py --smoke --binary target/debug/credwatch   # the same on the test build (.ci/run)
 
 For each case it starts the release binary with integrations of one kind checked every second,
 waits for a warm-up, then reads the process's CPU time (/proc/PID/stat) and the checks it
@@ -589,6 +590,9 @@ def main():
     parser.add_argument(
         "--orgs", type=int, action="append", help="orgs per case, each at the case's count (default: 1 and 10)"
     )
+    parser.add_argument(
+        "--binary", help="the credwatch binary to run (default: a release build, made if --smoke is not given)"
+    )
     parser.add_argument("--soak", action="store_true", help="run only the soak")
     parser.add_argument("--no-soak", action="store_true", help="skip the soak")
     parser.add_argument("--soak-orgs", type=int, default=100, help="orgs of 240 integrations")
@@ -597,7 +601,10 @@ def main():
     args = parser.parse_args()
     warmup, seconds, scale = (3.0, 2.0, 0.1) if args.smoke else (5.0, args.seconds, 1.0)
 
-    if not os.path.exists(BINARY) or not args.smoke:
+    global BINARY
+    if args.binary:
+        BINARY = os.path.abspath(args.binary)
+    elif not os.path.exists(BINARY) or not args.smoke:
         subprocess.run(["cargo", "build", "--release", "--locked"], cwd=ROOT, check=True)
     work = tempfile.mkdtemp(prefix="credwatch-bench-")
     sim_proc = subprocess.Popen(

@@ -193,3 +193,36 @@ fn token_failure(error: TokenError) -> Failure {
         _ => None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::REGIONS;
+    use crate::config::Config;
+
+    /// Every region in the list gets its login and API hosts, as the Genesys Cloud SDKs name
+    /// them (`login.{region}`, `api.{region}`); an unknown one without both endpoints is refused.
+    #[test]
+    fn every_region_has_default_endpoints() {
+        assert_eq!(REGIONS.len(), 15);
+        for region in REGIONS {
+            let text = format!(
+                "[[integration]]\ntype = \"genesys_cloud\"\n[integration.credentials]\nclient_id = \"i\"\nclient_secret = \"s\"\nregion = \"{region}\"\n"
+            );
+            let config = Config::parse("test.toml", &text).unwrap();
+            let api = config.integrations[0].verifier.genesys_api().unwrap();
+            assert_eq!(
+                api.token_url.as_str(),
+                format!("https://login.{region}/oauth/token")
+            );
+            assert_eq!(
+                api.verify_url.as_str(),
+                format!("https://api.{region}/api/v2/tokens/me")
+            );
+            assert_eq!(api.origin().as_str(), format!("https://api.{region}/"));
+        }
+        let text = "[[integration]]\ntype = \"genesys_cloud\"\n[integration.credentials]\nclient_id = \"i\"\nclient_secret = \"s\"\nregion = \"mars1.pure.cloud\"\n";
+        let error = Config::parse("test.toml", text).unwrap_err().to_string();
+        assert!(error.contains("credentials.region"), "{error}");
+        assert!(error.contains("unknown region"), "{error}");
+    }
+}

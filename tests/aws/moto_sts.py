@@ -1,4 +1,4 @@
-"""A real STS peer for tests/aws_lambda.rs: moto's server with IAM authentication enforced, so
+"""A real STS peer for tests/it/aws_lambda.rs: moto's server with IAM authentication enforced, so
 SigV4 signatures are verified and policies are evaluated. Sets up two users through boto3 (the
 first actions, before enforcement starts), prints one JSON line describing them, and serves until
 stdin closes.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Logs in with a provider's official Python SDK, every request going to credwatch's recording
-server, so that tests/sdk_conformance.rs can set the SDK's requests beside credwatch's.
+server, so that tests/it/sdk_conformance.rs can set the SDK's requests beside credwatch's.
 
     python login.py KIND PARAMS_JSON
 

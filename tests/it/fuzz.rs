@@ -5,9 +5,7 @@
 //! a token the check minted) is in any message.
 //!
 //! CI runs `FUZZ_CASES` cases per property (default 64). Longer:
-//! `FUZZ_CASES=20000 cargo test --release --test fuzz`.
-
-mod common;
+//! `FUZZ_CASES=20000 cargo test --release --test it fuzz::`.
 
 use std::convert::Infallible;
 use std::sync::{Arc, LazyLock, Mutex};

@@ -5,7 +5,7 @@
 //! once, and never after a failed login; `[genesys]` mistakes are config errors naming the
 //! field.
 
-mod common;
+use crate::common;
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -2,7 +2,7 @@
 //! Kubernetes secret volume swaps its `..data` link each makes the integration that reads it
 //! check again within 2 s, once per change; a write that leaves the content as it was makes none.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

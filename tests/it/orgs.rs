@@ -2,7 +2,7 @@
 //! limits and names per org; `org` labels on a live scrape; `ORG/NAME` (or a unique bare name)
 //! in `check` and the API; reload with an included file changed, removed and broken.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! second makes one attempt, a restart none, `credwatch check` none, `check --force` one, the API
 //! one (two concurrent requests sharing it), and rewriting the secret file one, within 2 s.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! rewriting a large state file, 50 times; every restart finds a whole, valid file (the atomic
 //! replace never leaves a torn one). A corrupt file is moved aside and the daemon starts anyway.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

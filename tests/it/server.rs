@@ -3,7 +3,7 @@
 //! users (probes stay open), HTTPS from `[server.tls]`, and POSTs refused on a non-loopback
 //! listener without users.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

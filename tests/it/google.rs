@@ -2,7 +2,7 @@
 //! signature with the account's public key, the `kid`, every claim; then tokeninfo. Covers the
 //! key file and the fields, hand-pasted keys, impersonation, and each error mapping.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

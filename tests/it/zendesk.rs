@@ -1,6 +1,6 @@
 //! Zendesk against a local server: the exact request, and every answer mapped to its reason.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

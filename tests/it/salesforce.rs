@@ -2,7 +2,7 @@
 //! (connected app key and secret in the form, password followed by the security token), the
 //! identity-URL follow-up, and every error PROVIDERS.md lists mapped to its reason.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

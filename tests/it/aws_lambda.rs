@@ -3,7 +3,7 @@
 //! cannot produce. Asserts the exact AssumeRole request, the assumed-role check, the expiry, and
 //! every mapping of PROVIDERS.md.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -96,6 +96,9 @@ async fn against_moto(moto: &Moto, key: &str, secret: &str) -> credwatch::runner
 
 #[tokio::test(flavor = "multi_thread")]
 async fn moto_sts_verifies_signatures_and_policies() {
+    if !common::peer("moto", &["python3", "-c", "import moto.server, boto3"]) {
+        return;
+    }
     let moto = Moto::start();
     let (key, secret) = moto.credwatch.clone();
 

@@ -2,7 +2,7 @@
 //! checked, removed ones' series gone); a bad config keeps the running one and flips
 //! `credwatch_config_last_reload_successful` to 0.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

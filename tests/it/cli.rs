@@ -1,7 +1,7 @@
 //! The command line: `check` output and exit codes, `validate`, `--config`/`CREDWATCH_CONFIG`,
 //! and each kind of secret reference delivering exactly its value to the provider.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 

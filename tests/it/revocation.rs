@@ -4,7 +4,7 @@
 //! credentials; none after a failure; a failing revocation leaves the check passed; and a
 //! revocation URL that is not HTTPS is refused when the config loads.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};

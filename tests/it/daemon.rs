@@ -2,7 +2,7 @@
 //! scrape asserted series by series and linted by `promtool`, the hanging provider delaying no
 //! one, graceful shutdown, and the last success surviving a restart.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -2,7 +2,7 @@
 //! headers and body, the OAuth login of `user_defined_oauth`, `expect_status` and `expect_json`,
 //! and the mapping of what the service answers. mTLS is in tests/mtls.rs.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

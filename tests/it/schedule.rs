@@ -2,7 +2,7 @@
 //! checks only what it changed and a restart checks nothing that was checked within its
 //! interval; and `/metrics` gzipped when the scraper asks.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Genesys Cloud against a local server: the client-credentials grant as the Genesys SDKs send
 //! it, the `/api/v2/tokens/me` follow-up, and every answer mapped to its reason.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -240,22 +240,6 @@ async fn connection_refused_is_network_error() {
         .outcome
         .unwrap_err();
     assert_eq!(f.reason, FailureReason::NetworkError, "{}", f.message);
-}
-
-#[tokio::test]
-async fn every_region_has_default_endpoints() {
-    for region in [
-        "mypurecloud.com",
-        "usw2.pure.cloud",
-        "mypurecloud.de",
-        "mec1.pure.cloud",
-        "use2.us-gov-pure.cloud",
-    ] {
-        let text = format!(
-            "[[integration]]\ntype = \"genesys_cloud\"\n[integration.credentials]\nclient_id = \"i\"\nclient_secret = \"s\"\nregion = \"{region}\"\n"
-        );
-        common::config(&text);
-    }
 }
 
 /// The revocations the server saw: `DELETE /api/v2/tokens/me`, each with the bearer token.

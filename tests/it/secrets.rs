@@ -2,7 +2,7 @@
 //! providers that echo secrets back in their errors, no canary (nor its Basic-auth encoding)
 //! appears in the debug logs, `/metrics`, `check` output, `validate` output or any message.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! or with a client secret), the Dataverse WhoAmI follow-up with its OData headers, and every
 //! AADSTS code PROVIDERS.md lists mapped to its reason.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

@@ -1,7 +1,7 @@
 //! The config contract: every type's required fields, the Genesys limits, default and duplicate
 //! names, cadences, and errors that name the file, the line and the field.
 
-mod common;
+use crate::common;
 
 use common::config;
 use credwatch::config::{Cadence, Config};

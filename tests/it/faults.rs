@@ -3,7 +3,7 @@
 //! failure reason, that the check ends within its timeout, that `Retry-After` is kept, that a
 //! huge answer is not read past the cap, and that no secret reaches a message.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;
