@@ -17,8 +17,8 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::unix_seconds;
-use crate::config::Integration;
 use crate::guard::{self, Decision, Engaged, FingerprintKey};
+use crate::integration::Integration;
 use crate::metrics::Metrics;
 use crate::runner::{self, Report};
 use crate::secret::resolve_all;

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use credwatch::checker::{Checked, Checker};
-use credwatch::config::{self, Config, Integration};
+use credwatch::config::{self, Config};
 use credwatch::daemon;
 use credwatch::guard::{self, FingerprintKey};
+use credwatch::integration::Integration;
 use credwatch::metrics::Metrics;
 use credwatch::state::State;
 use futures_util::StreamExt;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use aws_lc_rs::hmac;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Integration;
 use crate::hex;
+use crate::integration::Integration;
 use crate::outcome::{FailureReason, Outcome};
 use crate::secret::Resolved;
 

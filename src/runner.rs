@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::Integration;
+use crate::integration::Integration;
 use crate::outcome::{Failure, FailureReason, Outcome};
 use crate::secret::Resolved;
 use crate::verify::{Certificates, CheckContext};

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::checker::{Checked, Checker};
-use crate::config::{Cadence, Integration};
+use crate::integration::{Cadence, Integration};
 
 /// How long a due check may wait for others to start with: one wake-up of the process for many
 /// checks costs far less CPU than one each (the benchmark: basic checks at 50 per second cost

@@ -16,7 +16,7 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Integration;
+use crate::integration::Integration;
 use crate::scheduler::Wake;
 
 /// Quiet time that ends a burst of events.

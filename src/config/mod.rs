@@ -1,9 +1,7 @@
 //! The configuration: the TOML model, its validation (Genesys limits, unique names, cadences) and
 //! the integrations it yields. A bad config is rejected whole, with the file, line and field.
 
-pub mod intern;
 mod raw;
-mod section;
 mod server;
 
 use std::path::{Path, PathBuf};
@@ -11,32 +9,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use section::Section;
-use section::Source;
 pub use server::{Role, ServerConfig, ServerTls, User};
 
 use crate::http::HttpClient;
-use crate::secret::{Secret, SecretField};
-use crate::verify::{self, IntegrationType, Verifier};
+use crate::integration::{Integration, find};
+pub use crate::spec::ConfigError;
+use crate::spec::Source;
+use crate::verify::{self, IntegrationType};
 
 /// Where `credwatch` looks when neither `--config` nor `CREDWATCH_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/credwatch/credwatch.toml";
-
-/// A config that cannot be used. Always names the file, and the line and field where known.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
-    At {
-        path: String,
-        line: Option<usize>,
-        message: String,
-    },
-}
 
 /// The org of the main file when it does not name one.
 pub const DEFAULT_ORG: &str = "default";
@@ -109,96 +91,6 @@ pub struct Defaults {
     pub force_cooldown: Duration,
 }
 
-/// When an integration is checked.
-#[derive(Debug, Clone)]
-pub enum Cadence {
-    /// Every so often (`interval = "5m"`).
-    Interval(Duration),
-    /// On a cron schedule with seconds (`schedule = "0 */5 * * * *"`).
-    Schedule(Box<cron::Schedule>),
-}
-
-impl Cadence {
-    /// The time between two checks: the interval, or the gap between the next two cron runs.
-    pub fn period(&self) -> Option<Duration> {
-        match self {
-            Self::Interval(every) => Some(*every),
-            Self::Schedule(schedule) => {
-                let mut upcoming = schedule.upcoming(chrono::Utc);
-                let (first, second) = (upcoming.next()?, upcoming.next()?);
-                (second - first).to_std().ok()
-            }
-        }
-    }
-}
-
-/// One configured integration, ready to be checked.
-pub struct Integration {
-    /// Its name, unique within its org: the `integration` label.
-    pub name: String,
-    /// Its org: the `org` label.
-    pub org: Arc<str>,
-    /// `ORG/NAME`: unique across the config, the key of everything credwatch remembers.
-    pub id: String,
-    /// Its type, from the registry.
-    pub kind: &'static IntegrationType,
-    /// Inactive integrations are configured and counted, never exercised.
-    pub active: bool,
-    /// Free text for the status page.
-    pub notes: Option<String>,
-    pub cadence: Cadence,
-    /// Bound on one whole check.
-    pub timeout: Duration,
-    /// `false` skips the authenticated follow-up call.
-    pub follow_up: bool,
-    /// `false` leaves the token a check minted to expire on its own instead of revoking it.
-    pub revoke: bool,
-    /// Whether the lockout guard watches this integration (`guard`, default: password logins).
-    pub guard: bool,
-    /// How long the guard holds the same credentials (`[defaults] guard_retry`).
-    pub guard_retry: Duration,
-    /// The credential tables as configured (secrets included), only ever hashed: the lockout
-    /// guard releases when they change. Empty when the guard does not watch the integration.
-    pub identity: Secret,
-    /// A digest of the whole definition (credential tables, cadence, timeout, switches): equal
-    /// digests mean a reload left the integration as it was.
-    pub definition: u64,
-    /// The type's verifier, holding its parsed fields.
-    pub verifier: Box<dyn Verifier>,
-    /// The HTTP client for this integration (shared unless it has its own trusted roots).
-    pub http: HttpClient,
-    /// Every secret field, for `validate` and for scrubbing messages.
-    pub secrets: Vec<SecretField>,
-}
-
-impl std::fmt::Debug for Integration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Integration")
-            .field("org", &self.org)
-            .field("name", &self.name)
-            .field("type", &self.kind.key)
-            .field("active", &self.active)
-            .field("cadence", &self.cadence)
-            .field("timeout", &self.timeout)
-            .field("guard", &self.guard)
-            .field("secrets", &self.secrets)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The tables of an integration a type's builder reads from.
-pub struct Spec {
-    pub credentials: Section,
-    pub endpoints: Section,
-    pub tls: Section,
-    pub request: Section,
-    /// The PEM of `[integration.tls] ca_cert`, already read, for types that build a client of
-    /// their own (mTLS).
-    pub ca_cert: Option<Vec<u8>>,
-    /// The org's Genesys org id (`org_id`), when given.
-    pub org_id: Option<String>,
-}
-
 impl Config {
     /// Reads and validates the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -249,22 +141,23 @@ impl Config {
                 name: file.org.clone(),
                 org_id: file.org_id.clone(),
             };
-            let mut built = Vec::new();
-            for (index, spanned) in file.integrations.into_iter().enumerate() {
-                let span = spanned.span();
-                let integration = raw::build_integration(
+            let typed = (file.integrations.into_iter().enumerate())
+                .map(|(index, spanned)| raw::typed(&file.source, index, spanned))
+                .collect::<Result<Vec<_>, _>>()?;
+            check_limits(&file.source, &file.org, &typed)?;
+            let names = assign_names(&file.source, &typed)?;
+            let mut named = Vec::with_capacity(typed.len());
+            for (typed, name) in typed.into_iter().zip(names) {
+                named.push(Arc::new(raw::build_integration(
                     &file.source,
-                    index,
-                    spanned.into_inner(),
+                    typed,
+                    name,
                     &defaults,
                     &spec,
                     &shared_http,
                     &mut warnings,
-                )?;
-                built.push((span, integration));
+                )?));
             }
-            check_limits(&file.source, &file.org, &built)?;
-            let named = assign_names(&file.source, built)?;
             let view = match file.genesys {
                 Some(genesys) => Some(org_view(&file.source, &file.org, genesys, &named)?),
                 None => None,
@@ -327,35 +220,6 @@ impl Config {
             .iter()
             .filter(|i| i.kind.key == kind.key && *i.org == *org)
             .count()
-    }
-}
-
-/// A half-built integration: everything but its final name.
-pub(crate) struct Unnamed {
-    pub(crate) name: Option<(String, std::ops::Range<usize>)>,
-    pub(crate) integration: Integration,
-}
-
-/// The integration `address` names among `integrations`: `ORG/NAME` first, then a bare `NAME`
-/// that is unique. The error says why none (or which ones) match.
-pub fn find<'a>(
-    integrations: &'a [Arc<Integration>],
-    address: &str,
-) -> Result<&'a Arc<Integration>, String> {
-    if let Some(found) = integrations.iter().find(|i| i.id == address) {
-        return Ok(found);
-    }
-    let named: Vec<_> = integrations.iter().filter(|i| i.name == address).collect();
-    match named.as_slice() {
-        [one] => Ok(one),
-        [] => Err(format!("no integration named {address:?}")),
-        many => Err(format!(
-            "{address:?} names an integration in several orgs; say which: {}",
-            many.iter()
-                .map(|i| i.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
     }
 }
 
@@ -519,19 +383,12 @@ fn org_view(
     })
 }
 
-fn check_limits(
-    source: &Source,
-    org: &str,
-    built: &[(std::ops::Range<usize>, Unnamed)],
-) -> Result<(), ConfigError> {
+fn check_limits(source: &Source, org: &str, typed: &[raw::Typed]) -> Result<(), ConfigError> {
     for kind in verify::TYPES {
-        let of_kind: Vec<_> = built
-            .iter()
-            .filter(|(_, u)| u.integration.kind.key == kind.key)
-            .collect();
-        if let Some((span, _)) = of_kind.get(kind.limit) {
+        let of_kind: Vec<_> = typed.iter().filter(|t| t.kind.key == kind.key).collect();
+        if let Some(over) = of_kind.get(kind.limit) {
             return Err(source.error(
-                Some(span.clone()),
+                Some(over.span.clone()),
                 format!(
                     "too many {} integrations in org {org:?}: {} configured, Genesys Cloud allows at most {} per org (inactive ones count too)",
                     kind.key,
@@ -547,28 +404,22 @@ fn check_limits(
 /// Explicit names must be unique; nameless integrations get their type's default name, numbered
 /// from the second one on as Genesys Cloud numbers them (`Zendesk Data Actions`,
 /// `Zendesk Data Actions (2)`, ...).
-fn assign_names(
-    source: &Source,
-    built: Vec<(std::ops::Range<usize>, Unnamed)>,
-) -> Result<Vec<Arc<Integration>>, ConfigError> {
+fn assign_names(source: &Source, typed: &[raw::Typed]) -> Result<Vec<String>, ConfigError> {
     let mut taken = std::collections::HashSet::new();
-    for (_, unnamed) in &built {
-        if let Some((name, span)) = &unnamed.name
-            && !taken.insert(name.clone())
-        {
+    for (name, span) in typed.iter().filter_map(|t| t.name.as_ref()) {
+        if !taken.insert(name.clone()) {
             return Err(source.error(
                 Some(span.clone()),
                 format!("name {name:?} is used by another integration; names must be unique"),
             ));
         }
     }
-    let mut out = Vec::with_capacity(built.len());
-    for (_, unnamed) in built {
-        let mut integration = unnamed.integration;
-        integration.name = match unnamed.name {
-            Some((name, _)) => name,
+    let mut names = Vec::with_capacity(typed.len());
+    for t in typed {
+        names.push(match &t.name {
+            Some((name, _)) => name.clone(),
             None => {
-                let base = integration.kind.default_name;
+                let base = t.kind.default_name;
                 let name = (1..)
                     .map(|n| {
                         if n == 1 {
@@ -582,11 +433,9 @@ fn assign_names(
                 taken.insert(name.clone());
                 name
             }
-        };
-        integration.id = format!("{}/{}", integration.org, integration.name);
-        out.push(Arc::new(integration));
+        });
     }
-    Ok(out)
+    Ok(names)
 }
 
 /// Parses a humantime duration (`"90s"`, `"5m"`) that must be positive.

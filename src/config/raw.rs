@@ -1,21 +1,21 @@
 //! The config file as TOML gives it, with the byte spans that turn into line numbers, and the
-//! step from one raw `[[integration]]` to a checked [`Integration`].
+//! steps from one raw `[[integration]]` to a checked [`Integration`]: its type and given name
+//! first ([`typed`]), then, once every name of its org is assigned, the whole of it.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use super::section::{Section, Source};
-use super::{
-    Cadence, ConfigError, Defaults, Integration, OrgSpec, Spec, Unnamed, parse_duration,
-    parse_schedule,
-};
+use super::{Defaults, OrgSpec, parse_duration, parse_schedule};
 use crate::http::HttpClient;
-use crate::secret::Secret;
-use crate::verify;
+use crate::integration::{Cadence, Integration};
+use crate::secret::{Secret, SecretField};
+use crate::spec::{ConfigError, Section, Source, Spec};
+use crate::verify::{self, IntegrationType};
 
 pub(crate) type RawTable = Spanned<BTreeMap<String, Spanned<Value>>>;
 
@@ -133,21 +133,31 @@ impl RawDefaults {
     }
 }
 
-/// Turns one `[[integration]]` into an [`Integration`] whose name is assigned later.
-pub(crate) fn build_integration(
-    source: &Arc<Source>,
-    index: usize,
+/// One `[[integration]]` whose type is known and whose own name, if it has one, is not empty:
+/// enough to apply the Genesys limits and to assign every name before anything is built.
+pub(crate) struct Typed {
+    /// The whole `[[integration]]` table's span.
+    pub(crate) span: Range<usize>,
+    pub(crate) kind: &'static IntegrationType,
+    /// The name it was given, with the span of its value.
+    pub(crate) name: Option<(String, Range<usize>)>,
+    /// `integration "NAME" (TYPE)` or `integration #N (TYPE)`: who errors are about.
+    owner: Arc<str>,
     raw: RawIntegration,
-    defaults: &Defaults,
-    org: &OrgSpec,
-    shared_http: &HttpClient,
-    warnings: &mut Vec<String>,
-) -> Result<Unnamed, ConfigError> {
-    let kind_span = raw.kind.span();
+}
+
+/// The type and the given name of the `index`th `[[integration]]` of a file.
+pub(crate) fn typed(
+    source: &Source,
+    index: usize,
+    spanned: Spanned<RawIntegration>,
+) -> Result<Typed, ConfigError> {
+    let span = spanned.span();
+    let raw = spanned.into_inner();
     let Some(kind) = verify::find_type(raw.kind.get_ref()) else {
         let known: Vec<_> = verify::TYPES.iter().map(|t| t.key).collect();
         return Err(source.error(
-            Some(kind_span),
+            Some(raw.kind.span()),
             format!(
                 "integration #{}: type: unknown type {:?}; expected one of {}",
                 index + 1,
@@ -156,7 +166,7 @@ pub(crate) fn build_integration(
             ),
         ));
     };
-    let name = match raw.name {
+    let name = match &raw.name {
         None => None,
         Some(name) if name.get_ref().trim().is_empty() => {
             return Err(source.error(
@@ -174,32 +184,38 @@ pub(crate) fn build_integration(
         Some((n, _)) => format!("integration {n:?} ({})", kind.key).into(),
         None => format!("integration #{} ({})", index + 1, kind.key).into(),
     };
-    let at = |span: std::ops::Range<usize>, msg: String| {
-        source.error(Some(span), format!("{owner}: {msg}"))
-    };
+    Ok(Typed {
+        span,
+        kind,
+        name,
+        owner,
+        raw,
+    })
+}
 
-    let cadence = match (raw.interval, raw.schedule) {
-        (Some(i), Some(_)) => {
-            return Err(at(
-                i.span(),
-                "set either interval or schedule, not both".into(),
-            ));
-        }
-        (Some(i), None) => Cadence::Interval(
-            parse_duration(i.get_ref()).map_err(|e| at(i.span(), format!("interval: {e}")))?,
-        ),
-        (None, Some(s)) => Cadence::Schedule(Box::new(
-            parse_schedule(s.get_ref()).map_err(|e| at(s.span(), format!("schedule: {e}")))?,
-        )),
-        (None, None) => Cadence::Interval(defaults.interval),
-    };
+/// Builds a typed `[[integration]]` of `org` into the [`Integration`] named `name`: its cadence,
+/// its type's verifier, its HTTP client, its secrets, and the digests reloads and the lockout
+/// guard compare.
+pub(crate) fn build_integration(
+    source: &Arc<Source>,
+    typed: Typed,
+    name: String,
+    defaults: &Defaults,
+    org: &OrgSpec,
+    shared_http: &HttpClient,
+    warnings: &mut Vec<String>,
+) -> Result<Integration, ConfigError> {
+    let Typed {
+        kind, owner, raw, ..
+    } = typed;
+    let at = |span: Range<usize>, msg: String| source.error(Some(span), format!("{owner}: {msg}"));
+    let cadence = cadence(raw.interval, raw.schedule, defaults, &at)?;
     let timeout = match raw.timeout {
         None => defaults.timeout,
         Some(t) => {
             parse_duration(t.get_ref()).map_err(|e| at(t.span(), format!("timeout: {e}")))?
         }
     };
-
     let identity = identity(&[
         ("credentials", &raw.credentials),
         ("endpoints", &raw.endpoints),
@@ -207,13 +223,7 @@ pub(crate) fn build_integration(
         ("request", &raw.request),
     ]);
     let section = |path: &str, table: Option<RawTable>| {
-        Section::new(
-            source.clone(),
-            owner.clone(),
-            path,
-            table,
-            kind_span.clone(),
-        )
+        Section::new(source.clone(), owner.clone(), path, table, raw.kind.span())
     };
     let mut spec = Spec {
         credentials: section("credentials", raw.credentials),
@@ -223,18 +233,7 @@ pub(crate) fn build_integration(
         ca_cert: None,
         org_id: org.org_id.clone(),
     };
-    let http = match spec.tls.opt_string("ca_cert")? {
-        None => shared_http.clone(),
-        Some(path) => {
-            let pem = std::fs::read(&path).map_err(|e| {
-                spec.tls
-                    .error("ca_cert", format!("cannot read {path}: {e}"))
-            })?;
-            let http = HttpClient::new(Some(&pem)).map_err(|e| spec.tls.error("ca_cert", e))?;
-            spec.ca_cert = Some(pem);
-            http
-        }
-    };
+    let http = http_client(&mut spec, shared_http)?;
     let verifier = (kind.build)(&mut spec)?;
     let guard = raw.guard.unwrap_or_else(|| verifier.password_login());
     let active = raw.active.unwrap_or(true);
@@ -254,6 +253,70 @@ pub(crate) fn build_integration(
     } else {
         Secret::new(String::new())
     };
+    let secrets = secrets(spec, warnings)?;
+    Ok(Integration {
+        id: format!("{}/{name}", org.name),
+        name,
+        org: org.name.clone(),
+        kind,
+        active,
+        notes: raw.notes,
+        cadence,
+        timeout,
+        follow_up,
+        revoke,
+        guard,
+        guard_retry: defaults.guard_retry,
+        identity,
+        definition,
+        verifier,
+        http,
+        secrets,
+    })
+}
+
+/// `interval` or `schedule` (not both), else `[defaults] interval`.
+fn cadence(
+    interval: Option<Spanned<String>>,
+    schedule: Option<Spanned<String>>,
+    defaults: &Defaults,
+    at: &impl Fn(Range<usize>, String) -> ConfigError,
+) -> Result<Cadence, ConfigError> {
+    Ok(match (interval, schedule) {
+        (Some(i), Some(_)) => {
+            return Err(at(
+                i.span(),
+                "set either interval or schedule, not both".into(),
+            ));
+        }
+        (Some(i), None) => Cadence::Interval(
+            parse_duration(i.get_ref()).map_err(|e| at(i.span(), format!("interval: {e}")))?,
+        ),
+        (None, Some(s)) => Cadence::Schedule(Box::new(
+            parse_schedule(s.get_ref()).map_err(|e| at(s.span(), format!("schedule: {e}")))?,
+        )),
+        (None, None) => Cadence::Interval(defaults.interval),
+    })
+}
+
+/// The shared client, or one of its own trusting `[integration.tls] ca_cert` (whose PEM the
+/// spec then keeps for types that build their own).
+fn http_client(spec: &mut Spec, shared_http: &HttpClient) -> Result<HttpClient, ConfigError> {
+    let Some(path) = spec.tls.opt_string("ca_cert")? else {
+        return Ok(shared_http.clone());
+    };
+    let pem = std::fs::read(&path).map_err(|e| {
+        spec.tls
+            .error("ca_cert", format!("cannot read {path}: {e}"))
+    })?;
+    let http = HttpClient::new(Some(&pem)).map_err(|e| spec.tls.error("ca_cert", e))?;
+    spec.ca_cert = Some(pem);
+    Ok(http)
+}
+
+/// Every secret field of the spec's tables, once each table is known to have no key left over
+/// (a literal secret adds a warning).
+fn secrets(spec: Spec, warnings: &mut Vec<String>) -> Result<Vec<SecretField>, ConfigError> {
     let mut secrets = Vec::new();
     for section in [spec.credentials, spec.endpoints, spec.tls, spec.request] {
         let (s, w) = section.finish()?;
@@ -262,28 +325,7 @@ pub(crate) fn build_integration(
     }
     // Kept for as long as the config runs, by each of possibly tens of thousands.
     secrets.shrink_to_fit();
-    Ok(Unnamed {
-        name,
-        integration: Integration {
-            name: String::new(),
-            org: org.name.clone(),
-            id: String::new(),
-            kind,
-            active,
-            notes: raw.notes,
-            cadence,
-            timeout,
-            follow_up,
-            revoke,
-            guard,
-            guard_retry: defaults.guard_retry,
-            identity,
-            definition,
-            verifier,
-            http,
-            secrets,
-        },
-    })
+    Ok(secrets)
 }
 
 /// A digest of everything that decides how an integration is checked, to tell on reload which

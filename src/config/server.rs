@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use super::ConfigError;
 use super::raw::RawServer;
-use super::section::{Section, Source};
 use crate::secret::SecretField;
+use crate::spec::{Section, Source};
 
 /// The HTTP server's settings.
 #[derive(Debug, Clone)]

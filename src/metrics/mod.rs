@@ -1,5 +1,5 @@
-//! The Prometheus metrics of DESIGN.md section 5. Series are kept to about ten per
-//! integration: the failure-reason gauge holds only the current reason, and the duration
+//! The Prometheus metrics (the README's "Metrics" section lists them). Series are kept to about
+//! ten per integration: the failure-reason gauge holds only the current reason, and the duration
 //! histogram is per type. The per-integration series live in a compact store of their own
 //! ([`series`]); everything else is in a `prometheus` registry.
 
@@ -12,8 +12,9 @@ use prometheus::{
 };
 
 use crate::clock::unix_seconds;
-use crate::config::{Config, Integration};
+use crate::config::Config;
 use crate::guard::Engaged;
+use crate::integration::Integration;
 use crate::orgview::ViewReport;
 use crate::outcome::Success;
 use crate::runner::Report;

@@ -29,7 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::checker::Checker;
-use crate::config::{Integration, Role};
+use crate::config::Role;
+use crate::integration::Integration;
 use crate::metrics::Metrics;
 use crate::state::State;
 pub use auth::Users;
@@ -77,7 +78,7 @@ impl AppState {
     /// The integration `address` names: `ORG/NAME`, or a `NAME` only one org has.
     pub fn find(&self, address: &str) -> Result<Arc<Integration>, String> {
         let integrations = self.integrations.read().unwrap_or_else(|p| p.into_inner());
-        crate::config::find(&integrations, address).cloned()
+        crate::integration::find(&integrations, address).cloned()
     }
 }
 

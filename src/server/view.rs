@@ -8,9 +8,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::clock::rfc3339;
-use crate::config::Integration;
 use crate::guard;
 use crate::guard::Engaged;
+use crate::integration::Integration;
 use crate::state::{Entry, EntryJson, Record, State};
 
 /// Where an integration stands, for the summary and the page's colours.

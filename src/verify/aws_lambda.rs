@@ -15,14 +15,14 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use futures_util::future::BoxFuture;
 use tokio::sync::OnceCell;
 
-use crate::config::intern::{SharedUrl, shared};
+use crate::spec::intern::{SharedUrl, shared};
 
 use super::aws_transport::sdk_http_client;
 use super::{CheckContext, IntegrationType, Verifier};
-use crate::config::{ConfigError, Spec};
 use crate::http::{TransportError, error_chain, find_source};
 use crate::outcome::{Failure, FailureReason, Outcome, Success};
 use crate::secret::{Secret, SecretField};
+use crate::spec::{ConfigError, Spec};
 
 pub const TYPE: IntegrationType = IntegrationType {
     key: "aws_lambda",
@@ -112,7 +112,7 @@ impl Verifier for AwsLambda {
 }
 
 /// Which call failed: the integration's (AssumeRole) or the check's own follow-up.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Call {
     AssumeRole,
     GetCallerIdentity,
@@ -245,49 +245,9 @@ impl AwsLambda {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let operation = match call {
-            Call::AssumeRole => "AssumeRole",
-            Call::GetCallerIdentity => "GetCallerIdentity",
-        };
         let service = match error {
             SdkError::ServiceError(service) => service,
-            SdkError::DispatchFailure(dispatch) => {
-                let cause = dispatch.as_connector_error();
-                if let Some(e) = cause.and_then(|c| find_source::<TransportError>(c)) {
-                    return e.clone().into();
-                }
-                if let Some(e) = cause.and_then(|c| find_source::<CredentialsError>(c)) {
-                    return no_identity(&error_chain(e));
-                }
-                return Failure::new(
-                    FailureReason::NetworkError,
-                    format!(
-                        "STS {operation} could not be sent: {}",
-                        DisplayErrorContext(error)
-                    ),
-                );
-            }
-            SdkError::TimeoutError(_) => {
-                return Failure::new(
-                    FailureReason::Timeout,
-                    format!("no answer from STS {operation} in time"),
-                );
-            }
-            SdkError::ResponseError(_) => {
-                return Failure::new(
-                    FailureReason::ProtocolError,
-                    format!("STS {operation} answered something that is not STS's XML"),
-                );
-            }
-            _ => {
-                return Failure::new(
-                    FailureReason::ConfigError,
-                    format!(
-                        "STS {operation} could not be made: {}",
-                        DisplayErrorContext(error)
-                    ),
-                );
-            }
+            unsent => return unanswered(call, unsent),
         };
         let raw = service.raw().body().bytes().unwrap_or_default();
         let raw = String::from_utf8_lossy(raw);
@@ -303,67 +263,10 @@ impl AwsLambda {
             .or_else(|| xml_element(&raw, "Message"))
             .unwrap_or_default();
         let status = service.raw().status().as_u16();
-        let own = "credwatch's own AWS identity";
-        let (reason, hint) = match (code, call) {
-            ("AccessDenied", Call::AssumeRole) => (
-                FailureReason::PermissionDenied,
-                format!(
-                    "AWS does not say which of these it is: the role's trust policy does not \
-                     trust credwatch's principal, the external id does not match the trust \
-                     policy's sts:ExternalId, or the role {} does not exist",
-                    self.role_arn
-                ),
-            ),
-            ("InvalidClientTokenId" | "SignatureDoesNotMatch", Call::AssumeRole) => (
-                FailureReason::InvalidCredentials,
-                format!(
-                    "{own} was rejected, not the integration's role: the integration is not \
-                     proven broken; fix credwatch's access key"
-                ),
-            ),
-            ("ExpiredToken" | "ExpiredTokenException", Call::AssumeRole) => (
-                FailureReason::ExpiredCredentials,
-                format!(
-                    "{own} has expired, not the integration's role: the integration is not \
-                     proven broken; renew credwatch's session credentials"
-                ),
-            ),
-            (
-                "RegionDisabledException"
-                | "ValidationError"
-                | "MalformedPolicyDocument"
-                | "MalformedPolicyDocumentException"
-                | "PackedPolicyTooLarge"
-                | "PackedPolicyTooLargeException",
-                _,
-            ) => (
-                FailureReason::ConfigError,
-                format!("check role_arn, external_id and region ({})", self.region),
-            ),
-            ("Throttling" | "ThrottlingException" | "RequestLimitExceeded", _) => (
-                FailureReason::RateLimited,
-                "STS is throttling credwatch".to_string(),
-            ),
-            _ if status == 429 => (
-                FailureReason::RateLimited,
-                "too many requests: STS, or a proxy in front of it, is throttling credwatch"
-                    .to_string(),
-            ),
-            (_, Call::GetCallerIdentity) if (400..500).contains(&status) => (
-                FailureReason::InvalidCredentials,
-                "STS refused the temporary credentials it had just issued for the role".to_string(),
-            ),
-            _ if status >= 500 => (
-                FailureReason::ProviderError,
-                "STS failed on its side".to_string(),
-            ),
-            _ => (
-                FailureReason::ProtocolError,
-                "an STS answer credwatch does not know".to_string(),
-            ),
-        };
+        let verdict = sts_reason(code, call, status);
         // STS's words are scrubbed before they are cut.
         let scrubber = ctx.scrubber();
+        let operation = call.operation();
         let mut message = if code.is_empty() {
             format!("STS {operation} answered HTTP {status} without an error code")
         } else {
@@ -373,6 +276,7 @@ impl AwsLambda {
             message.push_str(": ");
             message.push_str(&scrubber.printable(said, 240));
         }
+        let reason = verdict.reason();
         let retry_after = match reason {
             FailureReason::RateLimited => service
                 .raw()
@@ -381,7 +285,153 @@ impl AwsLambda {
                 .and_then(crate::http::retry_after_value),
             _ => None,
         };
+        let hint = verdict.hint(&self.role_arn, &self.region);
         Failure::new(reason, format!("{message} ({hint})")).with_retry_after(retry_after)
+    }
+}
+
+impl Call {
+    fn operation(self) -> &'static str {
+        match self {
+            Call::AssumeRole => "AssumeRole",
+            Call::GetCallerIdentity => "GetCallerIdentity",
+        }
+    }
+}
+
+/// A call STS did not answer with an error of its own: not sent, timed out, or an answer that is
+/// not STS's XML.
+fn unanswered<E>(call: Call, error: &SdkError<E, HttpResponse>) -> Failure
+where
+    E: std::error::Error + 'static,
+{
+    let operation = call.operation();
+    match error {
+        SdkError::DispatchFailure(dispatch) => {
+            let cause = dispatch.as_connector_error();
+            if let Some(e) = cause.and_then(|c| find_source::<TransportError>(c)) {
+                return e.clone().into();
+            }
+            if let Some(e) = cause.and_then(|c| find_source::<CredentialsError>(c)) {
+                return no_identity(&error_chain(e));
+            }
+            Failure::new(
+                FailureReason::NetworkError,
+                format!(
+                    "STS {operation} could not be sent: {}",
+                    DisplayErrorContext(error)
+                ),
+            )
+        }
+        SdkError::TimeoutError(_) => Failure::new(
+            FailureReason::Timeout,
+            format!("no answer from STS {operation} in time"),
+        ),
+        SdkError::ResponseError(_) => Failure::new(
+            FailureReason::ProtocolError,
+            format!("STS {operation} answered something that is not STS's XML"),
+        ),
+        _ => Failure::new(
+            FailureReason::ConfigError,
+            format!(
+                "STS {operation} could not be made: {}",
+                DisplayErrorContext(error)
+            ),
+        ),
+    }
+}
+
+/// What an STS error means for the integration, read from its code, the call, and the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// The role refused credwatch (trust policy, external id, or no such role).
+    RoleRefused,
+    /// credwatch's own access key was rejected.
+    OwnKeyRejected,
+    /// credwatch's own session credentials expired.
+    OwnKeyExpired,
+    /// The role ARN, external id or region is wrong.
+    BadConfig,
+    /// STS said it is throttling.
+    Throttled,
+    /// HTTP 429 without a throttling code (a proxy, perhaps).
+    TooManyRequests,
+    /// STS refused the temporary credentials it had just issued.
+    IssuedRefused,
+    /// STS failed on its side.
+    StsFailed,
+    /// Nothing credwatch knows.
+    Unknown,
+}
+
+/// The STS error table: `code` (empty when the answer had none), the `call` that failed and the
+/// HTTP `status`.
+fn sts_reason(code: &str, call: Call, status: u16) -> Verdict {
+    match (code, call) {
+        ("AccessDenied", Call::AssumeRole) => Verdict::RoleRefused,
+        ("InvalidClientTokenId" | "SignatureDoesNotMatch", Call::AssumeRole) => {
+            Verdict::OwnKeyRejected
+        }
+        ("ExpiredToken" | "ExpiredTokenException", Call::AssumeRole) => Verdict::OwnKeyExpired,
+        (
+            "RegionDisabledException"
+            | "ValidationError"
+            | "MalformedPolicyDocument"
+            | "MalformedPolicyDocumentException"
+            | "PackedPolicyTooLarge"
+            | "PackedPolicyTooLargeException",
+            _,
+        ) => Verdict::BadConfig,
+        ("Throttling" | "ThrottlingException" | "RequestLimitExceeded", _) => Verdict::Throttled,
+        _ if status == 429 => Verdict::TooManyRequests,
+        (_, Call::GetCallerIdentity) if (400..500).contains(&status) => Verdict::IssuedRefused,
+        _ if status >= 500 => Verdict::StsFailed,
+        _ => Verdict::Unknown,
+    }
+}
+
+impl Verdict {
+    fn reason(self) -> FailureReason {
+        match self {
+            Verdict::RoleRefused => FailureReason::PermissionDenied,
+            Verdict::OwnKeyRejected | Verdict::IssuedRefused => FailureReason::InvalidCredentials,
+            Verdict::OwnKeyExpired => FailureReason::ExpiredCredentials,
+            Verdict::BadConfig => FailureReason::ConfigError,
+            Verdict::Throttled | Verdict::TooManyRequests => FailureReason::RateLimited,
+            Verdict::StsFailed => FailureReason::ProviderError,
+            Verdict::Unknown => FailureReason::ProtocolError,
+        }
+    }
+
+    /// What the operator should look at, after STS's own words.
+    fn hint(self, role_arn: &str, region: &str) -> String {
+        let own = "credwatch's own AWS identity";
+        match self {
+            Verdict::RoleRefused => format!(
+                "AWS does not say which of these it is: the role's trust policy does not \
+                 trust credwatch's principal, the external id does not match the trust \
+                 policy's sts:ExternalId, or the role {role_arn} does not exist"
+            ),
+            Verdict::OwnKeyRejected => format!(
+                "{own} was rejected, not the integration's role: the integration is not \
+                 proven broken; fix credwatch's access key"
+            ),
+            Verdict::OwnKeyExpired => format!(
+                "{own} has expired, not the integration's role: the integration is not \
+                 proven broken; renew credwatch's session credentials"
+            ),
+            Verdict::BadConfig => format!("check role_arn, external_id and region ({region})"),
+            Verdict::Throttled => "STS is throttling credwatch".to_string(),
+            Verdict::TooManyRequests => {
+                "too many requests: STS, or a proxy in front of it, is throttling credwatch"
+                    .to_string()
+            }
+            Verdict::IssuedRefused => {
+                "STS refused the temporary credentials it had just issued for the role".to_string()
+            }
+            Verdict::StsFailed => "STS failed on its side".to_string(),
+            Verdict::Unknown => "an STS answer credwatch does not know".to_string(),
+        }
     }
 }
 
@@ -421,6 +471,65 @@ fn session_name(integration: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{Call, Verdict, sts_reason};
+    use crate::outcome::FailureReason;
+
+    /// The STS error table, row by row: what PROVIDERS.md maps each code to.
+    #[test]
+    fn sts_codes_map_to_reasons() {
+        use Call::{AssumeRole as Assume, GetCallerIdentity as Identity};
+        use FailureReason::*;
+        let rows: &[(&str, Call, u16, FailureReason)] = &[
+            ("AccessDenied", Assume, 403, PermissionDenied),
+            ("InvalidClientTokenId", Assume, 403, InvalidCredentials),
+            ("SignatureDoesNotMatch", Assume, 403, InvalidCredentials),
+            ("ExpiredToken", Assume, 400, ExpiredCredentials),
+            ("ExpiredTokenException", Assume, 400, ExpiredCredentials),
+            ("RegionDisabledException", Assume, 403, ConfigError),
+            ("ValidationError", Assume, 400, ConfigError),
+            ("MalformedPolicyDocument", Assume, 400, ConfigError),
+            ("PackedPolicyTooLarge", Assume, 400, ConfigError),
+            ("ValidationError", Identity, 400, ConfigError),
+            ("Throttling", Assume, 400, RateLimited),
+            ("ThrottlingException", Identity, 400, RateLimited),
+            ("RequestLimitExceeded", Assume, 503, RateLimited),
+            ("", Assume, 429, RateLimited),
+            ("SlowDown", Identity, 429, RateLimited),
+            // The follow-up: a 4xx refuses the credentials STS had just issued.
+            ("AccessDenied", Identity, 403, InvalidCredentials),
+            ("ExpiredToken", Identity, 400, InvalidCredentials),
+            ("", Identity, 401, InvalidCredentials),
+            ("InternalFailure", Assume, 500, ProviderError),
+            ("", Identity, 503, ProviderError),
+            ("SomethingNew", Assume, 400, ProtocolError),
+            ("", Assume, 302, ProtocolError),
+        ];
+        for &(code, call, status, reason) in rows {
+            assert_eq!(
+                sts_reason(code, call, status).reason(),
+                reason,
+                "{code:?} on {} with HTTP {status}",
+                call.operation()
+            );
+        }
+    }
+
+    #[test]
+    fn hints_name_the_role_and_the_region() {
+        let hint = sts_reason("AccessDenied", Call::AssumeRole, 403)
+            .hint("arn:aws:iam::123456789012:role/x", "eu-west-1");
+        assert!(
+            hint.contains("role arn:aws:iam::123456789012:role/x"),
+            "{hint}"
+        );
+        let hint = sts_reason("ValidationError", Call::AssumeRole, 400).hint("", "eu-west-1");
+        assert!(hint.ends_with("(eu-west-1)"), "{hint}");
+        assert_eq!(
+            sts_reason("InvalidClientTokenId", Call::AssumeRole, 403),
+            Verdict::OwnKeyRejected
+        );
+    }
+
     #[test]
     fn session_names_keep_to_sts_characters() {
         assert_eq!(

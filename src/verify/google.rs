@@ -10,14 +10,14 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::intern::{SharedUrl, shared};
+use crate::spec::intern::{SharedUrl, shared};
 
 use super::oauth::{self, TokenError};
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
-use crate::config::{ConfigError, Section, Spec};
 use crate::http::json_problem;
 use crate::outcome::{Failure, FailureReason, Outcome, Success};
 use crate::secret::{Secret, SecretField};
+use crate::spec::{ConfigError, Section, Spec};
 
 pub const TYPE: IntegrationType = IntegrationType {
     key: "google",

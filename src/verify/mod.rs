@@ -19,9 +19,9 @@ use futures_util::future::BoxFuture;
 
 pub use context::{Certificates, CheckContext};
 
-use crate::config::{ConfigError, Spec};
 use crate::http::Response;
 use crate::outcome::{Failure, FailureReason, Outcome};
+use crate::spec::{ConfigError, Spec};
 
 /// Proves that one integration's credentials work.
 pub trait Verifier: Send + Sync {

@@ -8,13 +8,13 @@ use reqwest::header::ACCEPT;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::intern::{SharedUrl, shared};
+use crate::spec::intern::{SharedUrl, shared};
 
 use super::oauth::{self, Grant, Granted, TokenError, TokenRequest};
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
-use crate::config::{ConfigError, Spec};
 use crate::outcome::{Failure, FailureReason, Outcome, Success};
 use crate::secret::{Secret, SecretField};
+use crate::spec::{ConfigError, Spec};
 
 pub const TYPE: IntegrationType = IntegrationType {
     key: "salesforce",

@@ -14,14 +14,14 @@ use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::intern::{SharedUrl, shared};
+use crate::spec::intern::{SharedUrl, shared};
 
 use super::oauth::{self, Grant, TokenRequest};
 use super::{CheckContext, IntegrationType, Verifier, failure_for_status};
-use crate::config::{ConfigError, Section, Spec};
 use crate::http::{HttpClient, Response};
 use crate::outcome::{Failure, FailureReason, Outcome, Success};
 use crate::secret::{Secret, SecretField};
+use crate::spec::{ConfigError, Section, Spec};
 
 pub const TYPE: IntegrationType = IntegrationType {
     key: "web_service",

@@ -6,12 +6,12 @@ use futures_util::future::BoxFuture;
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
 
-use crate::config::intern::{SharedUrl, shared};
+use crate::spec::intern::{SharedUrl, shared};
 
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
-use crate::config::{ConfigError, Spec};
 use crate::outcome::{Failure, FailureReason, Outcome, Success};
 use crate::secret::SecretField;
+use crate::spec::{ConfigError, Spec};
 
 pub const TYPE: IntegrationType = IntegrationType {
     key: "zendesk",

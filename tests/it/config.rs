@@ -4,7 +4,8 @@
 use crate::common;
 
 use common::config;
-use credwatch::config::{Cadence, Config};
+use credwatch::config::Config;
+use credwatch::integration::Cadence;
 
 /// A minimal valid `[[integration]]` of each type; every credentials line is required.
 const MINIMAL: &[(&str, &[&str], &str)] = &[

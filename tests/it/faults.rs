@@ -22,7 +22,7 @@ use tokio_rustls::TlsAcceptor;
 const TIMEOUT: Duration = Duration::from_secs(3);
 /// Cells checked at once (a debug build on two cores: enough to be quick, few enough that no
 /// check waits long for the CPU).
-const AT_ONCE: usize = 24;
+const AT_ONCE: usize = 12;
 /// How long after its timeout a check may still take to end.
 const SLACK: Duration = Duration::from_millis(1500);
 /// The huge answer's size.

@@ -1,5 +1,5 @@
-//! The state file under stress: the daemon killed with SIGKILL at random moments while it keeps
-//! rewriting a large state file, 50 times; every restart finds a whole, valid file (the atomic
+//! The state file under stress: the daemon killed with SIGKILL at random moments around its
+//! writes of a large state file, 50 times; every restart finds a whole, valid file (the atomic
 //! replace never leaves a torn one). A corrupt file is moved aside and the daemon starts anyway.
 
 use crate::common;
@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use common::{Daemon, refused_port, write};
 
-/// Fifty web services (the Genesys limit) failing at once every second: a state change, so a write, every second.
+/// Fifty web services (the Genesys limit) failing every second: the state changes at once and the
+/// daemon saves its first change straight away (later ones at least 10 s apart), so a kill 0.2 to
+/// 1.2 s after the start lands during or around the write of a large file.
 fn busy_config(dir: &std::path::Path) -> std::path::PathBuf {
     let port = refused_port();
     let mut text = format!(

@@ -19,15 +19,22 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod diff;
+mod saver;
+
+use diff::ConfigDiff;
+use saver::save_periodically;
+
 use crate::checker::Checker;
-use crate::config::{Config, Integration};
+use crate::config::Config;
 use crate::guard::FingerprintKey;
+use crate::integration::Integration;
 use crate::metrics::Metrics;
 use crate::notify;
 use crate::orgview::{self, Views};
 use crate::scheduler;
 use crate::server::{self, AppState, Hosts, ReloadRequest, Users};
-use crate::state::{Saved, State};
+use crate::state::State;
 use crate::watch::{self, SecretWatch};
 
 /// Why the daemon could not run.
@@ -309,44 +316,15 @@ impl Reloader {
         }
         self.warn_about_changes(&running.config, &new);
         running.stop();
-        let old: HashMap<&str, &Arc<Integration>> = running
-            .config
-            .integrations
-            .iter()
-            .map(|i| (i.id.as_str(), i))
-            .collect();
-        let checked: HashMap<&str, &Arc<Integration>> =
-            new.active().map(|i| (i.id.as_str(), i)).collect();
-        for (id, before) in &old {
-            if checked
-                .get(id)
-                .is_none_or(|now| now.kind.key != before.kind.key)
-            {
-                self.sinks.metrics.forget(before);
-            }
+        let diff = ConfigDiff::between(&running.config, &new);
+        for gone in &diff.unchecked {
+            self.sinks.metrics.forget(gone);
         }
-        let changed: HashSet<String> = checked
-            .iter()
-            .filter(|(id, now)| {
-                old.get(*id)
-                    .is_none_or(|before| before.definition != now.definition)
-            })
-            .map(|(id, _)| id.to_string())
-            .collect();
-        let ids: HashSet<&str> = new.integrations.iter().map(|i| i.id.as_str()).collect();
-        self.sinks.state.retain(|id| ids.contains(id));
-        let viewed: HashSet<&str> = new
-            .orgs
-            .iter()
-            .filter(|o| o.view.is_some())
-            .map(|o| &*o.name)
-            .collect();
-        for org in running.config.orgs.iter().filter(|o| o.view.is_some()) {
-            if !viewed.contains(&*org.name) {
-                self.sinks.metrics.forget_view(&org.name);
-            }
+        self.sinks.state.retain(|id| diff.ids.contains(id));
+        for org in &diff.views_gone {
+            self.sinks.metrics.forget_view(org);
         }
-        self.sinks.views.retain(|org| viewed.contains(org));
+        self.sinks.views.retain(|org| diff.viewed.contains(org));
         self.sinks.metrics.set_config(&new, &self.sinks.state);
         self.users.replace(new.server.users.clone());
         self.hosts.replace(new.server.names.clone());
@@ -356,7 +334,8 @@ impl Reloader {
             active = new.active().count(),
             "config reloaded"
         );
-        drop((old, checked, ids, viewed));
+        let changed: HashSet<String> = diff.changed.iter().map(|id| id.to_string()).collect();
+        drop(diff);
         *running = Running::start(new, &self.sinks, &changed);
         release_free_memory();
         Ok(())
@@ -398,70 +377,3 @@ impl Reloader {
         }
     }
 }
-
-/// Saves the state after it changes, on the blocking pool. Between two saves it pauses at
-/// least [`SAVE_PAUSE`], and longer for a large state: 50 times what the last save took (saving
-/// costs at most 2 % of a core) and its size at [`SAVE_BYTES_PER_SECOND`] (the disk is not worn
-/// by a file rewritten over and over), at most [`SAVE_PAUSE_MAX`]. A lockout guard that engaged
-/// or released does not wait for that: it is on disk within about [`URGENT_WITHIN`].
-async fn save_periodically(state: Arc<State>, shutdown: CancellationToken) {
-    let mut failing = false;
-    let mut pause = SAVE_PAUSE;
-    loop {
-        tokio::select! {
-            _ = state.changed() => {}
-            _ = shutdown.cancelled() => return,
-        }
-        let saving = state.clone();
-        let saved = tokio::task::spawn_blocking(move || saving.save())
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        // Warn when saving starts failing and when it recovers, not at every change.
-        match saved {
-            Err(e) if !failing => {
-                failing = true;
-                tracing::warn!(
-                    "cannot save state (results and the lockout guard will not survive a restart): {e}"
-                );
-            }
-            Err(e) => tracing::debug!("still cannot save state: {e}"),
-            Ok(saved) => {
-                if failing {
-                    failing = false;
-                    tracing::info!("state saved again");
-                }
-                pause = save_pause(saved);
-            }
-        }
-        // Sleep the pause in short steps, so that a guard change cuts it short.
-        let until = tokio::time::Instant::now() + pause;
-        let mut next = tokio::time::Instant::now() + URGENT_WITHIN;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(next.min(until)) => {}
-                _ = shutdown.cancelled() => return,
-            }
-            if next >= until || state.urgent() {
-                break;
-            }
-            next += URGENT_WITHIN;
-        }
-    }
-}
-
-/// The pause after a save (see [`save_periodically`]).
-fn save_pause(saved: Saved) -> Duration {
-    let by_cost = saved.took * 50;
-    let by_size = Duration::from_secs_f64(saved.bytes as f64 / SAVE_BYTES_PER_SECOND);
-    by_cost.max(by_size).clamp(SAVE_PAUSE, SAVE_PAUSE_MAX)
-}
-
-/// The least time between two writes of the state file: a small config checked often is not
-/// rewritten (and synced) every second; a crash loses at most this long's results.
-const SAVE_PAUSE: Duration = Duration::from_secs(10);
-/// How soon an engaged or released lockout guard is on disk, whatever the pause.
-const URGENT_WITHIN: Duration = Duration::from_secs(1);
-/// The most time between two writes of a changed state file.
-const SAVE_PAUSE_MAX: Duration = Duration::from_secs(300);
-/// How fast, on average, the state file may be rewritten.
-const SAVE_BYTES_PER_SECOND: f64 = 256.0 * 1024.0;
