@@ -1,4 +1,4 @@
-//! The Prometheus metrics (the README's "Metrics" section lists them). Series are kept to about
+//! The Prometheus metrics (docs/metrics.md lists them). Series are kept to about
 //! ten per integration: the failure-reason gauge holds only the current reason, and the duration
 //! histogram is per type. The per-integration series live in a compact store of their own
 //! ([`series`]); everything else is in a `prometheus` registry.

@@ -17,26 +17,10 @@ use crate::config::OrgView;
 use crate::outcome::{Failure, FailureReason};
 use crate::verify::CheckContext;
 
-/// Genesys Cloud's integration type ids of the data-action integrations credwatch checks, with
-/// credwatch's type for each.
-pub const TYPE_IDS: &[(&str, &str)] = &[
-    ("aws-lambda-data-actions", "aws_lambda"),
-    ("purecloud-data-actions", "genesys_cloud"),
-    ("google-data-actions", "google"),
-    ("google-cloud-data-actions", "google"),
-    ("microsoft-dynamics-data-actions", "dynamics365"),
-    ("salesforce-datadip", "salesforce"),
-    ("custom-rest-actions", "web_service"),
-    ("zendesk-data-actions", "zendesk"),
-];
-
 /// credwatch's type for a Genesys Cloud integration type id, when it is a data-action type
-/// credwatch checks.
+/// credwatch checks (each type lists its ids: `IntegrationType::genesys_type_ids`).
 pub fn type_of(type_id: &str) -> Option<&'static str> {
-    TYPE_IDS
-        .iter()
-        .find(|(id, _)| *id == type_id)
-        .map(|(_, kind)| *kind)
+    crate::verify::type_of_genesys_id(type_id).map(|t| t.key)
 }
 
 /// One integration as Genesys Cloud lists it.

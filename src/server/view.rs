@@ -1,6 +1,6 @@
 //! What the API and the status page show of an integration: one plain, serialisable view built
 //! from the config, the state and this run's last report. Field names are the API's contract
-//! (README, "JSON API"): add fields, never rename them. Nothing secret is in it: messages were
+//! (docs/operating.md, "JSON API"): add fields, never rename them. Nothing secret is in it: messages were
 //! scrubbed when the check ended, and the config's secrets are not read here.
 
 use std::sync::Arc;

@@ -11,7 +11,9 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use super::{Issued, accounts, field, form, random_hex};
+use super::{
+    Endpoints, Issued, Material, Provider, Service, Site, accounts, field, form, random_hex,
+};
 use crate::hex;
 
 const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -30,7 +32,62 @@ struct Sts {
     sessions: Issued<Session>,
 }
 
-pub(super) fn router() -> Router {
+pub(super) const PROVIDER: Provider = Provider {
+    kind: "aws_lambda",
+    services: &[Service::http("aws_sts")],
+    routers,
+    demo,
+    secrets: &[
+        ("aws-access-key-id", accounts::AWS_ACCESS_KEY_ID),
+        ("aws-secret-access-key", accounts::AWS_SECRET_ACCESS_KEY),
+    ],
+};
+
+fn routers(_: &Material, _: &Endpoints) -> Vec<Router> {
+    vec![router()]
+}
+
+fn demo(site: &Site) -> String {
+    format!(
+        r#"# ---- AWS Lambda: STS AssumeRole with the external id (SigV4-signed), then GetCallerIdentity ----
+[[integration]]
+type = "aws_lambda"
+name = "Lambda order lookup"
+notes = "Healthy: the role trusts credwatch's IAM user with this external id."
+[integration.credentials]
+role_arn = "arn:aws:iam::{account}:role/{role}"
+external_id = "{external_id}"
+region = "us-east-1"
+access_key_id = {key_id}
+secret_access_key = {secret}
+[integration.endpoints]
+sts_endpoint = "{sts}"
+
+[[integration]]
+type = "aws_lambda"
+name = "Lambda reporting"
+notes = "permission_denied: this role's trust policy does not allow credwatch (STS AccessDenied)."
+interval = "12s"
+[integration.credentials]
+role_arn = "arn:aws:iam::{account}:role/{other_role}"
+external_id = "{external_id}"
+region = "us-east-1"
+access_key_id = {key_id}
+secret_access_key = {secret}
+[integration.endpoints]
+sts_endpoint = "{sts}"
+"#,
+        account = accounts::AWS_ACCOUNT,
+        role = accounts::AWS_ROLE,
+        other_role = accounts::AWS_OTHER_ROLE,
+        external_id = accounts::AWS_EXTERNAL_ID,
+        key_id = site.secret("aws-access-key-id"),
+        secret = site.secret("aws-secret-access-key"),
+        sts = site.url("aws_sts"),
+    )
+}
+
+fn router() -> Router {
     Router::new()
         .route("/", post(call))
         .with_state(Sts::default())

@@ -10,18 +10,76 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::{Tokens, accounts, field, form, random_hex};
+use super::{
+    Endpoints, Material, Provider, Service, Site, Tokens, accounts, field, form, random_hex,
+};
 
-pub(super) fn entra_router(tokens: Tokens) -> Router {
-    Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(token))
-        .with_state(tokens)
+pub(super) const PROVIDER: Provider = Provider {
+    kind: "dynamics365",
+    services: &[Service::http("entra"), Service::http("dynamics")],
+    routers,
+    demo,
+    secrets: &[("dynamics-password", accounts::DYNAMICS_PASSWORD)],
+};
+
+/// Entra's token endpoint and Dataverse, which takes the tokens Entra issued.
+fn routers(_: &Material, _: &Endpoints) -> Vec<Router> {
+    let tokens = Tokens::default();
+    vec![
+        Router::new()
+            .route("/{tenant}/oauth2/v2.0/token", post(token))
+            .with_state(tokens.clone()),
+        Router::new()
+            .route("/api/data/v9.2/WhoAmI", get(who_am_i))
+            .with_state(tokens),
+    ]
 }
 
-pub(super) fn dynamics_router(tokens: Tokens) -> Router {
-    Router::new()
-        .route("/api/data/v9.2/WhoAmI", get(who_am_i))
-        .with_state(tokens)
+fn demo(site: &Site) -> String {
+    let user = |name: &str, user: &str, notes: &str, interval: &str| {
+        format!(
+            r#"
+[[integration]]
+type = "dynamics365"
+name = "{name}"
+notes = "{notes}"{interval}
+[integration.credentials]
+username = "{user}"
+password = {password}
+org_url = "{dynamics}"
+application_id = "{app}"
+tenant = "demo.onmicrosoft.com"
+[integration.endpoints]
+token_url = "{entra}/demo.onmicrosoft.com/oauth2/v2.0/token"
+"#,
+            password = site.secret("dynamics-password"),
+            dynamics = site.url("dynamics"),
+            app = accounts::ENTRA_APPLICATION_ID,
+            entra = site.url("entra"),
+        )
+    };
+    [
+        "# ---- Microsoft Dynamics 365: Entra ID password grant, then WhoAmI ----".to_string(),
+        user(
+            "Dynamics 365 CRM",
+            accounts::DYNAMICS_USER,
+            "Healthy: a licensed service user without MFA.",
+            "",
+        ),
+        user(
+            "Dynamics 365 MFA user",
+            accounts::DYNAMICS_MFA_USER,
+            "mfa_required: a Conditional Access policy demands MFA (AADSTS50076).",
+            "\ninterval = \"12s\"",
+        ),
+        user(
+            "Dynamics 365 locked user",
+            accounts::DYNAMICS_LOCKED_USER,
+            "account_locked (AADSTS50053): the lockout guard makes no further attempt until the password changes.",
+            "\ninterval = \"15s\"",
+        ),
+    ]
+    .concat()
 }
 
 async fn token(State(tokens): State<Tokens>, Path(_tenant): Path<String>, body: Bytes) -> Response {

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::{Material, Tokens, accounts, basic, field, form};
+use super::{Endpoints, Material, Provider, Service, Site, Tokens, accounts, basic, field, form};
 
 /// The most integrations one page holds, whatever `pageSize` asks.
 const PAGE: usize = 4;
@@ -75,7 +75,54 @@ struct Org {
     certificates: std::sync::Arc<Vec<(&'static str, &'static str, String)>>,
 }
 
-pub(super) fn router(material: &Material) -> Router {
+pub(super) const PROVIDER: Provider = Provider {
+    kind: "genesys_cloud",
+    services: &[Service::http("genesys")],
+    routers,
+    demo,
+    secrets: &[("genesys-client-secret", accounts::GENESYS_SECRET)],
+};
+
+fn routers(material: &Material, _: &Endpoints) -> Vec<Router> {
+    vec![router(material)]
+}
+
+fn demo(site: &Site) -> String {
+    format!(
+        r#"# ---- Genesys Cloud: OAuth client credentials, then /api/v2/tokens/me ----
+[[integration]]
+type = "genesys_cloud"
+notes = "Healthy: an OAuth client with the Client Credentials grant."
+[integration.credentials]
+client_id = "{client}"
+client_secret = {secret}
+region = "mypurecloud.com"
+[integration.endpoints]
+token_url = "{genesys}/oauth/token"
+verify_url = "{genesys}/api/v2/tokens/me"
+
+[[integration]]
+type = "genesys_cloud"
+name = "Genesys Cloud slow login"
+notes = "timeout: the token endpoint never answers; the check gives up after 3 s and delays no one."
+timeout = "3s"
+interval = "15s"
+[integration.credentials]
+client_id = "{slow}"
+client_secret = {secret}
+region = "mypurecloud.com"
+[integration.endpoints]
+token_url = "{genesys}/oauth/token"
+verify_url = "{genesys}/api/v2/tokens/me"
+"#,
+        client = accounts::GENESYS_CLIENT_ID,
+        slow = accounts::GENESYS_SLOW_CLIENT_ID,
+        secret = site.secret("genesys-client-secret"),
+        genesys = site.url("genesys"),
+    )
+}
+
+fn router(material: &Material) -> Router {
     Router::new()
         .route("/oauth/token", post(token))
         .route("/api/v2/tokens/me", get(me).delete(revoke))

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use super::material::Material;
-use super::{Issued, accounts, field, form, random_hex};
+use super::{Endpoints, Issued, Provider, Service, Site, accounts, field, form, random_hex, shown};
 
 /// The audience google-auth puts in every assertion, whatever URL it posts to.
 const AUDIENCE: &str = "https://oauth2.googleapis.com/token";
@@ -27,7 +27,55 @@ struct Google {
     granted: Issued<String>,
 }
 
-pub(super) fn router(material: &Material) -> Router {
+pub(super) const PROVIDER: Provider = Provider {
+    kind: "google",
+    services: &[Service::http("google")],
+    routers,
+    demo,
+    secrets: &[],
+};
+
+fn routers(material: &Material, _: &Endpoints) -> Vec<Router> {
+    vec![router(material)]
+}
+
+fn demo(site: &Site) -> String {
+    format!(
+        r#"# ---- Google: service-account JWT (RS256) bearer grant, then tokeninfo ----
+[[integration]]
+type = "google"
+name = "Google Cloud"
+notes = "Healthy: a GCP service account's JSON key file."
+[integration.credentials]
+credential_type = "gcp_service_account"
+key_file = "{key}"
+[integration.endpoints]
+token_url = "{google}/token"
+tokeninfo_url = "{google}/tokeninfo"
+revoke_url = "{google}/revoke"
+
+[[integration]]
+type = "google"
+name = "Google Workspace directory"
+notes = "impersonation_denied: the service account has no domain-wide delegation for this user."
+interval = "12s"
+[integration.credentials]
+credential_type = "workspace_service_account"
+key_file = "{key}"
+scopes = ["https://www.googleapis.com/auth/admin.directory.user.readonly"]
+impersonate_user = "{denied_user}"
+[integration.endpoints]
+token_url = "{google}/token"
+tokeninfo_url = "{google}/tokeninfo"
+revoke_url = "{google}/revoke"
+"#,
+        key = shown(&site.material.google_key_file),
+        denied_user = accounts::GOOGLE_UNDELEGATED_USER,
+        google = site.url("google"),
+    )
+}
+
+fn router(material: &Material) -> Router {
     let key = DecodingKey::from_rsa_pem(material.google_public_pem.as_bytes())
         .expect("rcgen's public key is a valid PEM");
     Router::new()

@@ -74,6 +74,17 @@ fn leaf(
 }
 
 impl Material {
+    /// TLS with the demo server certificate, requiring a client certificate from the client CA:
+    /// the simulator's mTLS services.
+    pub(crate) fn mtls_acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, String> {
+        crate::server::listen::tls_acceptor(
+            self.server_cert_pem.as_bytes(),
+            self.server_key_pem.as_bytes(),
+            Some(self.client_ca_pem.as_bytes()),
+        )
+        .map_err(|e| format!("demo mTLS server: {e}"))
+    }
+
     /// Makes everything and writes the files into `dir` (created private if missing; see
     /// [`crate::private_dir`]).
     pub fn create(dir: &Path) -> Result<Material, String> {

@@ -2,8 +2,12 @@
 //! mirror image of its verifier in `src/verify/`, answering the requests a real provider gets
 //! as that provider does (RS256 assertions verified with the service account's public key, STS's
 //! query API with a SigV4 check and XML answers, RFC 6749 forms, mTLS with certificates made at
-//! start). Every provider runs on a loopback port of its own; the accounts in [`accounts`] decide
+//! start). Every service runs on a loopback port of its own; the accounts in [`accounts`] decide
 //! who succeeds and how the others fail.
+//!
+//! Each type's file declares a [`Provider`] — its services, their routers, the demo's
+//! integrations of that type and the secret files they read — and [`PROVIDERS`] lists them:
+//! the simulator, the demo and the tests iterate it, and know no type by name.
 
 pub mod accounts;
 mod aws_lambda;
@@ -15,7 +19,7 @@ mod salesforce;
 mod web_service;
 mod zendesk;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -27,19 +31,91 @@ use tokio_util::sync::CancellationToken;
 
 pub use material::Material;
 
-/// Where each simulated provider listens (base URLs, no trailing slash).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Endpoints {
-    pub aws_sts: String,
-    pub genesys: String,
-    pub google: String,
-    pub entra: String,
-    pub dynamics: String,
-    pub salesforce: String,
-    pub web: String,
-    /// HTTPS, requiring a client certificate from the demo's client CA.
-    pub web_mtls: String,
-    pub zendesk: String,
+/// One service of a simulated provider: its name (its key in [`Endpoints`]) and whether it is
+/// HTTPS requiring a client certificate from the demo's client CA rather than plain HTTP.
+pub(crate) struct Service {
+    pub(crate) name: &'static str,
+    pub(crate) mtls: bool,
+}
+
+impl Service {
+    pub(crate) const fn http(name: &'static str) -> Self {
+        Self { name, mtls: false }
+    }
+
+    pub(crate) const fn mtls(name: &'static str) -> Self {
+        Self { name, mtls: true }
+    }
+}
+
+/// What one integration type's simulator brings.
+pub(crate) struct Provider {
+    /// The integration type it stands in for (a key of `verify::TYPES`).
+    pub(crate) kind: &'static str,
+    /// The services it listens as.
+    pub(crate) services: &'static [Service],
+    /// The services' routers, in the order of `services`, knowing where every service listens.
+    pub(crate) routers: fn(&Material, &Endpoints) -> Vec<Router>,
+    /// The demo's integrations of this type: `[[integration]]` tables pointed at the services.
+    pub(crate) demo: fn(&Site) -> String,
+    /// The secret files the demo's integrations read: name and content.
+    pub(crate) secrets: &'static [(&'static str, &'static str)],
+}
+
+/// Every simulated provider, in the order of `verify::TYPES`.
+pub(crate) static PROVIDERS: &[Provider] = &[
+    aws_lambda::PROVIDER,
+    genesys_cloud::PROVIDER,
+    google::PROVIDER,
+    dynamics365::PROVIDER,
+    salesforce::PROVIDER,
+    web_service::PROVIDER,
+    zendesk::PROVIDER,
+];
+
+/// The integration types the simulator stands in for.
+pub fn simulated_types() -> impl Iterator<Item = &'static str> {
+    PROVIDERS.iter().map(|p| p.kind)
+}
+
+/// Where each simulated service listens (base URLs, no trailing slash), by service name.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(transparent)]
+pub struct Endpoints(BTreeMap<&'static str, String>);
+
+impl Endpoints {
+    /// The base URL of the service `name`.
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("no simulated service {name:?}"))
+    }
+}
+
+/// What a provider's demo integrations are written with: where the services listen, the keys
+/// and certificates, and the directory of the secret files.
+pub(crate) struct Site<'a> {
+    pub(crate) endpoints: &'a Endpoints,
+    pub(crate) material: &'a Material,
+    pub(crate) secrets: &'a Path,
+}
+
+impl Site<'_> {
+    /// The base URL of the service `name`.
+    pub(crate) fn url(&self, name: &str) -> &str {
+        self.endpoints.get(name)
+    }
+
+    /// A reference to the demo's secret file `name`, as the config writes it.
+    pub(crate) fn secret(&self, name: &str) -> String {
+        format!("{{ file = \"{}\" }}", self.secrets.join(name).display())
+    }
+}
+
+/// A path as the config writes it.
+pub(crate) fn shown(path: &Path) -> String {
+    path.display().to_string()
 }
 
 /// How long the simulated providers keep an idle connection open, as real ones do (5 to 120 s):
@@ -60,63 +136,49 @@ impl Drop for Simulator {
     }
 }
 
-/// The ports the demo prefers (so that `--print-config` shows the URLs it runs), in the order
-/// of [`Endpoints`]' fields; a busy one is replaced by any free port.
-pub const PREFERRED_PORTS: [u16; 9] = [9471, 9472, 9473, 9474, 9475, 9476, 9477, 9478, 9479];
+/// The first of the ports the demo prefers, one per service in the order of [`PROVIDERS`] (so
+/// that `--print-config` shows the URLs it runs); a busy one is replaced by any free port.
+const FIRST_PREFERRED_PORT: u16 = 9471;
 
 impl Simulator {
-    /// Makes keys and certificates in `dir` and starts every provider on loopback.
+    /// Makes keys and certificates in `dir` and starts every provider's services on loopback.
     pub async fn start(dir: &Path) -> Result<Simulator, String> {
         let material = Material::create(dir)?;
         let stop = CancellationToken::new();
+        let services = PROVIDERS.iter().flat_map(|p| p.services);
         let mut listeners = Vec::new();
-        for port in PREFERRED_PORTS {
+        let mut endpoints = Endpoints::default();
+        for (service, port) in services.zip(FIRST_PREFERRED_PORT..) {
             let listener = match TcpListener::bind(("127.0.0.1", port)).await {
                 Ok(listener) => listener,
                 Err(_) => TcpListener::bind(("127.0.0.1", 0))
                     .await
                     .map_err(|e| format!("cannot bind a loopback port: {e}"))?,
             };
-            listeners.push(listener);
+            let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
+            let url = if service.mtls {
+                format!("https://localhost:{}", addr.port())
+            } else {
+                format!("http://{addr}")
+            };
+            endpoints.0.insert(service.name, url);
+            listeners.push((service, listener));
         }
-        let addrs: Vec<SocketAddr> = listeners
-            .iter()
-            .map(|l| l.local_addr().expect("a bound listener has an address"))
-            .collect();
-        let http = |i: usize| format!("http://{}", addrs[i]);
-        let endpoints = Endpoints {
-            aws_sts: http(0),
-            genesys: http(1),
-            google: http(2),
-            entra: http(3),
-            dynamics: http(4),
-            salesforce: http(5),
-            web: http(6),
-            web_mtls: format!("https://localhost:{}", addrs[7].port()),
-            zendesk: http(8),
-        };
-        let entra_tokens = Tokens::default();
-        let routers: Vec<Router> = vec![
-            aws_lambda::router(),
-            genesys_cloud::router(&material),
-            google::router(&material),
-            dynamics365::entra_router(entra_tokens.clone()),
-            dynamics365::dynamics_router(entra_tokens),
-            salesforce::router(&endpoints.salesforce),
-            web_service::router(),
-            web_service::mtls_router(),
-            zendesk::router(),
-        ];
-        let mtls = web_service::mtls_acceptor(&material)?;
-        for (index, (listener, router)) in listeners.into_iter().zip(routers).enumerate() {
-            let tls = (index == 7).then(|| mtls.clone());
-            tokio::spawn(crate::server::listen::serve(
-                listener,
-                router,
-                tls,
-                stop.clone(),
-                PROVIDER_KEEP_ALIVE,
-            ));
+        let mtls = material.mtls_acceptor()?;
+        let mut listeners = listeners.into_iter();
+        for provider in PROVIDERS {
+            let routers = (provider.routers)(&material, &endpoints);
+            assert_eq!(routers.len(), provider.services.len(), "{}", provider.kind);
+            // The routers first: zip stops at their end without taking the next listener.
+            for (router, (service, listener)) in routers.into_iter().zip(listeners.by_ref()) {
+                tokio::spawn(crate::server::listen::serve(
+                    listener,
+                    router,
+                    service.mtls.then(|| mtls.clone()),
+                    stop.clone(),
+                    PROVIDER_KEEP_ALIVE,
+                ));
+            }
         }
         Ok(Simulator {
             endpoints,

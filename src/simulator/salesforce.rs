@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::{Tokens, accounts, field, form};
+use super::{Endpoints, Material, Provider, Service, Site, Tokens, accounts, field, form};
 
 const ORG_ID: &str = "00D5e000000DemoEAA";
 const USER_ID: &str = "0055e000001DemoAAA";
@@ -30,7 +30,73 @@ struct Salesforce {
     failures: Arc<Mutex<HashMap<String, usize>>>,
 }
 
-pub(super) fn router(base: &str) -> Router {
+pub(super) const PROVIDER: Provider = Provider {
+    kind: "salesforce",
+    services: &[Service::http("salesforce")],
+    routers,
+    demo,
+    secrets: &[
+        ("salesforce-password", accounts::SALESFORCE_PASSWORD),
+        (
+            "salesforce-security-token",
+            accounts::SALESFORCE_SECURITY_TOKEN,
+        ),
+        (
+            "salesforce-client-secret",
+            accounts::SALESFORCE_CLIENT_SECRET,
+        ),
+        (
+            "salesforce-old-password",
+            accounts::SALESFORCE_STALE_PASSWORD,
+        ),
+    ],
+};
+
+/// The identity URL a token answer names is on the service's own address.
+fn routers(_: &Material, endpoints: &Endpoints) -> Vec<Router> {
+    vec![router(endpoints.get("salesforce"))]
+}
+
+fn demo(site: &Site) -> String {
+    format!(
+        r#"# ---- Salesforce: OAuth username-password flow, then the identity URL ----
+[[integration]]
+type = "salesforce"
+name = "Salesforce Service Cloud"
+notes = "Healthy: the integration user with its security token."
+[integration.credentials]
+username = "{user}"
+password = {password}
+security_token = {token}
+login_url = "{salesforce}"
+client_id = "{client}"
+client_secret = {client_secret}
+
+[[integration]]
+type = "salesforce"
+name = "Salesforce rotated password"
+notes = "invalid_credentials: the password changed in Salesforce only. The simulator locks a user after 5 failed logins; the lockout guard stops at 1."
+interval = "10s"
+[integration.credentials]
+username = "{stale}"
+password = {old_password}
+security_token = {token}
+login_url = "{salesforce}"
+client_id = "{client}"
+client_secret = {client_secret}
+"#,
+        user = accounts::SALESFORCE_USER,
+        stale = accounts::SALESFORCE_STALE_USER,
+        password = site.secret("salesforce-password"),
+        old_password = site.secret("salesforce-old-password"),
+        token = site.secret("salesforce-security-token"),
+        client = accounts::SALESFORCE_CLIENT_ID,
+        client_secret = site.secret("salesforce-client-secret"),
+        salesforce = site.url("salesforce"),
+    )
+}
+
+fn router(base: &str) -> Router {
     Router::new()
         .route("/services/oauth2/token", post(token))
         .route("/services/oauth2/revoke", post(revoke))

@@ -7,10 +7,61 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::{accounts, basic};
+use super::{Endpoints, Material, Provider, Service, Site, accounts, basic};
 
-pub(super) fn router() -> Router {
-    Router::new().route("/api/v2/users/me.json", get(me))
+pub(super) const PROVIDER: Provider = Provider {
+    kind: "zendesk",
+    services: &[Service::http("zendesk")],
+    routers,
+    demo,
+    secrets: &[
+        ("zendesk-token", accounts::ZENDESK_TOKEN),
+        ("zendesk-old-token", "zd-demo-token-rotated-away"),
+    ],
+};
+
+fn routers(_: &Material, _: &Endpoints) -> Vec<Router> {
+    vec![Router::new().route("/api/v2/users/me.json", get(me))]
+}
+
+fn demo(site: &Site) -> String {
+    format!(
+        r#"# ---- Zendesk: GET /api/v2/users/me.json as {{email}}/token ----
+[[integration]]
+type = "zendesk"
+name = "Zendesk Support"
+notes = "Healthy: an agent's API token."
+[integration.credentials]
+email = "{email}"
+base_url = "{zendesk}"
+api_token = {token}
+
+[[integration]]
+type = "zendesk"
+name = "Zendesk rotated token"
+notes = "invalid_credentials: the token was rotated in Zendesk but not here."
+interval = "12s"
+[integration.credentials]
+email = "{email}"
+base_url = "{zendesk}"
+api_token = {old_token}
+
+[[integration]]
+type = "zendesk"
+name = "Zendesk busy agent"
+notes = "rate_limited: Zendesk answers 429 with Retry-After, and credwatch waits that long."
+interval = "15s"
+[integration.credentials]
+email = "{busy}"
+base_url = "{zendesk}"
+api_token = {token}
+"#,
+        email = accounts::ZENDESK_EMAIL,
+        busy = accounts::ZENDESK_BUSY_EMAIL,
+        zendesk = site.url("zendesk"),
+        token = site.secret("zendesk-token"),
+        old_token = site.secret("zendesk-old-token"),
+    )
 }
 
 async fn me(headers: HeaderMap) -> Response {

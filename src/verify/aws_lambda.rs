@@ -28,6 +28,7 @@ pub const TYPE: IntegrationType = IntegrationType {
     key: "aws_lambda",
     default_name: "AWS Lambda Data Actions",
     limit: 10,
+    genesys_type_ids: &["aws-lambda-data-actions"],
     build,
 };
 

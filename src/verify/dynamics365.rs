@@ -19,6 +19,7 @@ pub const TYPE: IntegrationType = IntegrationType {
     key: "dynamics365",
     default_name: "Microsoft Dynamics 365 Data Actions",
     limit: 10,
+    genesys_type_ids: &["microsoft-dynamics-data-actions"],
     build,
 };
 

@@ -20,6 +20,7 @@ pub const TYPE: IntegrationType = IntegrationType {
     key: "genesys_cloud",
     default_name: "Genesys Cloud Data Actions",
     limit: 10,
+    genesys_type_ids: &["purecloud-data-actions"],
     build,
 };
 

@@ -23,6 +23,7 @@ pub const TYPE: IntegrationType = IntegrationType {
     key: "google",
     default_name: "Google Data Actions",
     limit: 100,
+    genesys_type_ids: &["google-data-actions", "google-cloud-data-actions"],
     build,
 };
 

@@ -1,6 +1,6 @@
-//! Verifiers: one file per integration type behind the [`Verifier`] trait. The scheduler, the
-//! metrics and the server know only this trait and the [`TYPES`] registry; adding an eighth type
-//! is one new file plus one line in [`TYPES`].
+//! Verifiers: one file per integration type behind the [`Verifier`] trait, each declaring its
+//! [`IntegrationType`] (config key, Genesys limit and type ids, builder). The scheduler, the
+//! metrics, the org view and the server know only this trait and the [`TYPES`] registry.
 
 mod aws_lambda;
 mod aws_transport;
@@ -60,6 +60,9 @@ pub struct IntegrationType {
     pub default_name: &'static str,
     /// How many Genesys Cloud allows per org.
     pub limit: usize,
+    /// Genesys Cloud's integration type ids of this type's data-action integrations (what the
+    /// org view reads as `integrationType.id`).
+    pub genesys_type_ids: &'static [&'static str],
     /// Reads the type's fields from the config and builds its verifier.
     pub build: fn(&mut Spec) -> Result<Box<dyn Verifier>, ConfigError>,
 }
@@ -74,6 +77,22 @@ pub static TYPES: &[IntegrationType] = &[
     web_service::TYPE,
     zendesk::TYPE,
 ];
+
+impl IntegrationType {
+    /// The type as people name it: its default name without " Data Actions" (`Zendesk`,
+    /// `Microsoft Dynamics 365`, `Web Services`).
+    pub fn label(&self) -> &'static str {
+        self.default_name
+            .strip_suffix(" Data Actions")
+            .unwrap_or(self.default_name)
+    }
+}
+
+/// The type of a Genesys Cloud integration type id, when it is a data-action type credwatch
+/// checks.
+pub fn type_of_genesys_id(type_id: &str) -> Option<&'static IntegrationType> {
+    TYPES.iter().find(|t| t.genesys_type_ids.contains(&type_id))
+}
 
 /// Looks a type up by its config key.
 pub fn find_type(key: &str) -> Option<&'static IntegrationType> {

@@ -20,6 +20,7 @@ pub const TYPE: IntegrationType = IntegrationType {
     key: "salesforce",
     default_name: "Salesforce Data Actions",
     limit: 50,
+    genesys_type_ids: &["salesforce-datadip"],
     build,
 };
 

@@ -27,6 +27,7 @@ pub const TYPE: IntegrationType = IntegrationType {
     key: "web_service",
     default_name: "Web Services Data Actions",
     limit: 50,
+    genesys_type_ids: &["custom-rest-actions"],
     build,
 };
 

@@ -17,6 +17,7 @@ pub const TYPE: IntegrationType = IntegrationType {
     key: "zendesk",
     default_name: "Zendesk Data Actions",
     limit: 10,
+    genesys_type_ids: &["zendesk-data-actions"],
     build,
 };
 

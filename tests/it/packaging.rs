@@ -29,6 +29,13 @@ fn every_deb_asset_is_in_the_repo() {
         if source == "target/release/credwatch" {
             assert_eq!(mode, 0o755);
             assert_eq!(destination, "usr/bin/");
+        } else if source.contains('*') {
+            let pattern = Path::new(ROOT).join(source);
+            let matched = glob::glob(pattern.to_str().unwrap()).unwrap().count();
+            assert!(matched > 0, "{source} matches nothing");
+            assert!(destination.ends_with('/'), "{source} goes into a directory");
+            assert_eq!(mode, 0o644, "{source}");
+            continue;
         } else {
             assert!(
                 Path::new(ROOT).join(source).is_file(),

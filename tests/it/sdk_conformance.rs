@@ -54,7 +54,7 @@ fn python() -> Result<PathBuf, String> {
         Ok(path)
     } else {
         Err(format!(
-            "{} does not exist (.ci/run makes it: python3 -m venv target/sdk-venv, then pip install the SDKs)",
+            "{} does not exist (.ci/run makes one and sets CREDWATCH_SDK_PYTHON; or python3 -m venv target/sdk-venv, then pip install -r tests/sdk/requirements.txt)",
             path.display()
         ))
     }
