@@ -121,54 +121,30 @@ pub async fn run(
     listen: Option<SocketAddr>,
 ) -> Result<(), DaemonError> {
     let addr = listen.unwrap_or(config.server.listen);
-    let state = Arc::new(State::load(
-        &config.defaults.state_dir,
-        &config.orgs[0].name,
-    ));
-    state.rename(&config.former_ids());
-    let ids: HashSet<&str> = config.integrations.iter().map(|i| i.id.as_str()).collect();
-    state.retain(|id| ids.contains(id));
-    let (key, warning) = FingerprintKey::load(&config.defaults.state_dir, true);
-    if let Some(warning) = warning {
-        tracing::warn!("{warning}");
-    }
-    let metrics = Arc::new(Metrics::new());
-    metrics.set_config(&config, &state);
-    let tasks = TaskTracker::new();
-    let checker = Checker::new(state.clone(), metrics.clone(), key, tasks.clone());
+    let sinks = Sinks::new(&config);
+    let (state, metrics, tasks) = (
+        sinks.state.clone(),
+        sinks.metrics.clone(),
+        sinks.tasks.clone(),
+    );
     let tls = match &config.server.tls {
         None => None,
         Some(tls) => Some(server::listen::acceptor(tls).map_err(DaemonError::Tls)?),
     };
     let users = Arc::new(Users::new(config.server.users.clone()));
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| DaemonError::Listen { addr, source })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|source| DaemonError::Listen { addr, source })?;
-    let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
-    let mut hangup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+    let (listener, bound) = bind(addr).await?;
+    let mut signals = Signals::install()?;
 
     // Room for a request from every connection the server holds: none waits to be merged.
     let (reload_tx, mut reload_rx) =
         mpsc::channel::<ReloadRequest>(server::listen::MAX_CONNECTIONS);
     let integrations = Arc::new(RwLock::new(config.integrations.clone()));
-    let sinks = Sinks {
-        state: state.clone(),
-        metrics: metrics.clone(),
-        checker: checker.clone(),
-        pulse: Arc::default(),
-        views: Arc::default(),
-        tasks: tasks.clone(),
-    };
     let hosts = Arc::new(Hosts::new(bound, config.server.names.clone()));
     let app = AppState {
         metrics,
         genesys: sinks.views.clone(),
         state: state.clone(),
-        checker,
+        checker: sinks.checker.clone(),
         integrations: integrations.clone(),
         reload: reload_tx,
         users: users.clone(),
@@ -210,39 +186,74 @@ pub async fn run(
         hosts,
     };
 
-    loop {
-        tokio::select! {
-            _ = terminate.recv() => break,
-            _ = interrupt.recv() => break,
-            _ = hangup.recv() => {
-                tracing::info!("SIGHUP: reloading {}", reloader.path.display());
-                notify::reloading();
-                let _ = reloader.reload(&mut running).await;
-                notify::ready(&status());
-            }
-            Some(first) = reload_rx.recv() => {
-                // Every request waiting now is answered by this one reload; those that
-                // arrive while it runs wait for the next.
-                let mut answers = vec![first];
-                while let Ok(more) = reload_rx.try_recv() {
-                    answers.push(more);
-                }
-                tracing::info!(requests = answers.len(), "reload requested over HTTP");
-                notify::reloading();
-                let result = reloader.reload(&mut running).await;
-                for answer in answers {
-                    let _ = answer.send(result.clone());
-                }
-                notify::ready(&status());
-            }
-        }
-    }
+    reloader
+        .until_stopped(&mut signals, &mut reload_rx, &mut running, &status)
+        .await;
 
     tracing::info!("shutting down: no new checks; waiting for the ones in flight");
     notify::stopping();
     shutdown.cancel();
     running.stop();
     drop(running);
+    wait_for(&tasks).await;
+    if let Err(e) = state.save() {
+        tracing::warn!("cannot save state: {e}");
+    }
+    match server.await {
+        Ok(result) => result.map_err(DaemonError::Serve)?,
+        Err(e) => tracing::warn!("HTTP server task ended abnormally: {e}"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+impl Sinks {
+    /// The state restored from the last run, fresh metrics of `config`, and the checker that
+    /// records into both, with the lockout guard's fingerprint key.
+    fn new(config: &Config) -> Self {
+        let state = restore_state(config);
+        let (key, warning) = FingerprintKey::load(&config.defaults.state_dir, true);
+        if let Some(warning) = warning {
+            tracing::warn!("{warning}");
+        }
+        let metrics = Arc::new(Metrics::new());
+        metrics.set_config(config, &state);
+        let tasks = TaskTracker::new();
+        let checker = Checker::new(state.clone(), metrics.clone(), key, tasks.clone());
+        Self {
+            state,
+            metrics,
+            checker,
+            pulse: Arc::default(),
+            views: Arc::default(),
+            tasks,
+        }
+    }
+}
+
+/// The state from the last run, its records following renamed integrations and without those
+/// of integrations no longer configured.
+fn restore_state(config: &Config) -> Arc<State> {
+    let state = Arc::new(State::load(
+        &config.defaults.state_dir,
+        &config.orgs[0].name,
+    ));
+    state.rename(&config.former_ids());
+    let ids: HashSet<&str> = config.integrations.iter().map(|i| i.id.as_str()).collect();
+    state.retain(|id| ids.contains(id));
+    state
+}
+
+/// A listener on `addr`, and the address it got (`addr` may ask for port 0).
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), DaemonError> {
+    let listen_error = |source| DaemonError::Listen { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(listen_error)?;
+    let bound = listener.local_addr().map_err(listen_error)?;
+    Ok((listener, bound))
+}
+
+/// Closes the task tracker and waits for the tasks in flight, at most [`SHUTDOWN_WAIT`].
+async fn wait_for(tasks: &TaskTracker) {
     tasks.close();
     if tokio::time::timeout(SHUTDOWN_WAIT, tasks.wait())
         .await
@@ -254,15 +265,49 @@ pub async fn run(
             humantime::format_duration(SHUTDOWN_WAIT)
         );
     }
-    if let Err(e) = state.save() {
-        tracing::warn!("cannot save state: {e}");
+}
+
+/// What the daemon acts on between start and stop.
+enum Event {
+    /// SIGHUP: reload.
+    Hangup,
+    /// `POST /-/reload` requests, answered by one reload.
+    Requests(Vec<ReloadRequest>),
+}
+
+/// The signals the daemon handles.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, DaemonError> {
+        let handler = |kind| signal(kind).map_err(DaemonError::Signals);
+        Ok(Self {
+            terminate: handler(SignalKind::terminate())?,
+            interrupt: handler(SignalKind::interrupt())?,
+            hangup: handler(SignalKind::hangup())?,
+        })
     }
-    match server.await {
-        Ok(result) => result.map_err(DaemonError::Serve)?,
-        Err(e) => tracing::warn!("HTTP server task ended abnormally: {e}"),
+
+    /// The next event, or `None` on SIGTERM or SIGINT. Every reload request waiting when one
+    /// arrives is answered by the same reload; those that arrive while it runs wait for the next.
+    async fn next(&mut self, requests: &mut mpsc::Receiver<ReloadRequest>) -> Option<Event> {
+        tokio::select! {
+            _ = self.terminate.recv() => None,
+            _ = self.interrupt.recv() => None,
+            _ = self.hangup.recv() => Some(Event::Hangup),
+            Some(first) = requests.recv() => {
+                let mut answers = vec![first];
+                while let Ok(more) = requests.try_recv() {
+                    answers.push(more);
+                }
+                Some(Event::Requests(answers))
+            }
+        }
     }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Hands memory freed after loading a config (and dropping the one before) back to the system. Reading a large config leaves
@@ -294,6 +339,35 @@ struct Reloader {
 }
 
 impl Reloader {
+    /// Reloads on SIGHUP and on reload requests until SIGTERM or SIGINT, telling systemd of
+    /// each reload and the `status` after it.
+    async fn until_stopped(
+        &self,
+        signals: &mut Signals,
+        requests: &mut mpsc::Receiver<ReloadRequest>,
+        running: &mut Running,
+        status: &dyn Fn() -> String,
+    ) {
+        while let Some(event) = signals.next(requests).await {
+            match event {
+                Event::Hangup => {
+                    tracing::info!("SIGHUP: reloading {}", self.path.display());
+                    notify::reloading();
+                    let _ = self.reload(running).await;
+                }
+                Event::Requests(answers) => {
+                    tracing::info!(requests = answers.len(), "reload requested over HTTP");
+                    notify::reloading();
+                    let result = self.reload(running).await;
+                    for answer in answers {
+                        let _ = answer.send(result.clone());
+                    }
+                }
+            }
+            notify::ready(&status());
+        }
+    }
+
     /// Loads the config again and, if it is valid, checks it instead of the running one.
     async fn reload(&self, running: &mut Running) -> Result<(), String> {
         // On the blocking pool: a config of tens of thousands of integrations takes a moment

@@ -203,74 +203,112 @@ fn verify(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Signer, Denied> {
-    let denied = |code: &'static str, message: &'static str| (code, message);
-    let missing = || {
-        denied(
-            "MissingAuthenticationToken",
-            "Request is missing Authentication Token",
-        )
-    };
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(missing)?;
-    let rest = authorization
-        .strip_prefix("AWS4-HMAC-SHA256 ")
-        .ok_or_else(missing)?;
-    let mut credential = None;
-    let mut signed_headers = None;
-    let mut signature = None;
-    for part in rest.split(',') {
-        match part.trim().split_once('=') {
-            Some(("Credential", v)) => credential = Some(v),
-            Some(("SignedHeaders", v)) => signed_headers = Some(v),
-            Some(("Signature", v)) => signature = Some(v),
-            _ => {}
-        }
-    }
-    let (Some(credential), Some(signed_headers), Some(signature)) =
-        (credential, signed_headers, signature)
-    else {
-        return Err(missing());
-    };
-    let mut scope = credential.splitn(2, '/');
-    let key_id = scope.next().unwrap_or_default();
-    let scope = scope.next().unwrap_or_default();
-    let (secret, signer) = if key_id == accounts::AWS_ACCESS_KEY_ID {
-        (accounts::AWS_SECRET_ACCESS_KEY.to_string(), Signer::User)
-    } else {
-        let session = sts.sessions.get(key_id);
-        match session {
-            Some(session) => {
-                let token = headers
-                    .get("x-amz-security-token")
-                    .and_then(|v| v.to_str().ok());
-                if token != Some(session.token.as_str()) {
-                    return Err(denied(
-                        "InvalidClientTokenId",
-                        "The security token included in the request is invalid.",
-                    ));
-                }
-                (session.secret.clone(), Signer::Session(session))
-            }
-            None => {
-                return Err(denied(
-                    "InvalidClientTokenId",
-                    "The security token included in the request is invalid.",
-                ));
-            }
-        }
-    };
+    let auth = Authorization::of(headers)?;
+    let (key_id, scope) = auth
+        .credential
+        .split_once('/')
+        .unwrap_or((auth.credential, ""));
+    let (secret, signer) = signer(sts, key_id, headers)?;
     let amz_date = headers
         .get("x-amz-date")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let signed_at = chrono::NaiveDateTime::parse_from_str(amz_date, "%Y%m%dT%H%M%SZ")
         .map(|t| t.and_utc())
-        .map_err(|_| denied("IncompleteSignature", "Missing or invalid X-Amz-Date"))?;
+        .map_err(|_| ("IncompleteSignature", "Missing or invalid X-Amz-Date"))?;
     if (chrono::Utc::now() - signed_at).num_minutes().abs() > 15 {
-        return Err(denied("SignatureDoesNotMatch", "Signature expired"));
+        return Err(("SignatureDoesNotMatch", "Signature expired"));
     }
+    let canonical = canonical_request(method, uri, headers, auth.signed_headers, body);
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
+    );
+    let mut key = format!("AWS4{secret}").into_bytes();
+    for part in scope.split('/') {
+        key = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), part.as_bytes())
+            .as_ref()
+            .to_vec();
+    }
+    let expected = hex(hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, &key),
+        string_to_sign.as_bytes(),
+    )
+    .as_ref());
+    if expected != auth.signature {
+        return Err((
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
+        ));
+    }
+    Ok(signer)
+}
+
+/// The parts of an `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…,
+/// Signature=…` header.
+struct Authorization<'a> {
+    credential: &'a str,
+    signed_headers: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> Authorization<'a> {
+    fn of(headers: &'a HeaderMap) -> Result<Self, Denied> {
+        const MISSING: Denied = (
+            "MissingAuthenticationToken",
+            "Request is missing Authentication Token",
+        );
+        let rest = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("AWS4-HMAC-SHA256 "))
+            .ok_or(MISSING)?;
+        let (mut credential, mut signed_headers, mut signature) = (None, None, None);
+        for part in rest.split(',') {
+            match part.trim().split_once('=') {
+                Some(("Credential", v)) => credential = Some(v),
+                Some(("SignedHeaders", v)) => signed_headers = Some(v),
+                Some(("Signature", v)) => signature = Some(v),
+                _ => {}
+            }
+        }
+        Ok(Self {
+            credential: credential.ok_or(MISSING)?,
+            signed_headers: signed_headers.ok_or(MISSING)?,
+            signature: signature.ok_or(MISSING)?,
+        })
+    }
+}
+
+/// Who holds the access key `key_id`, and its secret: credwatch's IAM user, or a session
+/// AssumeRole issued (whose token must come along).
+fn signer(sts: &Sts, key_id: &str, headers: &HeaderMap) -> Result<(String, Signer), Denied> {
+    const INVALID: Denied = (
+        "InvalidClientTokenId",
+        "The security token included in the request is invalid.",
+    );
+    if key_id == accounts::AWS_ACCESS_KEY_ID {
+        return Ok((accounts::AWS_SECRET_ACCESS_KEY.to_string(), Signer::User));
+    }
+    let session = sts.sessions.get(key_id).ok_or(INVALID)?;
+    let token = headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok());
+    if token != Some(session.token.as_str()) {
+        return Err(INVALID);
+    }
+    Ok((session.secret.clone(), Signer::Session(session)))
+}
+
+/// The canonical request SigV4 signs: method, path, sorted query, the signed headers with
+/// their values, and the payload's hash.
+fn canonical_request(
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    signed_headers: &str,
+    body: &[u8],
+) -> String {
     let mut canonical_headers = String::new();
     for name in signed_headers.split(';') {
         let value = headers
@@ -289,7 +327,7 @@ fn verify(
         Some(hash) => hash.to_string(),
         None => hex(digest::digest(&digest::SHA256, body).as_ref()),
     };
-    let canonical_request = format!(
+    format!(
         "{method}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{payload_hash}",
         if uri.path().is_empty() {
             "/"
@@ -297,29 +335,7 @@ fn verify(
             uri.path()
         },
         canonical_query(uri.query().unwrap_or_default()),
-    );
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex(digest::digest(&digest::SHA256, canonical_request.as_bytes()).as_ref())
-    );
-    let mut key = format!("AWS4{secret}").into_bytes();
-    for part in scope.split('/') {
-        key = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), part.as_bytes())
-            .as_ref()
-            .to_vec();
-    }
-    let expected = hex(hmac::sign(
-        &hmac::Key::new(hmac::HMAC_SHA256, &key),
-        string_to_sign.as_bytes(),
     )
-    .as_ref());
-    if expected != signature {
-        return Err(denied(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
-        ));
-    }
-    Ok(signer)
 }
 
 /// The query string as SigV4 canonicalises it: pairs sorted, each half RFC 3986-encoded.

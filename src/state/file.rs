@@ -40,10 +40,7 @@ const SLICE: usize = 256;
 /// slice at a time: with tens of thousands of integrations, encoding them all under one lock
 /// would keep checks waiting.
 pub(super) fn encode(inner: &Mutex<Inner>, out: &mut dyn Write) -> std::io::Result<()> {
-    write!(
-        out,
-        "{{\"format\":\"{FORMAT}\",\"version\":{VERSION},\"integrations\":{{"
-    )?;
+    out.write_all(&header())?;
     let mut buffer = Vec::with_capacity(64 * 1024);
     let mut after: Option<String> = None;
     let mut first = true;
@@ -77,8 +74,20 @@ pub(super) fn encode(inner: &Mutex<Inner>, out: &mut dyn Write) -> std::io::Resu
             None => break,
         }
     }
-    out.write_all(b"}}\n")
+    out.write_all(FOOTER)
 }
+
+/// The file's layout up to the first record: `{"format":…,"version":…,"integrations":{`.
+fn header() -> Vec<u8> {
+    let mut head = serde_json::to_vec(&serde_json::json!({"format": FORMAT, "version": VERSION}))
+        .expect("two plain fields encode");
+    head.pop(); // the object stays open for the records
+    head.extend_from_slice(br#","integrations":{"#);
+    head
+}
+
+/// What closes the records and the file.
+const FOOTER: &[u8] = b"}}\n";
 
 /// The layout of credwatch 0.1's first releases: last successes only.
 #[derive(Deserialize)]
