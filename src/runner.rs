@@ -1,6 +1,7 @@
 //! Runs one check of one integration: a fresh context, the timeout around the whole check, and
-//! the scrub that keeps every secret the check touched out of the message it leaves with. The
-//! scheduler, `credwatch check` and the API all check through here.
+//! the scrub that keeps every secret the check touched out of the message it leaves with
+//! ([`bounded`], which the org view's reads go through too). The scheduler, `credwatch check`
+//! and the API all check through here.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -52,6 +53,31 @@ impl Report {
     }
 }
 
+/// The pipeline every piece of work against a provider goes through (a check, an org view's
+/// read): `work` within `timeout`, else a `timeout` failure saying that `what` did not finish;
+/// and a failure's message scrubbed of every secret `ctx` handed out, before anyone sees it.
+pub async fn bounded<T>(
+    ctx: &CheckContext,
+    timeout: Duration,
+    what: &str,
+    work: impl Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    let result = match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result,
+        Err(_) => Err(Failure::new(
+            FailureReason::Timeout,
+            format!(
+                "{what} did not finish within its timeout of {}",
+                humantime::format_duration(timeout)
+            ),
+        )),
+    };
+    result.map_err(|mut failure| {
+        failure.message = ctx.scrub(&failure.message);
+        failure
+    })
+}
+
 /// Checks one integration now, bounded by its timeout.
 pub async fn run(integration: &Arc<Integration>) -> Report {
     run_with(integration, Resolved::new()).await.0
@@ -69,21 +95,8 @@ pub async fn run_with(integration: &Arc<Integration>, resolved: Resolved) -> (Re
     .with_resolved(resolved);
     ctx.revoke = integration.revoke;
     let started = Instant::now();
-    let outcome =
-        match tokio::time::timeout(integration.timeout, integration.verifier.check(&ctx)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(Failure::new(
-                FailureReason::Timeout,
-                format!(
-                    "the check did not finish within its timeout of {}",
-                    humantime::format_duration(integration.timeout)
-                ),
-            )),
-        };
-    let outcome = outcome.map_err(|mut failure| {
-        failure.message = ctx.scrub(&failure.message);
-        failure
-    });
+    let check = integration.verifier.check(&ctx);
+    let outcome = bounded(&ctx, integration.timeout, "the check", check).await;
     let duration = started.elapsed();
     match &outcome {
         Ok(_) => tracing::debug!(

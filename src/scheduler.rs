@@ -14,7 +14,7 @@
 //! [`GATHER`] after the first is. A check therefore starts up to that much late, never early
 //! (a provider's `Retry-After` is honoured to the millisecond).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,24 +40,26 @@ const BATCH: usize = 16;
 /// The longest first-check delay: start-up checks are spread over at most this long.
 const MAX_START_SPREAD: Duration = Duration::from_secs(30);
 
-/// Rings integrations by their number in [`scheduled`]: each is checked at once (after its
-/// check in flight, if any).
+/// Rings integrations of the schedule by id: each is checked at once (after its check in
+/// flight, if any).
 #[derive(Clone)]
 pub struct Wake {
-    count: usize,
+    /// Each scheduled integration's id, with its place in the schedule.
+    places: Arc<HashMap<String, usize>>,
     tx: mpsc::UnboundedSender<usize>,
 }
 
 impl Wake {
-    /// Asks for a check of integration number `n` now; numbers out of range are ignored.
-    pub fn ring(&self, n: usize) {
-        if n < self.count {
+    /// Asks for a check of the integration `id` now; an id the schedule does not check (an
+    /// inactive integration, one a reload removed) is ignored.
+    pub fn ring(&self, id: &str) {
+        if let Some(&n) = self.places.get(id) {
             let _ = self.tx.send(n);
         }
     }
 }
 
-/// The integrations a schedule checks, in the order that numbers them.
+/// The integrations a schedule checks.
 pub fn scheduled(integrations: &[Arc<Integration>]) -> impl Iterator<Item = &Arc<Integration>> {
     integrations.iter().filter(|i| i.active)
 }
@@ -82,7 +84,11 @@ pub fn spawn(
         .iter()
         .map(|i| first_run(i, checker.last_started(i), changed.contains(&i.id)))
         .collect();
-    let count = active.len();
+    let places = active
+        .iter()
+        .enumerate()
+        .map(|(n, i)| (i.id.clone(), n))
+        .collect();
     let (tx, rx) = mpsc::unbounded_channel();
     let schedule = Schedule {
         integrations: active,
@@ -91,7 +97,10 @@ pub fn spawn(
         shutdown,
     };
     tasks.spawn(schedule.run(first, rx));
-    Wake { count, tx }
+    Wake {
+        places: Arc::new(places),
+        tx,
+    }
 }
 
 /// One task for the whole schedule: a queue of planned runs, each due check started in a task

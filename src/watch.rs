@@ -44,8 +44,8 @@ impl Drop for SecretWatch {
 
 /// What is watched: each secret file, who reads it, and a digest of what it held.
 struct Files {
-    /// File → the integrations that read it, by their number in the schedule (see [`Wake`]).
-    readers: HashMap<PathBuf, Vec<u32>>,
+    /// File → the integrations that read it (rung by id, see [`Wake`]).
+    readers: HashMap<PathBuf, Vec<Arc<Integration>>>,
     /// File → digest of its content (`None`: unreadable).
     digests: HashMap<PathBuf, Option<u64>>,
     /// Directory → the files whose entry or link target lives there.
@@ -87,14 +87,13 @@ pub fn spawn(
     shutdown: CancellationToken,
     tasks: &tokio_util::task::TaskTracker,
 ) -> Option<SecretWatch> {
-    let mut readers: HashMap<PathBuf, Vec<u32>> = HashMap::new();
-    for (n, integration) in crate::scheduler::scheduled(integrations).enumerate() {
+    let mut readers: HashMap<PathBuf, Vec<Arc<Integration>>> = HashMap::new();
+    for integration in crate::scheduler::scheduled(integrations) {
         for secret in &integration.secrets {
             if let Some(path) = secret.source.path() {
                 let reading = readers.entry(path).or_default();
-                let n = u32::try_from(n).expect("fewer than 4 billion integrations");
-                if reading.last() != Some(&n) {
-                    reading.push(n);
+                if !reading.last().is_some_and(|i| Arc::ptr_eq(i, integration)) {
+                    reading.push(integration.clone());
                 }
             }
         }
@@ -225,11 +224,11 @@ async fn run(
             }
             tracing::info!(file = %file.display(), "secret file changed");
             if let Some(readers) = files.readers.get(&file) {
-                woken.extend(readers.iter().copied());
+                woken.extend(readers.iter().map(|i| i.id.clone()));
             }
         }
-        for n in woken {
-            wake.ring(n as usize);
+        for id in woken {
+            wake.ring(&id);
         }
     }
 }

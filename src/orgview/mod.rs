@@ -14,6 +14,7 @@ pub use api::{CERTIFICATES_PERMISSION, INTEGRATIONS_PERMISSION, PAGE_SIZE};
 pub use task::{Observe, spawn};
 
 use crate::config::OrgView;
+use crate::runner;
 use crate::outcome::{Failure, FailureReason};
 use crate::verify::CheckContext;
 
@@ -102,17 +103,8 @@ pub async fn read(org: &Arc<str>, view: &OrgView) -> ViewReport {
     };
     let deadline = started + view.timeout;
     let read = read_parts(&ctx, view, deadline, &mut report);
-    if tokio::time::timeout(view.timeout, read).await.is_err() {
-        report.outcome = Err(Failure::new(
-            FailureReason::Timeout,
-            format!(
-                "the org view was not read within its timeout of {}",
-                humantime::format_duration(view.timeout)
-            ),
-        ));
-    }
-    if let Err(failure) = &mut report.outcome {
-        failure.message = ctx.scrub(&failure.message);
+    report.outcome = runner::bounded(&ctx, view.timeout, "the org view's read", read).await;
+    if let Err(failure) = &report.outcome {
         tracing::warn!(
             org = %org,
             reason = failure.reason.as_str(),
@@ -125,27 +117,21 @@ pub async fn read(org: &Arc<str>, view: &OrgView) -> ViewReport {
     report
 }
 
-/// The parts of [`read`], each recorded in `report` as it arrives.
+/// The parts of [`read`], each recorded in `report` as it arrives; the first failure, with
+/// the others' messages after it.
 async fn read_parts(
     ctx: &CheckContext,
     view: &OrgView,
     deadline: Instant,
     report: &mut ViewReport,
-) {
+) -> Result<(), Failure> {
     let Some(api) = view.integration.verifier.genesys_api() else {
-        report.outcome = Err(Failure::new(
+        return Err(Failure::new(
             FailureReason::ConfigError,
             "the org view's integration is not a genesys_cloud one",
         ));
-        return;
     };
-    let granted = match api.login(ctx).await {
-        Ok(granted) => granted,
-        Err(failure) => {
-            report.outcome = Err(failure);
-            return;
-        }
-    };
+    let granted = api.login(ctx).await?;
     let reader = api::Reader {
         ctx,
         origin: api.origin(),
@@ -170,11 +156,14 @@ async fn read_parts(
     }
     report.revoked = api.revoke(ctx, &granted.access_token).await;
     let mut failures = failures.into_iter();
-    if let Some(mut first) = failures.next() {
-        for other in failures {
-            first.message = format!("{}; {}", first.message, other.message);
+    match failures.next() {
+        None => Ok(()),
+        Some(mut first) => {
+            for other in failures {
+                first.message = format!("{}; {}", first.message, other.message);
+            }
+            Err(first)
         }
-        report.outcome = Err(first);
     }
 }
 

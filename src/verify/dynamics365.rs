@@ -240,8 +240,34 @@ fn token_failure(error: TokenError) -> Failure {
 
 #[cfg(test)]
 mod tests {
-    use super::aadsts_code;
+    use super::{aadsts_code, aadsts_reason};
+    use crate::outcome::FailureReason::{self, *};
     use serde_json::json;
+
+    /// Every AADSTS code PROVIDERS.md lists, and one it does not.
+    #[test]
+    fn aadsts_codes_map_to_reasons() {
+        let rows: &[(u64, Option<FailureReason>)] = &[
+            (50126, Some(InvalidCredentials)),
+            (50034, Some(InvalidCredentials)),
+            (50053, Some(AccountLocked)),
+            (50055, Some(ExpiredCredentials)),
+            (50057, Some(AccountDisabled)),
+            (50076, Some(MfaRequired)),
+            (50079, Some(MfaRequired)),
+            (50158, Some(MfaRequired)),
+            (65001, Some(PermissionDenied)),
+            (53003, Some(PermissionDenied)),
+            (7000218, Some(ConfigError)),
+            (700016, Some(ConfigError)),
+            (90002, Some(ConfigError)),
+            (500011, Some(ConfigError)),
+            (50000, None),
+        ];
+        for &(code, reason) in rows {
+            assert_eq!(aadsts_reason(code).map(|(r, _)| r), reason, "AADSTS{code}");
+        }
+    }
 
     #[test]
     fn aadsts_code_from_error_codes_or_description() {

@@ -392,21 +392,7 @@ pub fn standard_failure(provider: &str, error: TokenError) -> Failure {
             retry_after,
             ..
         } => {
-            let reason = match (code.as_str(), status.map(|s| s.as_u16())) {
-                (_, Some(429)) | ("rate_limit_exceeded" | "slow_down", _) => {
-                    FailureReason::RateLimited
-                }
-                ("invalid_client" | "invalid_grant", _) => FailureReason::InvalidCredentials,
-                ("unauthorized_client" | "access_denied", _) => FailureReason::PermissionDenied,
-                ("invalid_scope", _) => FailureReason::InvalidScope,
-                ("unsupported_grant_type" | "invalid_request", _) => FailureReason::ConfigError,
-                ("temporarily_unavailable" | "server_error", _) | (_, Some(500..=599)) => {
-                    FailureReason::ProviderError
-                }
-                (_, Some(401)) => FailureReason::InvalidCredentials,
-                (_, Some(403)) => FailureReason::PermissionDenied,
-                _ => FailureReason::ProtocolError,
-            };
+            let reason = standard_reason(&code, status.map(|s| s.as_u16()));
             Failure::new(
                 reason,
                 oauth_message(provider, &code, description.as_deref()),
@@ -422,6 +408,23 @@ pub fn standard_failure(provider: &str, error: TokenError) -> Failure {
             format!("{provider}: {message}"),
         ),
         TokenError::Transport(e) => e.into(),
+    }
+}
+
+/// The RFC 6749 table: an error `code` of a token endpoint, with the HTTP status it came with.
+pub(crate) fn standard_reason(code: &str, status: Option<u16>) -> FailureReason {
+    match (code, status) {
+        (_, Some(429)) | ("rate_limit_exceeded" | "slow_down", _) => FailureReason::RateLimited,
+        ("invalid_client" | "invalid_grant", _) => FailureReason::InvalidCredentials,
+        ("unauthorized_client" | "access_denied", _) => FailureReason::PermissionDenied,
+        ("invalid_scope", _) => FailureReason::InvalidScope,
+        ("unsupported_grant_type" | "invalid_request", _) => FailureReason::ConfigError,
+        ("temporarily_unavailable" | "server_error", _) | (_, Some(500..=599)) => {
+            FailureReason::ProviderError
+        }
+        (_, Some(401)) => FailureReason::InvalidCredentials,
+        (_, Some(403)) => FailureReason::PermissionDenied,
+        _ => FailureReason::ProtocolError,
     }
 }
 
@@ -464,4 +467,38 @@ pub fn oauth_message(provider: &str, code: &str, description: Option<&str>) -> S
         message.push_str(&printable(description, 200));
     }
     message
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::standard_reason;
+    use crate::outcome::FailureReason::{self, *};
+
+    /// RFC 6749 section 5.2's codes, and the statuses that decide when the code does not.
+    #[test]
+    fn standard_codes_and_statuses_map_to_reasons() {
+        let rows: &[(&str, Option<u16>, FailureReason)] = &[
+            ("invalid_client", Some(401), InvalidCredentials),
+            ("invalid_grant", Some(400), InvalidCredentials),
+            ("unauthorized_client", Some(400), PermissionDenied),
+            ("access_denied", Some(403), PermissionDenied),
+            ("invalid_scope", Some(400), InvalidScope),
+            ("unsupported_grant_type", Some(400), ConfigError),
+            ("invalid_request", Some(400), ConfigError),
+            ("temporarily_unavailable", Some(503), ProviderError),
+            ("server_error", Some(500), ProviderError),
+            ("rate_limit_exceeded", Some(400), RateLimited),
+            ("slow_down", Some(400), RateLimited),
+            // The status wins for 429 whatever the code, and decides for unknown codes.
+            ("invalid_grant", Some(429), RateLimited),
+            ("something_new", Some(502), ProviderError),
+            ("something_new", Some(401), InvalidCredentials),
+            ("something_new", Some(403), PermissionDenied),
+            ("something_new", Some(400), ProtocolError),
+            ("", None, ProtocolError),
+        ];
+        for &(code, status, reason) in rows {
+            assert_eq!(standard_reason(code, status), reason, "{code:?} {status:?}");
+        }
+    }
 }
