@@ -231,32 +231,40 @@ async fn demo(listen: SocketAddr, dir: Option<PathBuf>, print_config: bool) -> u
     }
 }
 
-async fn check(config: Config, names: &[String], force: &[String], format: Format) -> u8 {
+/// The integrations `check` names (all when it names none), each once, in the order named.
+fn selected(
+    config: &Config,
+    names: &[String],
+    force: &[String],
+) -> Result<Vec<Arc<Integration>>, String> {
     let wanted: Vec<&String> = if names.is_empty() {
         force.iter().collect()
     } else {
         names.iter().chain(force).collect()
     };
-    let selected: Vec<Arc<Integration>> = if wanted.is_empty() {
-        config.integrations.clone()
-    } else {
-        let mut selected: Vec<Arc<Integration>> = Vec::new();
-        for name in wanted {
-            match config.find(name) {
-                Ok(integration) if selected.iter().any(|s| Arc::ptr_eq(s, integration)) => {}
-                Ok(integration) => selected.push(integration.clone()),
-                Err(why) => {
-                    let known: Vec<_> = config.integrations.iter().map(|i| i.id.as_str()).collect();
-                    eprintln!(
-                        "credwatch: {why} in {}; configured: {}",
-                        config.path,
-                        known.join(", ")
-                    );
-                    return EXIT_CONFIG;
-                }
-            }
+    if wanted.is_empty() {
+        return Ok(config.integrations.clone());
+    }
+    let mut selected: Vec<Arc<Integration>> = Vec::new();
+    for name in wanted {
+        let integration = config.find(name).map_err(|why| {
+            let known: Vec<_> = config.integrations.iter().map(|i| i.id.as_str()).collect();
+            format!("{why} in {}; configured: {}", config.path, known.join(", "))
+        })?;
+        if !selected.iter().any(|s| Arc::ptr_eq(s, integration)) {
+            selected.push(integration.clone());
         }
-        selected
+    }
+    Ok(selected)
+}
+
+async fn check(config: Config, names: &[String], force: &[String], format: Format) -> u8 {
+    let selected = match selected(&config, names, force) {
+        Ok(selected) => selected,
+        Err(why) => {
+            eprintln!("credwatch: {why}");
+            return EXIT_CONFIG;
+        }
     };
     // What --force names, as integrations (each was found above).
     let forced: Vec<&str> = force
@@ -305,12 +313,18 @@ async fn check(config: Config, names: &[String], force: &[String], format: Forma
         );
     }
     let rows = rows(&selected, results.into_iter().map(|(_, r)| r).collect());
+    print_rows(&rows, format)
+}
+
+/// Prints the rows as `format` says; the exit code: failed when any active integration did not
+/// pass.
+fn print_rows(rows: &[Row], format: Format) -> u8 {
     match format {
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&rows).expect("rows serialise")
+            serde_json::to_string_pretty(rows).expect("rows serialise")
         ),
-        Format::Table => print_table(&rows),
+        Format::Table => print_table(rows),
     }
     if rows
         .iter()

@@ -122,38 +122,22 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let addr = listen.unwrap_or(config.server.listen);
     let sinks = Sinks::new(&config);
-    let (state, metrics, tasks) = (
-        sinks.state.clone(),
-        sinks.metrics.clone(),
-        sinks.tasks.clone(),
-    );
+    let (state, tasks) = (sinks.state.clone(), sinks.tasks.clone());
     let tls = match &config.server.tls {
         None => None,
         Some(tls) => Some(server::listen::acceptor(tls).map_err(DaemonError::Tls)?),
     };
-    let users = Arc::new(Users::new(config.server.users.clone()));
     let (listener, bound) = bind(addr).await?;
     let mut signals = Signals::install()?;
-
     // Room for a request from every connection the server holds: none waits to be merged.
     let (reload_tx, mut reload_rx) =
         mpsc::channel::<ReloadRequest>(server::listen::MAX_CONNECTIONS);
-    let integrations = Arc::new(RwLock::new(config.integrations.clone()));
-    let hosts = Arc::new(Hosts::new(bound, config.server.names.clone()));
-    let app = AppState {
-        metrics,
-        genesys: sinks.views.clone(),
-        state: state.clone(),
-        checker: sinks.checker.clone(),
-        integrations: integrations.clone(),
-        reload: reload_tx,
-        users: users.clone(),
-        hosts: hosts.clone(),
-        bound,
-    };
-    if let Some(why) = server::posts_refused(bound, &users) {
-        tracing::warn!("{why}");
-    }
+    let app = sinks.app_state(&config, bound, reload_tx);
+    let (integrations, users, hosts) = (
+        app.integrations.clone(),
+        app.users.clone(),
+        app.hosts.clone(),
+    );
     let shutdown = CancellationToken::new();
     let scheme = if tls.is_some() { "https" } else { "http" };
     let server = tasks.spawn(server::serve(listener, app, tls, shutdown.clone()));
@@ -208,6 +192,30 @@ pub async fn run(
 }
 
 impl Sinks {
+    /// What the HTTP server reads and asks of the daemon, for the listener at `bound`.
+    fn app_state(
+        &self,
+        config: &Config,
+        bound: SocketAddr,
+        reload: mpsc::Sender<ReloadRequest>,
+    ) -> AppState {
+        let users = Arc::new(Users::new(config.server.users.clone()));
+        if let Some(why) = server::posts_refused(bound, &users) {
+            tracing::warn!("{why}");
+        }
+        AppState {
+            metrics: self.metrics.clone(),
+            genesys: self.views.clone(),
+            state: self.state.clone(),
+            checker: self.checker.clone(),
+            integrations: Arc::new(RwLock::new(config.integrations.clone())),
+            reload,
+            users,
+            hosts: Arc::new(Hosts::new(bound, config.server.names.clone())),
+            bound,
+        }
+    }
+
     /// The state restored from the last run, fresh metrics of `config`, and the checker that
     /// records into both, with the lockout guard's fingerprint key.
     fn new(config: &Config) -> Self {

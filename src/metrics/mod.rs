@@ -40,19 +40,68 @@ pub struct Metrics {
 }
 
 fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let gauge = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registered(
+        registry,
+        GaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+/// Registers `metric` in `registry` and hands it back.
+fn registered<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> M {
     registry
-        .register(Box::new(gauge.clone()))
+        .register(Box::new(metric.clone()))
         .expect("unique metric");
-    gauge
+    metric
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    registered(
+        registry,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+/// `credwatch_check_duration_seconds`, per type.
+fn check_duration(registry: &Registry) -> HistogramVec {
+    registered(
+        registry,
+        HistogramVec::new(
+            HistogramOpts::new(
+                "credwatch_check_duration_seconds",
+                "Time checks took, per integration type.",
+            )
+            // From a loopback answer (a few ms) to the longest timeout worth having (60 s).
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
+            ]),
+            &["type"],
+        )
+        .expect("valid metric"),
+    )
+}
+
+/// `credwatch_check_start_lag_seconds`.
+fn start_lag(registry: &Registry) -> Histogram {
+    registered(
+        registry,
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "credwatch_check_start_lag_seconds",
+                "How late scheduled checks started: actual minus planned start.",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+        )
+        .expect("valid metric"),
+    )
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
-    let gauge = Gauge::new(name, help).expect("valid metric");
-    registry
-        .register(Box::new(gauge.clone()))
-        .expect("unique metric");
-    gauge
+    registered(registry, Gauge::new(name, help).expect("valid metric"))
 }
 
 impl Default for Metrics {
@@ -80,56 +129,20 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), REVISION])
             .set(1.0);
-        let check_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "credwatch_check_duration_seconds",
-                "Time checks took, per integration type.",
-            )
-            // From a loopback answer (a few ms) to the longest timeout worth having (60 s).
-            .buckets(vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
-            ]),
-            &["type"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(check_duration.clone()))
-            .expect("unique metric");
-        let start_lag = Histogram::with_opts(
-            HistogramOpts::new(
-                "credwatch_check_start_lag_seconds",
-                "How late scheduled checks started: actual minus planned start.",
-            )
-            .buckets(vec![
-                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ]),
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(start_lag.clone()))
-            .expect("unique metric");
-        let revocations = IntCounterVec::new(
-            Opts::new(
-                "credwatch_token_revocations_total",
-                "Revocations of the tokens checks minted, by org, type and result (success or failure).",
-            ),
+        let check_duration = check_duration(&registry);
+        let start_lag = start_lag(&registry);
+        let revocations = counter_vec(
+            &registry,
+            "credwatch_token_revocations_total",
+            "Revocations of the tokens checks minted, by org, type and result (success or failure).",
             &["org", "type", "result"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(revocations.clone()))
-            .expect("unique metric");
-        let forced = IntCounterVec::new(
-            Opts::new(
-                "credwatch_forced_checks_total",
-                "Checks asked for over HTTP (the API or the page's button), by result: checked, or refused (the force cooldown).",
-            ),
+        );
+        let forced = counter_vec(
+            &registry,
+            "credwatch_forced_checks_total",
+            "Checks asked for over HTTP (the API or the page's button), by result: checked, or refused (the force cooldown).",
             &["result"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(forced.clone()))
-            .expect("unique metric");
+        );
         for result in ["checked", "refused"] {
             forced.with_label_values(&[result]);
         }

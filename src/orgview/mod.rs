@@ -14,8 +14,8 @@ pub use api::{CERTIFICATES_PERMISSION, INTEGRATIONS_PERMISSION, PAGE_SIZE};
 pub use task::{Observe, spawn};
 
 use crate::config::OrgView;
-use crate::runner;
 use crate::outcome::{Failure, FailureReason};
+use crate::runner;
 use crate::verify::CheckContext;
 
 /// credwatch's type for a Genesys Cloud integration type id, when it is a data-action type
