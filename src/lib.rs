@@ -5,6 +5,7 @@
 //! [`verify::Verifier`] through [`runner`]; results land in [`state`] and [`metrics`], which the
 //! [`server`] exposes; [`daemon`] ties them together with signals and reloads.
 
+mod basic_auth;
 pub mod certs;
 pub mod checker;
 pub mod clock;
@@ -14,6 +15,7 @@ pub mod demo;
 pub mod guard;
 pub mod http;
 pub mod integration;
+pub mod listen;
 pub mod metrics;
 pub mod notify;
 pub mod orgview;

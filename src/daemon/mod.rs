@@ -125,13 +125,12 @@ pub async fn run(
     let (state, tasks) = (sinks.state.clone(), sinks.tasks.clone());
     let tls = match &config.server.tls {
         None => None,
-        Some(tls) => Some(server::listen::acceptor(tls).map_err(DaemonError::Tls)?),
+        Some(tls) => Some(server::acceptor(tls).map_err(DaemonError::Tls)?),
     };
     let (listener, bound) = bind(addr).await?;
     let mut signals = Signals::install()?;
     // Room for a request from every connection the server holds: none waits to be merged.
-    let (reload_tx, mut reload_rx) =
-        mpsc::channel::<ReloadRequest>(server::listen::MAX_CONNECTIONS);
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(crate::listen::MAX_CONNECTIONS);
     let app = sinks.app_state(&config, bound, reload_tx);
     let (integrations, users, hosts) = (
         app.integrations.clone(),

@@ -16,7 +16,6 @@ use axum::extract::{Request, State as AxumState};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use tokio::sync::Semaphore;
 
 use super::AppState;
@@ -102,7 +101,7 @@ impl Users {
 
     /// What the `Authorization` header proves.
     pub(super) async fn verdict(&self, authorization: Option<&HeaderValue>) -> Verdict {
-        let Some((user, password)) = authorization.and_then(basic) else {
+        let Some((user, password)) = authorization.and_then(crate::basic_auth::credentials) else {
             return Verdict::Refused;
         };
         let (hash, role) = self.lookup(&user);
@@ -147,21 +146,6 @@ impl Users {
     }
 }
 
-/// `Basic base64(user:password)` → user and password.
-pub(crate) fn basic(value: &HeaderValue) -> Option<(String, String)> {
-    let text = value.to_str().ok()?;
-    let (scheme, encoded) = text.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (user, password) = decoded.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
-}
-
 /// Middleware: 401 with `WWW-Authenticate` unless a configured user authenticates; the user's
 /// [`Role`] goes with the request (everyone operates where no users are configured).
 pub(super) async fn require_user(
@@ -202,14 +186,7 @@ pub(super) async fn require_user(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn basic_credentials_are_parsed() {
-        let value = HeaderValue::from_static("Basic b3BzOnMzY3I6ZXQ=");
-        assert_eq!(basic(&value), Some(("ops".into(), "s3cr:et".into())));
-        assert_eq!(basic(&HeaderValue::from_static("Bearer x")), None);
-        assert_eq!(basic(&HeaderValue::from_static("Basic !!")), None);
-    }
+    use base64::Engine;
 
     fn user(password: &str, role: Role) -> User {
         User {

@@ -14,10 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-
-/// The local address a connection arrived on, put on each of its requests by the listener.
-#[derive(Debug, Clone, Copy)]
-pub struct Arrived(pub SocketAddr);
+use crate::listen::Arrived;
 
 /// The names credwatch answers to.
 pub struct Hosts {

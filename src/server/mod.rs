@@ -3,14 +3,14 @@
 //! the status page (`ui.rs`, `page.rs`), the JSON API under `/api/v1` (`api.rs`) and
 //! `POST /-/reload` (reload the config, as SIGHUP does); the host names served (`hosts.rs`), the
 //! users who may use them and their roles (`auth.rs`), the guards on POSTs and the headers that
-//! keep browsers from framing, sniffing or caching; the listener (`listen.rs`). Handlers only
+//! keep browsers from framing, sniffing or caching; the TLS acceptor of `[server.tls]`. The
+//! listener is [`crate::listen`], shared with the demo's simulator. Handlers only
 //! read and ask: what a check does lives in [`crate::checker`].
 
 mod api;
 mod auth;
 mod genesys;
 mod hosts;
-pub mod listen;
 mod page;
 mod scrape;
 mod ui;
@@ -34,7 +34,6 @@ use crate::integration::Integration;
 use crate::metrics::Metrics;
 use crate::state::State;
 pub use auth::Users;
-pub(crate) use auth::basic as basic_credentials;
 pub use hosts::Hosts;
 
 /// A reload asked for over HTTP, answered with the reload's error if it failed.
@@ -237,12 +236,12 @@ pub async fn serve(
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    listen::serve(
+    crate::listen::serve(
         listener,
         router(app),
         tls,
         shutdown,
-        listen::KEEP_ALIVE_IDLE,
+        crate::listen::KEEP_ALIVE_IDLE,
     )
     .await
 }
@@ -293,4 +292,18 @@ async fn reload(AxumState(app): AxumState<AppState>) -> impl IntoResponse {
             "shutting down\n".to_string(),
         ),
     }
+}
+
+/// The TLS acceptor for `[server.tls]`: the certificate chain from its file, the key from its
+/// secret reference.
+pub fn acceptor(tls: &crate::config::ServerTls) -> Result<tokio_rustls::TlsAcceptor, String> {
+    let certs = std::fs::read(&tls.cert_file)
+        .map_err(|e| format!("server.tls.cert_file {}: {e}", tls.cert_file.display()))?;
+    let key = tls
+        .key
+        .source
+        .resolve()
+        .map_err(|e| format!("server.tls.key_file: {e}"))?;
+    crate::listen::tls_acceptor(&certs, key.expose().as_bytes(), None)
+        .map_err(|e| format!("server.tls: {e}"))
 }

@@ -77,7 +77,7 @@ impl Material {
     /// TLS with the demo server certificate, requiring a client certificate from the client CA:
     /// the simulator's mTLS services.
     pub(crate) fn mtls_acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, String> {
-        crate::server::listen::tls_acceptor(
+        crate::listen::tls_acceptor(
             self.server_cert_pem.as_bytes(),
             self.server_key_pem.as_bytes(),
             Some(self.client_ca_pem.as_bytes()),

@@ -171,7 +171,7 @@ impl Simulator {
             assert_eq!(routers.len(), provider.services.len(), "{}", provider.kind);
             // The routers first: zip stops at their end without taking the next listener.
             for (router, (service, listener)) in routers.into_iter().zip(listeners.by_ref()) {
-                tokio::spawn(crate::server::listen::serve(
+                tokio::spawn(crate::listen::serve(
                     listener,
                     router,
                     service.mtls.then(|| mtls.clone()),
@@ -295,7 +295,7 @@ pub(crate) fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a 
 
 /// HTTP Basic credentials, each half form-urldecoded when `decode` (RFC 6749 section 2.3.1).
 pub(crate) fn basic(headers: &HeaderMap, decode: bool) -> Option<(String, String)> {
-    let (user, password) = crate::server::basic_credentials(headers.get(header::AUTHORIZATION)?)?;
+    let (user, password) = crate::basic_auth::credentials(headers.get(header::AUTHORIZATION)?)?;
     if decode {
         let un = |s: &str| {
             url::form_urlencoded::parse(format!("x={s}").as_bytes())

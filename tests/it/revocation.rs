@@ -45,7 +45,7 @@ async fn https_stand(stand: Arc<Mutex<Stand>>) -> (String, String) {
         .unwrap()
         .signed_by(&key, &issuer)
         .unwrap();
-    let acceptor = credwatch::server::listen::tls_acceptor(
+    let acceptor = credwatch::listen::tls_acceptor(
         cert.pem().as_bytes(),
         key.serialize_pem().as_bytes(),
         None,

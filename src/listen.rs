@@ -6,6 +6,9 @@
 //! a whole request yet: idle sockets or keep-alive holders cannot starve a scrape; only requests
 //! in flight keep their slots. On shutdown, idle connections close and requests in flight get a
 //! few seconds to finish.
+//!
+//! The server listens through it, and so does the demo's simulator (each provider with the
+//! keep-alive a real one has).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,7 +26,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::hosts::Arrived;
+/// The local address a connection arrived on, put on each of its requests by the listener (for
+/// the server's host allowlist: an IP literal of its own cannot be rebound).
+#[derive(Debug, Clone, Copy)]
+pub struct Arrived(pub SocketAddr);
 
 /// Connections served at once; a new one beyond takes an idle one's slot (see the module doc).
 pub const MAX_CONNECTIONS: usize = 256;
@@ -274,19 +280,6 @@ where
     }
     served.as_mut().graceful_shutdown();
     let _ = tokio::time::timeout(DRAIN, served.as_mut()).await;
-}
-
-/// The TLS acceptor for `[server.tls]`: the certificate chain from its file, the key from its
-/// secret reference.
-pub fn acceptor(tls: &crate::config::ServerTls) -> Result<TlsAcceptor, String> {
-    let certs = std::fs::read(&tls.cert_file)
-        .map_err(|e| format!("server.tls.cert_file {}: {e}", tls.cert_file.display()))?;
-    let key = tls
-        .key
-        .source
-        .resolve()
-        .map_err(|e| format!("server.tls.key_file: {e}"))?;
-    tls_acceptor(&certs, key.expose().as_bytes(), None).map_err(|e| format!("server.tls: {e}"))
 }
 
 /// A TLS acceptor for a PEM certificate chain (leaf first) and its PEM private key. With
