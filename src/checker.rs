@@ -39,13 +39,13 @@ type InFlight = Shared<BoxFuture<'static, Option<Checked>>>;
 type Forced = Shared<BoxFuture<'static, Checked>>;
 
 /// Takes a finished (or panicked) check out of `in_flight`, unless a later one replaced it.
-struct Leave {
+struct InFlightSlot {
     checker: Arc<Checker>,
     integration: Arc<Integration>,
     number: u64,
 }
 
-impl Drop for Leave {
+impl Drop for InFlightSlot {
     fn drop(&mut self) {
         let mut in_flight = self
             .checker
@@ -226,12 +226,12 @@ impl Checker {
         // A task of its own: the check finishes (and is recorded, and leaves `in_flight`) even
         // when every caller goes away, e.g. an HTTP client that hangs up or a reload.
         let task = self.tasks.spawn(async move {
-            let leave = Leave {
+            let slot = InFlightSlot {
                 checker: this.clone(),
                 integration: task_integration,
                 number,
             };
-            this.run(&leave.integration, force).await
+            this.run(&slot.integration, force).await
         });
         let shared = async move { task.await.ok() }.boxed().shared();
         in_flight.insert(integration.id.clone(), (number, shared.clone()));

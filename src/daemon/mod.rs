@@ -55,7 +55,7 @@ pub enum DaemonError {
 
 /// Where check results go, shared by the scheduler, the API and reloads.
 #[derive(Clone)]
-struct Sinks {
+struct Services {
     state: Arc<State>,
     metrics: Arc<Metrics>,
     checker: Arc<Checker>,
@@ -68,7 +68,7 @@ struct Sinks {
 }
 
 /// The config being checked, the signal that stops its schedule and org views, and the watch
-/// on its secret files. Its tasks run in [`Sinks::tasks`].
+/// on its secret files. Its tasks run in [`Services::tasks`].
 struct Running {
     config: Config,
     stop: CancellationToken,
@@ -77,23 +77,23 @@ struct Running {
 
 impl Running {
     /// Schedules the config's integrations; those in `changed` are checked soon.
-    fn start(config: Config, sinks: &Sinks, changed: &HashSet<String>) -> Self {
+    fn start(config: Config, services: &Services, changed: &HashSet<String>) -> Self {
         let stop = CancellationToken::new();
-        let permits = sinks
+        let permits = services
             .checker
             .set_limits(config.defaults.concurrency, config.defaults.force_cooldown);
         let wake = scheduler::spawn(
             &config.integrations,
             permits,
-            sinks.checker.clone(),
-            sinks.pulse.clone(),
+            services.checker.clone(),
+            services.pulse.clone(),
             stop.clone(),
             changed,
-            &sinks.tasks,
+            &services.tasks,
         );
-        let watch = watch::spawn(&config.integrations, wake, stop.clone(), &sinks.tasks);
-        let observe: Arc<dyn orgview::Observe> = sinks.metrics.clone();
-        orgview::spawn(&config, &sinks.views, &observe, &stop, &sinks.tasks);
+        let watch = watch::spawn(&config.integrations, wake, stop.clone(), &services.tasks);
+        let observe: Arc<dyn orgview::Observe> = services.metrics.clone();
+        orgview::spawn(&config, &services.views, &observe, &stop, &services.tasks);
         Self {
             config,
             stop,
@@ -121,8 +121,8 @@ pub async fn run(
     listen: Option<SocketAddr>,
 ) -> Result<(), DaemonError> {
     let addr = listen.unwrap_or(config.server.listen);
-    let sinks = Sinks::new(&config);
-    let (state, tasks) = (sinks.state.clone(), sinks.tasks.clone());
+    let services = Services::new(&config);
+    let (state, tasks) = (services.state.clone(), services.tasks.clone());
     let tls = match &config.server.tls {
         None => None,
         Some(tls) => Some(server::acceptor(tls).map_err(DaemonError::Tls)?),
@@ -131,7 +131,7 @@ pub async fn run(
     let mut signals = Signals::install()?;
     // Room for a request from every connection the server holds: none waits to be merged.
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(crate::listen::MAX_CONNECTIONS);
-    let app = sinks.app_state(&config, bound, reload_tx);
+    let app = services.app_state(&config, bound, reload_tx);
     let (integrations, users, hosts) = (
         app.integrations.clone(),
         app.users.clone(),
@@ -148,7 +148,7 @@ pub async fn run(
         "credwatch {} listening on {scheme}://{bound}",
         env!("CARGO_PKG_VERSION")
     );
-    let mut running = Running::start(config, &sinks, &HashSet::new());
+    let mut running = Running::start(config, &services, &HashSet::new());
     release_free_memory();
     let status = {
         let (state, integrations) = (state.clone(), integrations.clone());
@@ -156,14 +156,14 @@ pub async fn run(
     };
     notify::ready(&status());
     tasks.spawn(notify::watchdog(
-        sinks.pulse.clone(),
+        services.pulse.clone(),
         status.clone(),
         shutdown.clone(),
     ));
     let reloader = Reloader {
         path: config_path,
         listen_overridden: listen.is_some(),
-        sinks: sinks.clone(),
+        services: services.clone(),
         integrations,
         users,
         hosts,
@@ -190,7 +190,7 @@ pub async fn run(
     Ok(())
 }
 
-impl Sinks {
+impl Services {
     /// What the HTTP server reads and asks of the daemon, for the listener at `bound`.
     fn app_state(
         &self,
@@ -332,14 +332,14 @@ fn release_free_memory() {
 /// The `STATUS=` line: how many integrations, and how they fare.
 fn status_line(state: &State, integrations: &RwLock<Vec<Arc<Integration>>>) -> String {
     let integrations = integrations.read().unwrap_or_else(|p| p.into_inner());
-    server::view::Summary::count(state, &integrations).line()
+    server::model::Summary::count(state, &integrations).line()
 }
 
 /// What a reload needs besides the running config.
 struct Reloader {
     path: PathBuf,
     listen_overridden: bool,
-    sinks: Sinks,
+    services: Services,
     integrations: Arc<RwLock<Vec<Arc<Integration>>>>,
     users: Arc<Users>,
     hosts: Arc<Hosts>,
@@ -388,7 +388,7 @@ impl Reloader {
             Ok(config) => config,
             Err(e) => {
                 tracing::error!("reload failed; keeping the running config: {e}");
-                self.sinks.metrics.reload_failed();
+                self.services.metrics.reload_failed();
                 return Err(e);
             }
         };
@@ -399,14 +399,14 @@ impl Reloader {
         running.stop();
         let diff = ConfigDiff::between(&running.config, &new);
         for gone in &diff.unchecked {
-            self.sinks.metrics.forget(gone);
+            self.services.metrics.forget(gone);
         }
-        self.sinks.state.retain(|id| diff.ids.contains(id));
+        self.services.state.retain(|id| diff.ids.contains(id));
         for org in &diff.views_gone {
-            self.sinks.metrics.forget_view(org);
+            self.services.metrics.forget_view(org);
         }
-        self.sinks.views.retain(|org| diff.viewed.contains(org));
-        self.sinks.metrics.set_config(&new, &self.sinks.state);
+        self.services.views.retain(|org| diff.viewed.contains(org));
+        self.services.metrics.set_config(&new, &self.services.state);
         self.users.replace(new.server.users.clone());
         self.hosts.replace(new.server.names.clone());
         *self.integrations.write().unwrap_or_else(|p| p.into_inner()) = new.integrations.clone();
@@ -417,7 +417,7 @@ impl Reloader {
         );
         let changed: HashSet<String> = diff.changed.iter().map(|id| id.to_string()).collect();
         drop(diff);
-        *running = Running::start(new, &self.sinks, &changed);
+        *running = Running::start(new, &self.services, &changed);
         release_free_memory();
         Ok(())
     }

@@ -3,8 +3,8 @@
 //! histogram is per type. The per-integration series live in a compact store of their own
 //! ([`series`]); everything else is in a `prometheus` registry.
 
+mod org_view;
 mod series;
-mod view;
 
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts,
@@ -36,7 +36,7 @@ pub struct Metrics {
     integrations_limit: GaugeVec,
     reload_successful: Gauge,
     reload_timestamp: Gauge,
-    view: view::ViewMetrics,
+    view: org_view::ViewMetrics,
 }
 
 fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
@@ -147,7 +147,7 @@ impl Metrics {
             forced.with_label_values(&[result]);
         }
         Self {
-            view: view::ViewMetrics::new(&registry),
+            view: org_view::ViewMetrics::new(&registry),
             series: series::Store::default(),
             check_duration,
             start_lag,

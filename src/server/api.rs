@@ -10,13 +10,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
-use super::view::{self, IntegrationView, Summary};
+use super::model::{self, IntegrationModel, Summary};
 
 /// `GET /api/v1/integrations`.
 #[derive(Serialize)]
 struct List {
     summary: Summary,
-    integrations: Vec<IntegrationView>,
+    integrations: Vec<IntegrationModel>,
 }
 
 /// An API error: `{"error": "..."}` with a status.
@@ -30,10 +30,10 @@ fn not_found(why: String) -> Response {
 
 /// Every configured integration, in config order.
 pub(super) async fn list(AxumState(app): AxumState<AppState>) -> Response {
-    let views = app.views();
+    let models = app.models();
     Json(List {
-        summary: Summary::of(&views),
-        integrations: views,
+        summary: Summary::of(&models),
+        integrations: models,
     })
     .into_response()
 }
@@ -44,13 +44,13 @@ pub(super) async fn detail(
     Path(name): Path<String>,
 ) -> Response {
     match app.find(&name) {
-        Ok(integration) => Json(view::integration(&app.state, &integration, true)).into_response(),
+        Ok(integration) => Json(model::integration(&app.state, &integration, true)).into_response(),
         Err(why) => not_found(why),
     }
 }
 
-/// Checks one integration now and answers with its view after the check; 429 with
-/// `Retry-After` and the current view while the force cooldown lasts.
+/// Checks one integration now and answers with its model after the check; 429 with
+/// `Retry-After` and the current model while the force cooldown lasts.
 pub(super) async fn check(
     AxumState(app): AxumState<AppState>,
     Path(name): Path<String>,
@@ -69,11 +69,11 @@ pub(super) async fn check(
         );
     }
     match app.checker.force(&integration).await {
-        Ok(_) => Json(view::integration(&app.state, &integration, true)).into_response(),
+        Ok(_) => Json(model::integration(&app.state, &integration, true)).into_response(),
         Err(cooldown) => (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, super::retry_after_seconds(cooldown))],
-            Json(view::integration(&app.state, &integration, true)),
+            Json(model::integration(&app.state, &integration, true)),
         )
             .into_response(),
     }

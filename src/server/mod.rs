@@ -11,10 +11,10 @@ mod api;
 mod auth;
 mod genesys;
 mod hosts;
+pub mod model;
 mod page;
 mod scrape;
 mod ui;
-pub mod view;
 
 use std::sync::{Arc, RwLock};
 
@@ -69,9 +69,9 @@ impl AppState {
             .clone()
     }
 
-    /// The view of every configured integration, in config order.
-    pub fn views(&self) -> Vec<view::IntegrationView> {
-        view::all(&self.state, &self.integrations())
+    /// The model of every configured integration, in config order.
+    pub fn models(&self) -> Vec<model::IntegrationModel> {
+        model::all(&self.state, &self.integrations())
     }
 
     /// The integration `address` names: `ORG/NAME`, or a `NAME` only one org has.

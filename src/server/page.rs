@@ -9,7 +9,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
-use super::view::{IntegrationView, Status, Summary};
+use super::model::{IntegrationModel, Status, Summary};
 use crate::clock::unix_seconds;
 use crate::verify::TYPES;
 
@@ -54,22 +54,22 @@ pub struct Filters {
 }
 
 impl Filters {
-    fn keeps(&self, view: &IntegrationView) -> bool {
+    fn keeps(&self, model: &IntegrationModel) -> bool {
         let org = self
             .org
             .as_deref()
             .filter(|o| !o.is_empty())
-            .is_none_or(|o| o == view.org);
+            .is_none_or(|o| o == model.org);
         let kind = self
             .kind
             .as_deref()
             .filter(|k| !k.is_empty())
-            .is_none_or(|k| k == view.kind);
+            .is_none_or(|k| k == model.kind);
         let result = self
             .result
             .as_deref()
             .filter(|r| !r.is_empty())
-            .is_none_or(|r| r == view.status.as_str() || view.result.as_deref() == Some(r));
+            .is_none_or(|r| r == model.status.as_str() || model.result.as_deref() == Some(r));
         org && kind && result
     }
 }
@@ -91,13 +91,13 @@ fn layout(title: &str, body: Markup) -> Markup {
 }
 
 /// The overview: summary, filters, one row per integration, failures first.
-pub fn overview(mut views: Vec<IntegrationView>, filters: &Filters) -> Markup {
-    let summary = Summary::of(&views);
-    let orgs: std::collections::BTreeSet<String> = views.iter().map(|v| v.org.clone()).collect();
+pub fn overview(mut models: Vec<IntegrationModel>, filters: &Filters) -> Markup {
+    let summary = Summary::of(&models);
+    let orgs: std::collections::BTreeSet<String> = models.iter().map(|v| v.org.clone()).collect();
     let many_orgs = orgs.len() > 1;
-    views.retain(|v| filters.keeps(v));
+    models.retain(|v| filters.keeps(v));
     // Stable: within a status, config order.
-    views.sort_by_key(|v| v.status);
+    models.sort_by_key(|v| v.status);
     let now = unix_seconds(SystemTime::now());
     let results = [
         "failing", "guarded", "healthy", "inactive", "pending", "success",
@@ -145,30 +145,30 @@ pub fn overview(mut views: Vec<IntegrationView>, filters: &Filters) -> Markup {
                 th { "Guard" } th { "Notes" }
             } }
             tbody {
-                @for view in &views {
+                @for model in &models {
                     tr {
-                        @if many_orgs { td { (view.org) } }
-                        td.name { a href={ "/integrations/" (segment(&view.id)) } { (view.name) } }
-                        td { (view.kind) br; small { (view.credential_type) } }
-                        td { @if view.active { "yes" } @else { span.muted { "no" } } }
-                        td.nowrap { (result(view)) }
-                        td.message { (message(view.message.as_deref())) }
-                        td.nowrap { (ago(view.seconds.last_success, now)) }
-                        td.nowrap { (until(view.seconds.token_expiry, now)) }
-                        td { (certificates(view, now)) }
-                        td.nowrap { (guard(view, now)) }
-                        td.notes { (view.notes.as_deref().unwrap_or("")) }
+                        @if many_orgs { td { (model.org) } }
+                        td.name { a href={ "/integrations/" (segment(&model.id)) } { (model.name) } }
+                        td { (model.kind) br; small { (model.credential_type) } }
+                        td { @if model.active { "yes" } @else { span.muted { "no" } } }
+                        td.nowrap { (result(model)) }
+                        td.message { (message(model.message.as_deref())) }
+                        td.nowrap { (ago(model.seconds.last_success, now)) }
+                        td.nowrap { (until(model.seconds.token_expiry, now)) }
+                        td { (certificates(model, now)) }
+                        td.nowrap { (guard(model, now)) }
+                        td.notes { (model.notes.as_deref().unwrap_or("")) }
                     }
                 }
             }
         }
-        @if views.is_empty() { p.muted { "No integration matches." } }
+        @if models.is_empty() { p.muted { "No integration matches." } }
     }
 }
 
 /// The page of the whole status, with the org views (`[genesys]`) after the integrations.
 pub fn overview_page(
-    views: Vec<IntegrationView>,
+    models: Vec<IntegrationModel>,
     filters: &Filters,
     genesys: &[std::sync::Arc<crate::orgview::ViewReport>],
 ) -> String {
@@ -179,31 +179,31 @@ pub fn overview_page(
         .cloned()
         .collect();
     let section = super::genesys::section(&genesys);
-    let body = html! { (overview(views, filters)) (section) };
+    let body = html! { (overview(models, filters)) (section) };
     layout("credwatch", body).into_string()
 }
 
 /// One integration with its last results.
-pub fn detail_page(view: &IntegrationView, checks_allowed: bool) -> String {
+pub fn detail_page(model: &IntegrationModel, checks_allowed: bool) -> String {
     let now = unix_seconds(SystemTime::now());
     let body = html! {
         p { a href="/" { "← all integrations" } }
-        h1 { (view.name) }
+        h1 { (model.name) }
         dl {
-            dt { "Org" } dd { (view.org) }
-            dt { "Type" } dd { (view.kind) " (" (view.credential_type) ")" }
-            dt { "Active" } dd { @if view.active { "yes" } @else { "no" } }
-            dt { "Result" } dd { (result(view)) }
-            dt { "Message" } dd { (view.message.as_deref().unwrap_or("")) }
-            dt { "Last check" } dd { (ago(view.seconds.last_check, now)) }
-            dt { "Last success" } dd { (ago(view.seconds.last_success, now)) }
-            dt { "Token expiry" } dd { (until(view.seconds.token_expiry, now)) }
-            dt { "Certificates" } dd { (certificates(view, now)) }
-            dt { "Lockout guard" } dd { (guard(view, now)) }
-            dt { "Notes" } dd { (view.notes.as_deref().unwrap_or("")) }
+            dt { "Org" } dd { (model.org) }
+            dt { "Type" } dd { (model.kind) " (" (model.credential_type) ")" }
+            dt { "Active" } dd { @if model.active { "yes" } @else { "no" } }
+            dt { "Result" } dd { (result(model)) }
+            dt { "Message" } dd { (model.message.as_deref().unwrap_or("")) }
+            dt { "Last check" } dd { (ago(model.seconds.last_check, now)) }
+            dt { "Last success" } dd { (ago(model.seconds.last_success, now)) }
+            dt { "Token expiry" } dd { (until(model.seconds.token_expiry, now)) }
+            dt { "Certificates" } dd { (certificates(model, now)) }
+            dt { "Lockout guard" } dd { (guard(model, now)) }
+            dt { "Notes" } dd { (model.notes.as_deref().unwrap_or("")) }
         }
-        @if view.active && checks_allowed {
-            form method="post" action={ "/integrations/" (segment(&view.id)) "/check" } {
+        @if model.active && checks_allowed {
+            form method="post" action={ "/integrations/" (segment(&model.id)) "/check" } {
                 button type="submit" { "Check now" }
                 " (bypasses the lockout guard for one attempt)"
             }
@@ -212,7 +212,7 @@ pub fn detail_page(view: &IntegrationView, checks_allowed: bool) -> String {
         table {
             thead { tr { th { "Ended" } th { "Took" } th { "Result" } th { "Message" } } }
             tbody {
-                @for entry in view.history.iter().flatten() {
+                @for entry in model.history.iter().flatten() {
                     tr {
                         td { (crate::clock::rfc3339(entry.time)) " (" (ago(Some(entry.time), now)) ")" }
                         td { (format!("{:.3} s", entry.duration_seconds)) }
@@ -223,7 +223,7 @@ pub fn detail_page(view: &IntegrationView, checks_allowed: bool) -> String {
             }
         }
     };
-    layout(&format!("{} · credwatch", view.name), body).into_string()
+    layout(&format!("{} · credwatch", model.name), body).into_string()
 }
 
 /// Messages longer than this show their start, and open to the rest.
@@ -239,11 +239,11 @@ fn message(text: Option<&str>) -> Markup {
     html! { details { summary { (start) "…" } (text) } }
 }
 
-fn result(view: &IntegrationView) -> Markup {
-    let class = view.status.as_str();
+fn result(model: &IntegrationModel) -> Markup {
+    let class = model.status.as_str();
     html! {
         span class=(class) {
-            @match (view.status, view.result.as_deref()) {
+            @match (model.status, model.result.as_deref()) {
                 (Status::Inactive, _) => "inactive",
                 (_, None) => "not checked yet",
                 (Status::Guarded, Some(reason)) => { "guarded: " (reason) },
@@ -253,12 +253,12 @@ fn result(view: &IntegrationView) -> Markup {
     }
 }
 
-fn guard(view: &IntegrationView, now: f64) -> Markup {
+fn guard(model: &IntegrationModel, now: f64) -> Markup {
     html! {
-        @if !view.guard.enabled { span.muted { "off" } }
-        @else if view.guard.engaged {
+        @if !model.guard.enabled { span.muted { "off" } }
+        @else if model.guard.engaged {
             span.guarded { "engaged" }
-            @if let Some(at) = view.seconds.guard_retry {
+            @if let Some(at) = model.seconds.guard_retry {
                 br; small { "retry " (until(Some(at), now)) }
             }
         }
@@ -266,9 +266,9 @@ fn guard(view: &IntegrationView, now: f64) -> Markup {
     }
 }
 
-fn certificates(view: &IntegrationView, now: f64) -> Markup {
+fn certificates(model: &IntegrationModel, now: f64) -> Markup {
     html! {
-        @for (label, expiry) in [("client", view.seconds.client_certificate), ("server", view.seconds.server_certificate)] {
+        @for (label, expiry) in [("client", model.seconds.client_certificate), ("server", model.seconds.server_certificate)] {
             @if let Some(expiry) = expiry {
                 @let days = ((expiry - now) / 86_400.0).floor();
                 @let class = if days <= 7.0 { "bad" } else if days <= 30.0 { "amber" } else { "" };

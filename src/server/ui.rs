@@ -7,8 +7,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::AppState;
+use super::model;
 use super::page::{self, Filters};
-use super::view;
 use crate::config::Role;
 
 /// `GET /`.
@@ -17,7 +17,7 @@ pub(super) async fn overview(
     Query(filters): Query<Filters>,
 ) -> Response {
     page_response(page::overview_page(
-        app.views(),
+        app.models(),
         &filters,
         &app.genesys.all(),
     ))
@@ -31,10 +31,10 @@ pub(super) async fn detail(
 ) -> Response {
     match app.find(&name) {
         Ok(integration) => {
-            let view = view::integration(&app.state, &integration, true);
+            let model = model::integration(&app.state, &integration, true);
             let may_check = role.is_some_and(|r| r.0 == Role::Operate)
                 && super::posts_refused(app.bound, &app.users).is_none();
-            page_response(page::detail_page(&view, may_check))
+            page_response(page::detail_page(&model, may_check))
         }
         Err(why) => (StatusCode::NOT_FOUND, format!("{why}\n")).into_response(),
     }

@@ -292,7 +292,7 @@ async fn send_jwt_bearer<EF: ExtraTokenFields>(
 }
 
 /// What the token endpoint answered besides the body the crate parsed.
-struct Seen {
+struct Answered {
     status: StatusCode,
     headers: HeaderMap,
     /// The body of an error answer; empty for a success.
@@ -303,7 +303,7 @@ struct Seen {
 /// headers (`Retry-After`) and body that the crate's error types do not keep.
 struct Sender<'a> {
     http: &'a HttpClient,
-    seen: Mutex<Option<Seen>>,
+    seen: Mutex<Option<Answered>>,
 }
 
 impl<'c> AsyncHttpClient<'c> for Sender<'_> {
@@ -321,7 +321,7 @@ impl<'c> AsyncHttpClient<'c> for Sender<'_> {
             } else {
                 response.body().clone()
             };
-            *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Seen {
+            *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Answered {
                 status: response.status(),
                 headers: response.headers().clone(),
                 body,
@@ -337,7 +337,7 @@ fn granted<EF: ExtraTokenFields + Clone>(
         StandardTokenResponse<EF, BasicTokenType>,
         RequestTokenError<TransportError, BasicErrorResponse>,
     >,
-    seen: Option<Seen>,
+    seen: Option<Answered>,
 ) -> Result<Granted<EF>, TokenError> {
     let status = seen.as_ref().map(|s| s.status);
     let wait = seen.as_ref().and_then(|s| retry_after(&s.headers));

@@ -1,6 +1,7 @@
-//! What the API and the status page show of an integration: one plain, serialisable view built
-//! from the config, the state and this run's last report. Field names are the API's contract
-//! (docs/operating.md, "JSON API"): add fields, never rename them. Nothing secret is in it: messages were
+//! What the API and the status page show of an integration: one plain, serialisable model built
+//! from the config, the state and this run's last report ("view" in credwatch is the org view,
+//! `[genesys]`, only). Field names are the API's contract (docs/operating.md, "JSON API"): add
+//! fields, never rename them. Nothing secret is in it: messages were
 //! scrubbed when the check ended, and the config's secrets are not read here.
 
 use std::sync::Arc;
@@ -43,7 +44,7 @@ impl Status {
 
 /// One integration.
 #[derive(Debug, Clone, Serialize)]
-pub struct IntegrationView {
+pub struct IntegrationModel {
     /// `ORG/NAME`: how the API and the page address it.
     pub id: String,
     pub org: String,
@@ -156,10 +157,10 @@ impl Summary {
         } += 1;
     }
 
-    pub fn of(views: &[IntegrationView]) -> Self {
+    pub fn of(models: &[IntegrationModel]) -> Self {
         let mut summary = Self::default();
-        for view in views {
-            summary.add(view.status);
+        for model in models {
+            summary.add(model.status);
         }
         summary
     }
@@ -177,15 +178,15 @@ fn status_of(integration: &Integration, last: Option<&Entry>, engaged: Option<&E
 }
 
 /// The views of `integrations`, in their order, without history.
-pub fn all(state: &State, integrations: &[Arc<Integration>]) -> Vec<IntegrationView> {
+pub fn all(state: &State, integrations: &[Arc<Integration>]) -> Vec<IntegrationModel> {
     integrations
         .iter()
         .map(|i| integration(state, i, false))
         .collect()
 }
 
-/// The view of one integration; `history` adds its last results.
-pub fn integration(state: &State, integration: &Integration, history: bool) -> IntegrationView {
+/// The model of one integration; `history` adds its last results.
+pub fn integration(state: &State, integration: &Integration, history: bool) -> IntegrationModel {
     let id = integration.id.as_str();
     let record = if history {
         state.record_of(id)
@@ -206,7 +207,7 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
         Some(engaged) => Some(guard::held_message(engaged, id, integration.guard_retry)),
         None => last.and_then(|e| record.message_of(e)).map(str::to_string),
     };
-    IntegrationView {
+    IntegrationModel {
         id: id.to_string(),
         org: integration.org.to_string(),
         name: integration.name.clone(),
