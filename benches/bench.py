@@ -599,7 +599,7 @@ def main():
     parser.add_argument("--soak-interval", type=int, default=60, help="the soak's cadence, seconds")
     parser.add_argument("--soak-seconds", type=float, default=180.0, help="the soak's measured window")
     args = parser.parse_args()
-    warmup, seconds, scale = (3.0, 2.0, 0.1) if args.smoke else (5.0, args.seconds, 1.0)
+    warmup, seconds, scale = (1.0, 1.0, 0.1) if args.smoke else (5.0, args.seconds, 1.0)
 
     global BINARY
     if args.binary:

@@ -14,6 +14,23 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::{Daemon, binary, wait_until, write};
 
+/// Waits for `n` more scheduled checks to start (each one the guard held, or an attempt) than
+/// had started when the daemon was last scraped: time passing, counted by the daemon.
+async fn scheduled_checks(daemon: &Daemon, n: f64) {
+    let starts = |m: &common::Metrics| {
+        m.get("credwatch_check_start_lag_seconds_count", &[])
+            .unwrap_or(0.0)
+    };
+    let before = starts(&daemon.metrics().await);
+    daemon
+        .metrics_when(
+            Duration::from_secs(5 + 2 * n as u64),
+            &format!("{n} more scheduled checks"),
+            |m| starts(m) >= before + n,
+        )
+        .await;
+}
+
 const USERNAME: &str = "integration@example.com";
 const RIGHT: &str = "right-password-1234";
 const WRONG: &str = "stale-password-5678";
@@ -177,7 +194,8 @@ async fn a_stale_password_never_locks_the_account() {
         })
         .await;
     assert_eq!(m.get("credwatch_check_success", &LABELS), Some(0.0));
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    // More scheduled checks than the server takes failures before it locks the user.
+    scheduled_checks(&daemon, 8.0).await;
     assert_eq!(provider.attempts(), 1, "logs:\n{}", daemon.logs());
     let m = daemon.metrics().await;
     let failed = [LABELS[0], LABELS[1], ("result", "invalid_credentials")];
@@ -212,7 +230,7 @@ async fn a_stale_password_never_locks_the_account() {
         assert!(Instant::now() < deadline, "not ready: {}", daemon.logs());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    scheduled_checks(&daemon, 3.0).await;
     assert_eq!(provider.attempts(), 1, "logs:\n{}", daemon.logs());
 
     // `credwatch check` honours the guard; `--force` makes one attempt.
@@ -233,7 +251,7 @@ async fn a_stale_password_never_locks_the_account() {
     let view: serde_json::Value = serde_json::from_str(&b1).unwrap();
     assert_eq!(view["result"], "invalid_credentials");
     assert_eq!(view["guard"]["engaged"], true);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    scheduled_checks(&daemon, 2.0).await;
     assert_eq!(provider.attempts(), 3);
 
     // The fixed password: one attempt within 2 s of the file changing, and it passes.
@@ -291,7 +309,7 @@ async fn guard_false_turns_it_off_and_reloads_keep_it() {
     let after = provider.attempts();
     let (status, body) = daemon.post("/-/reload").await;
     assert_eq!(status, 200, "{body}");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    scheduled_checks(&daemon, 3.0).await;
     assert_eq!(provider.attempts(), after, "logs:\n{}", daemon.logs());
 }
 
