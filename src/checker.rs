@@ -21,7 +21,7 @@ use crate::guard::{self, Decision, Engaged, FingerprintKey};
 use crate::integration::Integration;
 use crate::metrics::Metrics;
 use crate::runner::{self, Report};
-use crate::secret::resolve_all;
+use crate::secret::{Resolved, SecretFiles, resolve_all};
 use crate::state::State;
 
 /// What asking for a check gave.
@@ -95,16 +95,19 @@ pub struct Checker {
     limits: Mutex<Limits>,
     /// Integration id → when its last forced check was let through, and that check.
     forced: Mutex<HashMap<String, (Instant, Forced)>>,
+    /// The secret files the watcher watches, read through by every check.
+    secret_files: SecretFiles,
 }
 
 impl Checker {
     /// `key` fingerprints credentials for the guard (see [`FingerprintKey::load`]); every check
-    /// runs as a task of `tasks`.
+    /// runs as a task of `tasks` and reads secret files through `secret_files`.
     pub fn new(
         state: Arc<State>,
         metrics: Arc<Metrics>,
         key: FingerprintKey,
         tasks: TaskTracker,
+        secret_files: SecretFiles,
     ) -> Arc<Self> {
         Arc::new(Self {
             state,
@@ -118,6 +121,7 @@ impl Checker {
                 force_cooldown: Duration::from_secs(300),
             }),
             forced: Mutex::new(HashMap::new()),
+            secret_files,
         })
     }
 
@@ -240,7 +244,8 @@ impl Checker {
 
     async fn run(&self, integration: &Arc<Integration>, force: bool) -> Checked {
         if !integration.guard {
-            let report = runner::run(integration).await;
+            let files = &self.secret_files;
+            let (report, _) = runner::run_with(integration, Resolved::new(), files).await;
             self.state.record(&report, None);
             self.metrics.observe(&report);
             return Checked::Ran(report);
@@ -248,7 +253,7 @@ impl Checker {
         let name = integration.id.as_str();
         // Read once: the fingerprint is of exactly what the attempt will send. It is needed
         // only to release an engaged guard or to engage one, so mostly not at all.
-        let resolved = resolve_all(&integration.secrets);
+        let resolved = resolve_all(&integration.secrets, &self.secret_files);
         let engaged = self.state.guard(name, integration.kind.key);
         let fingerprint = engaged
             .is_some()
@@ -276,7 +281,7 @@ impl Checker {
             ),
             Decision::Attempt(None) => {}
         }
-        let (report, resolved) = runner::run_with(integration, resolved).await;
+        let (report, resolved) = runner::run_with(integration, resolved, &self.secret_files).await;
         let engaged = guard::after(&report.outcome, unix_seconds(report.finished), || {
             fingerprint.unwrap_or_else(|| self.key.fingerprint(integration, &resolved))
         });

@@ -284,6 +284,8 @@ async fn check(config: Config, names: &[String], force: &[String], format: Forma
         Arc::new(Metrics::new()),
         key,
         tokio_util::task::TaskTracker::new(),
+        // Nothing is watched in a one-off check: every secret is read afresh.
+        credwatch::secret::SecretFiles::default(),
     );
     let mut results: Vec<(usize, CheckResult)> =
         futures_util::stream::iter(selected.iter().enumerate().filter(|(_, i)| i.active))

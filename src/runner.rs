@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::integration::Integration;
 use crate::outcome::{Failure, FailureReason, Outcome};
-use crate::secret::Resolved;
+use crate::secret::{Resolved, SecretFiles};
 use crate::verify::{Certificates, CheckContext};
 
 /// The result of one check, with its timing.
@@ -78,21 +78,29 @@ pub async fn bounded<T>(
     })
 }
 
-/// Checks one integration now, bounded by its timeout.
+/// Checks one integration now, bounded by its timeout, reading every secret afresh.
 pub async fn run(integration: &Arc<Integration>) -> Report {
-    run_with(integration, Resolved::new()).await.0
+    run_with(integration, Resolved::new(), &SecretFiles::default())
+        .await
+        .0
 }
 
 /// The same, with secret values read for this check already (for the lockout guard): they are
-/// not read a second time, and they are handed back with the report.
-pub async fn run_with(integration: &Arc<Integration>, resolved: Resolved) -> (Report, Resolved) {
+/// not read a second time, and they are handed back with the report. The others are read
+/// through `files` (the daemon's, which keeps what the watcher watches).
+pub async fn run_with(
+    integration: &Arc<Integration>,
+    resolved: Resolved,
+    files: &SecretFiles,
+) -> (Report, Resolved) {
     let mut ctx = CheckContext::new(
         &integration.name,
         &integration.http,
         integration.timeout,
         integration.follow_up,
     )
-    .with_resolved(resolved);
+    .with_resolved(resolved)
+    .with_secret_files(files.clone());
     ctx.revoke = integration.revoke;
     let started = Instant::now();
     let check = integration.verifier.check(&ctx);

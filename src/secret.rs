@@ -1,12 +1,13 @@
 //! Secrets and secret references. A `Secret` never shows its value through `Debug` or `Display`;
 //! a `SecretRef` says where a secret lives and is resolved afresh at every check, so rotating a
-//! file takes effect without a reload. A file the watcher watches (`crate::watch`) is read once
-//! and again after every change the watcher sees; a file nobody watches is read at every check.
+//! file takes effect without a reload. The daemon's [`SecretFiles`] (handed to the watcher,
+//! `crate::watch`, and to every check) keeps a watched file's content from one read to the
+//! next change the watcher sees; a file nobody watches is read at every check.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -111,9 +112,14 @@ impl SecretRef {
 
     /// Reads the secret now.
     pub fn resolve(&self) -> Result<Secret, SecretError> {
+        self.resolve_with(&SecretFiles::default())
+    }
+
+    /// Reads the secret now, a watched file's content from `files` while it is unchanged.
+    pub fn resolve_with(&self, files: &SecretFiles) -> Result<Secret, SecretError> {
         let value = match self {
             Self::Literal(secret) => secret.expose().to_string(),
-            Self::File(path) => read_file(path)?,
+            Self::File(path) => files.read(path)?,
             Self::Env(var) => match std::env::var(var) {
                 Ok(value) => value,
                 Err(std::env::VarError::NotPresent) => {
@@ -126,7 +132,7 @@ impl SecretRef {
             Self::Credential(name) => {
                 let dir = std::env::var_os("CREDENTIALS_DIRECTORY")
                     .ok_or_else(|| SecretError::NoCredentialsDirectory(name.clone()))?;
-                read_file(&PathBuf::from(dir).join(name))?
+                files.read(&PathBuf::from(dir).join(name))?
             }
         };
         if value.is_empty() {
@@ -150,72 +156,79 @@ struct WatchedFiles {
     changes: u64,
 }
 
-static WATCHED: LazyLock<Mutex<WatchedFiles>> = LazyLock::new(Mutex::default);
+/// The secret files the watcher watches, with their content since its last change: shared by
+/// the watcher (which says what is watched and what changed) and the checks (which read
+/// through it). A fresh one watches nothing, so every read goes to the disk.
+#[derive(Clone, Default)]
+pub struct SecretFiles(Arc<Mutex<WatchedFiles>>);
 
-fn watched() -> std::sync::MutexGuard<'static, WatchedFiles> {
-    WATCHED.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A watcher now watches `paths`: their content may be kept between checks.
-pub(crate) fn watch_files(paths: &[PathBuf]) {
-    let mut watched = watched();
-    for path in paths {
-        watched
-            .files
-            .entry(path.clone())
-            .or_insert(Watched {
-                watchers: 0,
-                content: None,
-            })
-            .watchers += 1;
+impl SecretFiles {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WatchedFiles> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
 
-/// A watcher of `paths` stopped: unless another watches them, they are read at every check.
-pub(crate) fn unwatch_files(paths: &[PathBuf]) {
-    let mut watched = watched();
-    for path in paths {
-        if let Some(file) = watched.files.get_mut(path) {
-            file.watchers -= 1;
-            if file.watchers == 0 {
-                watched.files.remove(path);
+    /// A watcher now watches `paths`: their content may be kept between checks.
+    pub(crate) fn watch(&self, paths: &[PathBuf]) {
+        let mut watched = self.lock();
+        for path in paths {
+            watched
+                .files
+                .entry(path.clone())
+                .or_insert(Watched {
+                    watchers: 0,
+                    content: None,
+                })
+                .watchers += 1;
+        }
+    }
+
+    /// A watcher of `paths` stopped: unless another watches them, they are read at every check.
+    pub(crate) fn unwatch(&self, paths: &[PathBuf]) {
+        let mut watched = self.lock();
+        for path in paths {
+            if let Some(file) = watched.files.get_mut(path) {
+                file.watchers -= 1;
+                if file.watchers == 0 {
+                    watched.files.remove(path);
+                }
             }
         }
     }
-}
 
-/// The watcher saw something change (or lost track): every watched file is read afresh.
-pub(crate) fn files_changed() {
-    let mut watched = watched();
-    watched.changes += 1;
-    for file in watched.files.values_mut() {
-        file.content = None;
-    }
-}
-
-/// A secret file's content: kept from an earlier read while the file is watched and unchanged.
-fn read_file(path: &Path) -> Result<String, SecretError> {
-    let changes = {
-        let watched = watched();
-        match watched.files.get(path) {
-            Some(Watched {
-                content: Some(content),
-                ..
-            }) => return Ok(content.expose().to_string()),
-            Some(_) => Some(watched.changes),
-            None => None,
-        }
-    };
-    let text = read_from_disk(path)?;
-    if let Some(changes) = changes {
-        let mut watched = watched();
-        if watched.changes == changes
-            && let Some(file) = watched.files.get_mut(path)
-        {
-            file.content = Some(Secret::new(text.clone()));
+    /// The watcher saw something change (or lost track): every watched file is read afresh.
+    pub(crate) fn changed(&self) {
+        let mut watched = self.lock();
+        watched.changes += 1;
+        for file in watched.files.values_mut() {
+            file.content = None;
         }
     }
-    Ok(text)
+
+    /// A secret file's content: kept from an earlier read while the file is watched and
+    /// unchanged.
+    fn read(&self, path: &Path) -> Result<String, SecretError> {
+        let changes = {
+            let watched = self.lock();
+            match watched.files.get(path) {
+                Some(Watched {
+                    content: Some(content),
+                    ..
+                }) => return Ok(content.expose().to_string()),
+                Some(_) => Some(watched.changes),
+                None => None,
+            }
+        };
+        let text = read_from_disk(path)?;
+        if let Some(changes) = changes {
+            let mut watched = self.lock();
+            if watched.changes == changes
+                && let Some(file) = watched.files.get_mut(path)
+            {
+                file.content = Some(Secret::new(text.clone()));
+            }
+        }
+        Ok(text)
+    }
 }
 
 fn read_from_disk(path: &Path) -> Result<String, SecretError> {
@@ -239,14 +252,14 @@ fn read_from_disk(path: &Path) -> Result<String, SecretError> {
 /// fingerprints is then exactly what the check sends. An error is the reference's message.
 pub type Resolved = Vec<(Arc<str>, Result<Secret, String>)>;
 
-/// Reads every field now.
-pub fn resolve_all(fields: &[SecretField]) -> Resolved {
+/// Reads every field now, watched files through `files`.
+pub fn resolve_all(fields: &[SecretField], files: &SecretFiles) -> Resolved {
     fields
         .iter()
         .map(|f| {
             (
                 f.field.clone(),
-                f.source.resolve().map_err(|e| e.to_string()),
+                f.source.resolve_with(files).map_err(|e| e.to_string()),
             )
         })
         .collect()
@@ -287,10 +300,15 @@ mod tests {
     fn watched_files_are_read_again_only_after_a_change() {
         let dir = tempfile::tempdir().unwrap();
         let (watched, unwatched) = (dir.path().join("w"), dir.path().join("u"));
-        let read = |path: &PathBuf| SecretRef::File(path.as_path().into()).resolve().unwrap();
+        let files = SecretFiles::default();
+        let read = |path: &PathBuf| {
+            SecretRef::File(path.as_path().into())
+                .resolve_with(&files)
+                .unwrap()
+        };
         std::fs::write(&watched, "one").unwrap();
         std::fs::write(&unwatched, "one").unwrap();
-        watch_files(std::slice::from_ref(&watched));
+        files.watch(std::slice::from_ref(&watched));
         assert_eq!(read(&watched).expose(), "one");
         assert_eq!(read(&unwatched).expose(), "one");
         std::fs::write(&watched, "two").unwrap();
@@ -298,11 +316,16 @@ mod tests {
         // The watcher has not reported the change yet: the kept content stands.
         assert_eq!(read(&watched).expose(), "one");
         assert_eq!(read(&unwatched).expose(), "two");
-        files_changed();
+        files.changed();
         assert_eq!(read(&watched).expose(), "two");
-        // Nobody watches it any more: read at every check.
-        unwatch_files(std::slice::from_ref(&watched));
+        // What one handle keeps, another (a `credwatch check`, a test's) does not see.
         std::fs::write(&watched, "three").unwrap();
-        assert_eq!(read(&watched).expose(), "three");
+        assert_eq!(read(&watched).expose(), "two");
+        let fresh = SecretRef::File(watched.as_path().into()).resolve().unwrap();
+        assert_eq!(fresh.expose(), "three");
+        // Nobody watches it any more: read at every check.
+        files.unwatch(std::slice::from_ref(&watched));
+        std::fs::write(&watched, "four").unwrap();
+        assert_eq!(read(&watched).expose(), "four");
     }
 }

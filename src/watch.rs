@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::integration::Integration;
 use crate::scheduler::Wake;
+use crate::secret::SecretFiles;
 
 /// Quiet time that ends a burst of events.
 const SETTLE: Duration = Duration::from_millis(150);
@@ -29,6 +30,8 @@ pub struct SecretWatch {
     task: tokio::task::JoinHandle<()>,
     /// The files whose content checks may keep while this watch runs.
     files: Kept,
+    /// Where checks keep it.
+    cache: SecretFiles,
 }
 
 /// The files this watch lets checks keep the content of (see [`crate::secret`]).
@@ -38,7 +41,7 @@ impl Drop for SecretWatch {
     fn drop(&mut self) {
         self.task.abort();
         let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
-        crate::secret::unwatch_files(&files);
+        self.cache.unwatch(&files);
     }
 }
 
@@ -83,6 +86,7 @@ impl Files {
 /// refuses a watcher: checks then run on their cadence only.
 pub fn spawn(
     integrations: &[Arc<Integration>],
+    cache: &SecretFiles,
     wake: Wake,
     shutdown: CancellationToken,
     tasks: &tokio_util::task::TaskTracker,
@@ -102,17 +106,18 @@ pub fn spawn(
         return None;
     }
     let (events_tx, events_rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
+    let changed = cache.clone();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         match event {
             // Opening a file to read it changes nothing.
             Ok(event) if event.kind.is_access() => {}
             Ok(event) => {
                 // At once, before the burst settles: no check keeps reading what was there.
-                crate::secret::files_changed();
+                changed.changed();
                 let _ = events_tx.send(event.paths);
             }
             // Events were lost (a full queue): nothing kept can be trusted.
-            Err(_) => crate::secret::files_changed(),
+            Err(_) => changed.changed(),
         }
     });
     let mut watcher = match watcher {
@@ -143,10 +148,19 @@ pub fn spawn(
         }
     }
     // Only files whose every directory is watched: a change elsewhere would go unseen.
-    crate::secret::watch_files(&kept);
+    cache.watch(&kept);
     let kept = Arc::new(std::sync::Mutex::new(kept));
-    let task = tasks.spawn(run(watcher, files, events_rx, wake, shutdown, kept.clone()));
-    Some(SecretWatch { task, files: kept })
+    let watching = Watching {
+        wake,
+        kept: kept.clone(),
+        cache: cache.clone(),
+    };
+    let task = tasks.spawn(run(watcher, files, events_rx, watching, shutdown));
+    Some(SecretWatch {
+        task,
+        files: kept,
+        cache: cache.clone(),
+    })
 }
 
 /// Watches `dir` for `file`; whether it is watched.
@@ -167,14 +181,21 @@ fn add_dir(watcher: &mut RecommendedWatcher, files: &mut Files, dir: PathBuf, fi
     !files.unwatched.contains(&dir)
 }
 
+/// Whom a watch tells of a change: the schedule, and the checks' cache of the files it keeps.
+struct Watching {
+    wake: Wake,
+    kept: Kept,
+    cache: SecretFiles,
+}
+
 async fn run(
     mut watcher: RecommendedWatcher,
     mut files: Files,
     mut events: mpsc::UnboundedReceiver<Vec<PathBuf>>,
-    wake: Wake,
+    watching: Watching,
     shutdown: CancellationToken,
-    kept: Kept,
 ) {
+    let Watching { wake, kept, cache } = watching;
     loop {
         let mut touched = BTreeSet::new();
         tokio::select! {
@@ -218,7 +239,7 @@ async fn run(
                     // Its new directory is not watched: read it at every check from now on.
                     let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
                     if let Some(at) = kept.iter().position(|f| *f == file) {
-                        crate::secret::unwatch_files(&[kept.swap_remove(at)]);
+                        cache.unwatch(&[kept.swap_remove(at)]);
                     }
                 }
             }

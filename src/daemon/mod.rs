@@ -33,6 +33,7 @@ use crate::metrics::Metrics;
 use crate::notify;
 use crate::orgview::{self, Views};
 use crate::scheduler;
+use crate::secret::SecretFiles;
 use crate::server::{self, AppState, Hosts, ReloadRequest, Users};
 use crate::state::State;
 use crate::watch::{self, SecretWatch};
@@ -65,6 +66,8 @@ struct Services {
     views: Arc<Views>,
     /// The one owner of every task the daemon starts.
     tasks: TaskTracker,
+    /// The secret files the watcher watches, as checks read them.
+    secret_files: SecretFiles,
 }
 
 /// The config being checked, the signal that stops its schedule and org views, and the watch
@@ -91,7 +94,13 @@ impl Running {
             changed,
             &services.tasks,
         );
-        let watch = watch::spawn(&config.integrations, wake, stop.clone(), &services.tasks);
+        let watch = watch::spawn(
+            &config.integrations,
+            &services.secret_files,
+            wake,
+            stop.clone(),
+            &services.tasks,
+        );
         let observe: Arc<dyn orgview::Observe> = services.metrics.clone();
         orgview::spawn(&config, &services.views, &observe, &stop, &services.tasks);
         Self {
@@ -226,7 +235,14 @@ impl Services {
         let metrics = Arc::new(Metrics::new());
         metrics.set_config(config, &state);
         let tasks = TaskTracker::new();
-        let checker = Checker::new(state.clone(), metrics.clone(), key, tasks.clone());
+        let secret_files = SecretFiles::default();
+        let checker = Checker::new(
+            state.clone(),
+            metrics.clone(),
+            key,
+            tasks.clone(),
+            secret_files.clone(),
+        );
         Self {
             state,
             metrics,
@@ -234,6 +250,7 @@ impl Services {
             pulse: Arc::default(),
             views: Arc::default(),
             tasks,
+            secret_files,
         }
     }
 }

@@ -11,7 +11,7 @@ use reqwest::RequestBuilder;
 use super::scrub::Scrubber;
 use crate::http::HttpClient;
 use crate::outcome::{Failure, FailureReason};
-use crate::secret::{Resolved, Secret, SecretField};
+use crate::secret::{Resolved, Secret, SecretField, SecretFiles};
 
 /// What a revocation leaves of the check's timeout: a slow revocation ends this long before the
 /// check would time out, so that it never turns a passed check into a failed one.
@@ -40,6 +40,8 @@ pub struct CheckContext {
     pub timeout: Duration,
     handed_out: Mutex<Vec<Secret>>,
     resolved: Resolved,
+    /// Where secret files are read through (the daemon's keeps what the watcher watches).
+    secret_files: SecretFiles,
     started: Instant,
     client_cert_expiry: Mutex<Option<SystemTime>>,
 }
@@ -54,6 +56,7 @@ impl CheckContext {
             timeout,
             handed_out: Mutex::new(Vec::new()),
             resolved: Resolved::new(),
+            secret_files: SecretFiles::default(),
             started: Instant::now(),
             client_cert_expiry: Mutex::new(None),
         }
@@ -63,6 +66,12 @@ impl CheckContext {
     /// them instead of reading again.
     pub fn with_resolved(mut self, resolved: Resolved) -> Self {
         self.resolved = resolved;
+        self
+    }
+
+    /// Reads secret files through `files` (see [`SecretFiles`]).
+    pub fn with_secret_files(mut self, files: SecretFiles) -> Self {
+        self.secret_files = files;
         self
     }
 
@@ -76,7 +85,10 @@ impl CheckContext {
     pub fn secret(&self, field: &SecretField) -> Result<Secret, Failure> {
         let read = match self.resolved.iter().find(|(name, _)| *name == field.field) {
             Some((_, read)) => read.clone(),
-            None => field.source.resolve().map_err(|e| e.to_string()),
+            None => field
+                .source
+                .resolve_with(&self.secret_files)
+                .map_err(|e| e.to_string()),
         };
         let secret = read.map_err(|e| {
             Failure::new(FailureReason::ConfigError, format!("{}: {e}", field.field))
