@@ -15,6 +15,7 @@ use crate::http::HttpClient;
 use crate::integration::{Integration, find};
 pub use crate::spec::ConfigError;
 use crate::spec::Source;
+use crate::spec::intern::Interner;
 use crate::verify::{self, IntegrationType};
 
 /// Where `credwatch` looks when neither `--config` nor `CREDWATCH_CONFIG` is given.
@@ -103,7 +104,8 @@ impl Config {
 
     /// Validates config text; `path` names it in messages and anchors its `include` patterns.
     pub fn parse(path: &str, text: &str) -> Result<Config, ConfigError> {
-        let source = Arc::new(Source::new(path, text));
+        let interner = Interner::default();
+        let source = Arc::new(Source::new(path, text, &interner));
         let raw: raw::RawConfig = toml::from_str(text)
             .map_err(|e| source.error(e.span(), e.message().trim_end().to_string()))?;
         let defaults = raw.defaults.resolve(&source)?;
@@ -122,7 +124,8 @@ impl Config {
         };
         // Each included file is read, built and dropped in turn: the parsed TOML of a hundred
         // orgs is never in memory at once.
-        let files = std::iter::once(Ok(main)).chain(included.iter().map(|path| org_file(path)));
+        let files =
+            std::iter::once(Ok(main)).chain(included.iter().map(|path| org_file(path, &interner)));
         let mut warnings = Vec::new();
         let mut orgs: Vec<Org> = Vec::new();
         let mut integrations = Vec::new();
@@ -308,14 +311,14 @@ fn included(
 }
 
 /// Reads one included org file: an org named by `org`, else by the file's stem.
-fn org_file(path: &Path) -> Result<OrgFile, ConfigError> {
+fn org_file(path: &Path, interner: &Interner) -> Result<OrgFile, ConfigError> {
     {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             path: shown.clone(),
             source: e,
         })?;
-        let file_source = Arc::new(Source::new(&shown, &text));
+        let file_source = Arc::new(Source::new(&shown, &text, interner));
         let raw: raw::RawOrgFile = toml::from_str(&text)
             .map_err(|e| file_source.error(e.span(), e.message().trim_end().to_string()))?;
         let stem = path

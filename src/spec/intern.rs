@@ -1,14 +1,14 @@
 //! One copy of each URL, secret file path and field name the config names. Tens of thousands
 //! of integrations mostly share a few dozen endpoints (every Google integration's token URL, an
 //! org's Zendesk) and secret files, and a parsed URL alone costs well over a hundred bytes:
-//! integrations hold shared pointers instead. Entries whose value every config dropped are
-//! swept as a table grows.
+//! integrations hold shared pointers instead. An [`Interner`] lives for one load of the config
+//! (every file of it shares one); entries whose value was dropped are swept as a table grows.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use url::Url;
 
@@ -54,24 +54,41 @@ where
     value
 }
 
-static URLS: LazyLock<Mutex<Table<String, Url>>> = LazyLock::new(Mutex::default);
-static PATHS: LazyLock<Mutex<Table<PathBuf, Path>>> = LazyLock::new(Mutex::default);
-static TEXTS: LazyLock<Mutex<Table<String, str>>> = LazyLock::new(Mutex::default);
+/// The tables of one load of the config; clones share them.
+#[derive(Clone, Default)]
+pub struct Interner(Arc<Tables>);
 
-/// The shared copy of `url`.
-pub fn shared(url: Url) -> SharedUrl {
-    let key = url.as_str().to_string();
-    intern(&URLS, &key.clone(), || (key, Arc::new(url)))
+impl std::fmt::Debug for Interner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Interner")
+    }
 }
 
-/// The shared copy of a path.
-pub fn path(path: &Path) -> Arc<Path> {
-    intern(&PATHS, path, || (path.to_path_buf(), Arc::from(path)))
+#[derive(Default)]
+struct Tables {
+    urls: Mutex<Table<String, Url>>,
+    paths: Mutex<Table<PathBuf, Path>>,
+    texts: Mutex<Table<String, str>>,
 }
 
-/// The shared copy of a short text (a field name).
-pub fn text(text: &str) -> Arc<str> {
-    intern(&TEXTS, text, || (text.to_string(), Arc::from(text)))
+impl Interner {
+    /// The shared copy of `url`.
+    pub fn url(&self, url: Url) -> SharedUrl {
+        let key = url.as_str().to_string();
+        intern(&self.0.urls, &key.clone(), || (key, Arc::new(url)))
+    }
+
+    /// The shared copy of a path.
+    pub fn path(&self, path: &Path) -> Arc<Path> {
+        intern(&self.0.paths, path, || {
+            (path.to_path_buf(), Arc::from(path))
+        })
+    }
+
+    /// The shared copy of a short text (a field name).
+    pub fn text(&self, text: &str) -> Arc<str> {
+        intern(&self.0.texts, text, || (text.to_string(), Arc::from(text)))
+    }
 }
 
 #[cfg(test)]
@@ -80,6 +97,10 @@ mod tests {
 
     #[test]
     fn equal_values_are_one_copy_until_dropped() {
+        let interner = Interner::default();
+        let shared = |url| interner.url(url);
+        let path = |p| interner.path(p);
+        let text = |t| interner.text(t);
         let a = shared(Url::parse("https://intern.example/token").unwrap());
         let b = shared(Url::parse("https://intern.example/token").unwrap());
         assert!(Arc::ptr_eq(&a, &b));
@@ -94,5 +115,8 @@ mod tests {
             &text("credentials.password"),
             &text("credentials.password")
         ));
+        // Another load's interner shares nothing with this one.
+        let other = Interner::default().url(Url::parse("https://intern.example/token").unwrap());
+        assert!(!Arc::ptr_eq(&again, &other));
     }
 }

@@ -11,6 +11,7 @@ use toml::{Spanned, Value};
 use url::Url;
 
 use super::ConfigError;
+use super::intern::Interner;
 use crate::secret::{Secret, SecretField, SecretRef};
 
 /// Where a config file's lines start, to turn byte spans into line numbers.
@@ -18,15 +19,18 @@ use crate::secret::{Secret, SecretField, SecretRef};
 pub(crate) struct Source {
     pub(crate) path: String,
     line_starts: Vec<usize>,
+    /// The interner of the load this file is part of.
+    pub(crate) interner: Interner,
 }
 
 impl Source {
-    pub(crate) fn new(path: &str, text: &str) -> Self {
+    pub(crate) fn new(path: &str, text: &str, interner: &Interner) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Self {
             path: path.to_string(),
             line_starts,
+            interner: interner.clone(),
         }
     }
 
@@ -66,6 +70,11 @@ pub struct Section {
 }
 
 impl Section {
+    /// The shared copy of `url` (see [`Interner`]), for a type's builder.
+    pub fn shared(&self, url: Url) -> super::intern::SharedUrl {
+        self.source.interner.url(url)
+    }
+
     pub(crate) fn new(
         source: Arc<Source>,
         owner: Arc<str>,
@@ -211,7 +220,8 @@ impl Section {
         let Some(value) = self.take(key) else {
             return Ok(None);
         };
-        let source = parse_secret_ref(&value).map_err(|msg| self.error(key, msg))?;
+        let source =
+            parse_secret_ref(&value, &self.source.interner).map_err(|msg| self.error(key, msg))?;
         if matches!(source, SecretRef::Literal(_)) {
             let line = self.spans.get(key).map(|s| self.source.line(s.start));
             self.warnings.push(format!(
@@ -223,7 +233,7 @@ impl Section {
             ));
         }
         let field = SecretField {
-            field: super::intern::text(&self.field(key)),
+            field: self.source.interner.text(&self.field(key)),
             source,
         };
         self.secrets.push(field.clone());
@@ -241,8 +251,11 @@ impl Section {
             Value::String(path) if path.trim().is_empty() => {
                 return Err(self.error(key, "must not be empty"));
             }
-            Value::String(path) => SecretRef::File(super::intern::path(Path::new(path.trim()))),
-            Value::Table(_) => parse_secret_ref(&value).map_err(|msg| self.error(key, msg))?,
+            Value::String(path) => {
+                SecretRef::File(self.source.interner.path(Path::new(path.trim())))
+            }
+            Value::Table(_) => parse_secret_ref(&value, &self.source.interner)
+                .map_err(|msg| self.error(key, msg))?,
             _ => {
                 return Err(self.error(
                     key,
@@ -251,7 +264,7 @@ impl Section {
             }
         };
         let field = SecretField {
-            field: super::intern::text(&self.field(key)),
+            field: self.source.interner.text(&self.field(key)),
             source,
         };
         self.secrets.push(field.clone());
@@ -312,7 +325,7 @@ impl Section {
     }
 }
 
-fn parse_secret_ref(value: &Value) -> Result<SecretRef, String> {
+fn parse_secret_ref(value: &Value, interner: &Interner) -> Result<SecretRef, String> {
     const FORMS: &str = "a secret must be \"literal\", { file = \"/path\" }, { env = \"VAR\" } or { credential = \"name\" }";
     match value {
         Value::String(s) if s.is_empty() => Err("must not be empty".to_string()),
@@ -324,7 +337,7 @@ fn parse_secret_ref(value: &Value) -> Result<SecretRef, String> {
             };
             let text = text.trim().to_string();
             match kind.as_str() {
-                "file" => Ok(SecretRef::File(super::intern::path(Path::new(&text)))),
+                "file" => Ok(SecretRef::File(interner.path(Path::new(&text)))),
                 "env" => Ok(SecretRef::Env(text)),
                 "credential" if text.contains('/') => {
                     Err("credential must be a name, not a path".to_string())

@@ -15,7 +15,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use futures_util::future::BoxFuture;
 use tokio::sync::OnceCell;
 
-use crate::spec::intern::{SharedUrl, shared};
+use crate::spec::intern::SharedUrl;
 
 use super::aws_transport::sdk_http_client;
 use super::{CheckContext, IntegrationType, Verifier};
@@ -87,7 +87,10 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         region,
         access_key_id,
         secret_access_key,
-        sts_endpoint: spec.endpoints.opt_url("sts_endpoint")?.map(shared),
+        sts_endpoint: spec
+            .endpoints
+            .opt_url("sts_endpoint")?
+            .map(|url| spec.interner.url(url)),
         default_chain: OnceCell::new(),
     }))
 }

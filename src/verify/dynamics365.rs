@@ -7,7 +7,7 @@ use reqwest::header::ACCEPT;
 use serde::Deserialize;
 use url::Url;
 
-use crate::spec::intern::{SharedUrl, shared};
+use crate::spec::intern::SharedUrl;
 
 use super::oauth::{self, Grant, TokenError, TokenRequest};
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
@@ -74,9 +74,9 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         password,
         application_id,
         client_secret,
-        token_url: shared(token_url),
+        token_url: spec.interner.url(token_url),
         scope: format!("{org}/.default"),
-        who_am_i: shared(who_am_i),
+        who_am_i: spec.interner.url(who_am_i),
     }))
 }
 

@@ -8,7 +8,7 @@ use reqwest::Method;
 use reqwest::header::ACCEPT;
 use url::Url;
 
-use crate::spec::intern::{SharedUrl, shared};
+use crate::spec::intern::SharedUrl;
 
 use super::oauth::{self, TokenError};
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
@@ -105,18 +105,21 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
             ),
         ));
     }
-    let default = |text: String| shared(Url::parse(&text).expect("region URLs are valid"));
+    let default = |text: String| {
+        spec.interner
+            .url(Url::parse(&text).expect("region URLs are valid"))
+    };
     Ok(Box::new(GenesysCloud {
         api: Api {
             client_id,
             client_secret,
             token_url: token_url.map_or_else(
                 || default(format!("https://login.{region}/oauth/token")),
-                shared,
+                |url| spec.interner.url(url),
             ),
             verify_url: verify_url.map_or_else(
                 || default(format!("https://api.{region}/api/v2/tokens/me")),
-                shared,
+                |url| spec.interner.url(url),
             ),
         },
     }))

@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::spec::intern::{SharedUrl, shared};
+use crate::spec::intern::SharedUrl;
 
 use super::oauth::{self, TokenError};
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
@@ -109,14 +109,23 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         key,
         scopes,
         impersonate_user,
-        token_url: spec.endpoints.opt_url("token_url")?.map(shared),
+        token_url: spec
+            .endpoints
+            .opt_url("token_url")?
+            .map(|url| spec.interner.url(url)),
         tokeninfo_url: spec.endpoints.opt_url("tokeninfo_url")?.map_or_else(
-            || shared(Url::parse(TOKENINFO).expect("valid default URL")),
-            shared,
+            || {
+                spec.interner
+                    .url(Url::parse(TOKENINFO).expect("valid default URL"))
+            },
+            |url| spec.interner.url(url),
         ),
         revoke_url: spec.endpoints.opt_url("revoke_url")?.map_or_else(
-            || shared(Url::parse(REVOKE).expect("valid default URL")),
-            shared,
+            || {
+                spec.interner
+                    .url(Url::parse(REVOKE).expect("valid default URL"))
+            },
+            |url| spec.interner.url(url),
         ),
     }))
 }

@@ -3,6 +3,11 @@
 //! [`CryptoProvider`], is installed here: aws-lc's own provider, except that RS256 signers take
 //! the parsed key from a small cache keyed by a SHA-256 of the key (kept in memory only). A key
 //! not used for a while (a rotated secret's old key) leaves the cache.
+//!
+//! The one process-wide cache credwatch keeps: jsonwebtoken's provider is installed for the
+//! process and its signer factory is a plain `fn`, with nowhere to carry a handle. It holds
+//! parsed keys only, never reads or decides anything, and a test sees the same signatures
+//! with or without it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, Once};

@@ -8,7 +8,7 @@ use reqwest::header::ACCEPT;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::spec::intern::{SharedUrl, shared};
+use crate::spec::intern::SharedUrl;
 
 use super::oauth::{self, Grant, Granted, TokenError, TokenRequest};
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
@@ -75,7 +75,7 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         password,
         security_token,
         login_origin: login_url.origin(),
-        token_url: shared(token_url),
+        token_url: spec.interner.url(token_url),
         client_id: c.string("client_id")?,
         client_secret: c.secret("client_secret")?,
     }))

@@ -6,7 +6,7 @@ use futures_util::future::BoxFuture;
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
 
-use crate::spec::intern::{SharedUrl, shared};
+use crate::spec::intern::SharedUrl;
 
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
 use crate::outcome::{Failure, FailureReason, Outcome, Success};
@@ -42,7 +42,7 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
     }
     Ok(Box::new(Zendesk {
         email,
-        base_url: shared(base_url),
+        base_url: spec.interner.url(base_url),
         api_token: c.secret("api_token")?,
     }))
 }

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use crate::spec::intern::{SharedUrl, shared};
+use crate::spec::intern::SharedUrl;
 
 use super::oauth::{self, Grant, TokenRequest};
 use super::{CheckContext, IntegrationType, Verifier};
@@ -91,11 +91,11 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
                         "must be an https:// URL (RFC 7009 token revocation is HTTPS only)",
                     ));
                 }
-                url => url.map(shared),
+                url => url.map(|url| spec.interner.url(url)),
             };
             let c = &mut spec.credentials;
             Auth::UserDefinedOauth {
-                login_url: shared(c.url("login_url")?),
+                login_url: spec.interner.url(c.url("login_url")?),
                 client_id: c.string("client_id")?,
                 client_secret: c.secret("client_secret")?,
                 fields: secret_fields(c)?.unwrap_or_default(),

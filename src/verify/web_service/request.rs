@@ -12,7 +12,7 @@ use super::{Auth, template};
 use crate::http::{HttpClient, Response};
 use crate::outcome::{Failure, FailureReason};
 use crate::secret::Secret;
-use crate::spec::intern::{SharedUrl, shared};
+use crate::spec::intern::SharedUrl;
 use crate::spec::{ConfigError, Section};
 use crate::verify::{CheckContext, failure_for_status};
 
@@ -45,7 +45,7 @@ pub(super) fn build_request(r: &mut Section, names: &[String]) -> Result<Request
     template::check(r, "url", &url, names)?;
     let fixed_url = match Url::parse(&template::fill_harmless(&url)) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
-            (!template::has_placeholder(&url)).then(|| shared(parsed))
+            (!template::has_placeholder(&url)).then(|| r.shared(parsed))
         }
         _ => return Err(r.error("url", "must be an http:// or https:// URL")),
     };
