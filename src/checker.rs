@@ -246,8 +246,7 @@ impl Checker {
         if !integration.guard {
             let files = &self.secret_files;
             let (report, _) = runner::run_with(integration, Resolved::new(), files).await;
-            self.state.record(&report, None);
-            self.metrics.observe(&report);
+            self.record(&report, None);
             return Checked::Ran(report);
         }
         let name = integration.id.as_str();
@@ -268,8 +267,7 @@ impl Checker {
         ) {
             Decision::Hold => {
                 let engaged = engaged.expect("only an engaged guard holds");
-                self.state.held(name);
-                self.metrics.held(integration, &engaged);
+                self.record_held(integration, &engaged);
                 return Checked::Held(engaged);
             }
             Decision::Attempt(Some(release)) => tracing::info!(
@@ -295,9 +293,26 @@ impl Checker {
                 humantime::format_duration(integration.guard_retry)
             );
         }
-        self.metrics.observe(&report);
-        self.metrics.set_guard(integration, engaged.is_some());
-        self.state.record(&report, engaged);
+        self.record(&report, Some(engaged));
         Checked::Ran(report)
+    }
+
+    /// The one place a check's result is applied, the same way for every check: the state
+    /// (the record the page, the API and systemd's `STATUS=` read, and the file), then the
+    /// metrics. `guard` is the lockout guard's verdict after it (`Some(None)`: not engaged),
+    /// `None` for an integration the guard does not watch.
+    fn record(&self, report: &runner::Report, guard: Option<Option<Engaged>>) {
+        let engaged = guard.as_ref().map(Option::is_some);
+        self.state.record(report, guard.flatten());
+        self.metrics.observe(report);
+        if let Some(engaged) = engaged {
+            self.metrics.set_guard(&report.integration, engaged);
+        }
+    }
+
+    /// A due check the guard held, applied the same way: the state, then the metrics.
+    fn record_held(&self, integration: &Integration, engaged: &Engaged) {
+        self.state.held(&integration.id);
+        self.metrics.held(integration, engaged);
     }
 }
