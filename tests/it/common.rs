@@ -11,6 +11,21 @@ use std::time::{Duration, Instant};
 use credwatch::config::Config;
 use credwatch::runner::{self, Report};
 
+/// An RFC 6749 token answer granting `token` for `expires_in` seconds.
+pub fn token_answer(token: &str, expires_in: u64) -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        "access_token": token, "token_type": "Bearer", "expires_in": expires_in
+    }))
+}
+
+/// A token endpoint at `path` on `server` that grants `token` (for an hour) to anyone.
+pub async fn mock_token(server: &wiremock::MockServer, path: &str, token: &str) {
+    wiremock::Mock::given(wiremock::matchers::path(path))
+        .respond_with(token_answer(token, 3600))
+        .mount(server)
+        .await;
+}
+
 /// Parses config text that must be valid.
 pub fn config(text: &str) -> Config {
     Config::parse("test.toml", text).unwrap_or_else(|e| panic!("config should parse: {e}"))

@@ -35,9 +35,7 @@ async fn zendesk(delay: Duration, expected: Option<u64>) -> MockServer {
 async fn genesys(token_status: u16) -> MockServer {
     let server = MockServer::start().await;
     let token = if token_status == 200 {
-        ResponseTemplate::new(200).set_body_json(
-            serde_json::json!({"access_token": "at", "token_type": "bearer", "expires_in": 3600}),
-        )
+        common::token_answer("at", 3600)
     } else {
         ResponseTemplate::new(token_status)
             .set_body_json(serde_json::json!({"error": "invalid_client"}))

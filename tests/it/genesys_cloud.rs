@@ -33,9 +33,7 @@ verify_url = "{base}/api/v2/tokens/me"
 }
 
 fn token() -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(serde_json::json!({
-        "access_token": ACCESS_TOKEN, "token_type": "bearer", "expires_in": 86399
-    }))
+    common::token_answer(ACCESS_TOKEN, 86399)
 }
 
 fn me() -> ResponseTemplate {

@@ -67,12 +67,7 @@ async fn providers() -> (MockServer, MockServer, MockServer) {
         .await;
     // A Genesys that grants a canary access token.
     let genesys = MockServer::start().await;
-    Mock::given(path("/oauth/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": CANARIES[3], "token_type": "bearer", "expires_in": 3600
-        })))
-        .mount(&genesys)
-        .await;
+    common::mock_token(&genesys, "/oauth/token", CANARIES[3]).await;
     Mock::given(path("/api/v2/tokens/me"))
         .respond_with(
             ResponseTemplate::new(403)

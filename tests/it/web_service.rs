@@ -130,9 +130,7 @@ async fn user_defined_oauth_logs_in_then_uses_the_token() {
             "Basic d2ViLWNsaWVudDp3ZWItc2VjcmV0LTEyMw==",
         ))
         .and(FormIs::new(&[("grant_type", "client_credentials")]))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": "web-token-abc", "token_type": "Bearer", "expires_in": 600
-        })))
+        .respond_with(common::token_answer("web-token-abc", 600))
         .expect(1)
         .mount(&server)
         .await;
