@@ -14,7 +14,7 @@
 //! [`GATHER`] after the first is. A check therefore starts up to that much late, never early
 //! (a provider's `Retry-After` is honoured to the millisecond).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -44,17 +44,33 @@ const MAX_START_SPREAD: Duration = Duration::from_secs(30);
 /// flight, if any).
 #[derive(Clone)]
 pub struct Wake {
-    /// Each scheduled integration's id, with its place in the schedule.
-    places: Arc<HashMap<String, usize>>,
+    /// The schedule's integrations (shared with it).
+    scheduled: Arc<[Arc<Integration>]>,
+    /// Their places, sorted by id: 4 bytes an integration, no copy of the ids.
+    by_id: Arc<[u32]>,
     tx: mpsc::UnboundedSender<usize>,
 }
 
 impl Wake {
+    fn new(scheduled: Arc<[Arc<Integration>]>, tx: mpsc::UnboundedSender<usize>) -> Self {
+        let count = u32::try_from(scheduled.len()).expect("fewer than 4 billion integrations");
+        let mut by_id: Vec<u32> = (0..count).collect();
+        by_id.sort_unstable_by(|a, b| scheduled[*a as usize].id.cmp(&scheduled[*b as usize].id));
+        Self {
+            scheduled,
+            by_id: by_id.into(),
+            tx,
+        }
+    }
+
     /// Asks for a check of the integration `id` now; an id the schedule does not check (an
     /// inactive integration, one a reload removed) is ignored.
     pub fn ring(&self, id: &str) {
-        if let Some(&n) = self.places.get(id) {
-            let _ = self.tx.send(n);
+        let place = self
+            .by_id
+            .binary_search_by(|n| self.scheduled[*n as usize].id.as_str().cmp(id));
+        if let Ok(place) = place {
+            let _ = self.tx.send(self.by_id[place] as usize);
         }
     }
 }
@@ -79,35 +95,27 @@ pub fn spawn(
     tasks: &TaskTracker,
 ) -> Wake {
     tasks.spawn(self::pulse(pulse, permits.clone(), shutdown.clone()));
-    let active: Vec<Arc<Integration>> = scheduled(integrations).cloned().collect();
+    let active: Arc<[Arc<Integration>]> = scheduled(integrations).cloned().collect();
     let first = active
         .iter()
         .map(|i| first_run(i, checker.last_started(i), changed.contains(&i.id)))
         .collect();
-    let places = active
-        .iter()
-        .enumerate()
-        .map(|(n, i)| (i.id.clone(), n))
-        .collect();
     let (tx, rx) = mpsc::unbounded_channel();
     let schedule = Schedule {
-        integrations: active,
+        integrations: active.clone(),
         permits,
         checker,
         shutdown,
     };
     tasks.spawn(schedule.run(first, rx));
-    Wake {
-        places: Arc::new(places),
-        tx,
-    }
+    Wake::new(active, tx)
 }
 
 /// One task for the whole schedule: a queue of planned runs, each due check started in a task
 /// of its own (so a hung provider delays nobody else). Tens of thousands of integrations cost
 /// a queue entry each rather than a task each.
 struct Schedule {
-    integrations: Vec<Arc<Integration>>,
+    integrations: Arc<[Arc<Integration>]>,
     permits: Arc<Semaphore>,
     checker: Arc<Checker>,
     shutdown: CancellationToken,
@@ -316,6 +324,39 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The schedule's places rung by id, whatever the order of the config; unknown and
+    /// inactive ids ring nothing.
+    #[test]
+    fn wakes_ring_integrations_by_id() {
+        let text: String = ["b", "a", "c", "off"]
+            .iter()
+            .map(|name| {
+                let active = if *name == "off" { "active = false\n" } else { "" };
+                format!(
+                    "[[integration]]\ntype = \"zendesk\"\nname = \"{name}\"\n{active}[integration.credentials]\nemail = \"a@b.c\"\nbase_url = \"https://x.zendesk.com\"\napi_token = {{ env = \"T\" }}\n"
+                )
+            })
+            .collect();
+        let config = crate::config::Config::parse("test.toml", &text).unwrap();
+        let active: Arc<[Arc<Integration>]> = scheduled(&config.integrations).cloned().collect();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let wake = Wake::new(active.clone(), tx);
+        for id in [
+            "default/c",
+            "default/b",
+            "default/a",
+            "default/off",
+            "default/z",
+        ] {
+            wake.ring(id);
+        }
+        let mut rung = Vec::new();
+        while let Ok(n) = rx.try_recv() {
+            rung.push(active[n].id.as_str());
+        }
+        assert_eq!(rung, ["default/c", "default/b", "default/a"]);
+    }
 
     fn integration(every: Duration) -> Integration {
         let text = format!(
