@@ -232,7 +232,6 @@ pub(crate) fn build_integration(
         request: section("request", raw.request),
         ca_cert: None,
         org_id: org.org_id.clone(),
-        interner: source.interner.clone(),
     };
     let http = http_client(&mut spec, shared_http)?;
     let verifier = (kind.build)(&mut spec)?;

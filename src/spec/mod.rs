@@ -36,6 +36,4 @@ pub struct Spec {
     pub ca_cert: Option<Vec<u8>>,
     /// The org's Genesys org id (`org_id`), when given.
     pub org_id: Option<String>,
-    /// One copy of each URL the load names (see [`intern`]).
-    pub interner: intern::Interner,
 }

@@ -70,7 +70,8 @@ pub struct Section {
 }
 
 impl Section {
-    /// The shared copy of `url` (see [`Interner`]), for a type's builder.
+    /// The load's shared copy of `url` (see [`Interner`]: every section of a load shares one),
+    /// for a type's builder.
     pub fn shared(&self, url: Url) -> super::intern::SharedUrl {
         self.source.interner.url(url)
     }

@@ -90,7 +90,7 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         sts_endpoint: spec
             .endpoints
             .opt_url("sts_endpoint")?
-            .map(|url| spec.interner.url(url)),
+            .map(|url| spec.endpoints.shared(url)),
         default_chain: OnceCell::new(),
     }))
 }

@@ -74,9 +74,9 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         password,
         application_id,
         client_secret,
-        token_url: spec.interner.url(token_url),
+        token_url: spec.endpoints.shared(token_url),
         scope: format!("{org}/.default"),
-        who_am_i: spec.interner.url(who_am_i),
+        who_am_i: spec.endpoints.shared(who_am_i),
     }))
 }
 

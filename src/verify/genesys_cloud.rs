@@ -106,8 +106,8 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         ));
     }
     let default = |text: String| {
-        spec.interner
-            .url(Url::parse(&text).expect("region URLs are valid"))
+        spec.endpoints
+            .shared(Url::parse(&text).expect("region URLs are valid"))
     };
     Ok(Box::new(GenesysCloud {
         api: Api {
@@ -115,11 +115,11 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
             client_secret,
             token_url: token_url.map_or_else(
                 || default(format!("https://login.{region}/oauth/token")),
-                |url| spec.interner.url(url),
+                |url| spec.endpoints.shared(url),
             ),
             verify_url: verify_url.map_or_else(
                 || default(format!("https://api.{region}/api/v2/tokens/me")),
-                |url| spec.interner.url(url),
+                |url| spec.endpoints.shared(url),
             ),
         },
     }))

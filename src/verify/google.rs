@@ -112,20 +112,20 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         token_url: spec
             .endpoints
             .opt_url("token_url")?
-            .map(|url| spec.interner.url(url)),
+            .map(|url| spec.endpoints.shared(url)),
         tokeninfo_url: spec.endpoints.opt_url("tokeninfo_url")?.map_or_else(
             || {
-                spec.interner
-                    .url(Url::parse(TOKENINFO).expect("valid default URL"))
+                spec.endpoints
+                    .shared(Url::parse(TOKENINFO).expect("valid default URL"))
             },
-            |url| spec.interner.url(url),
+            |url| spec.endpoints.shared(url),
         ),
         revoke_url: spec.endpoints.opt_url("revoke_url")?.map_or_else(
             || {
-                spec.interner
-                    .url(Url::parse(REVOKE).expect("valid default URL"))
+                spec.endpoints
+                    .shared(Url::parse(REVOKE).expect("valid default URL"))
             },
-            |url| spec.interner.url(url),
+            |url| spec.endpoints.shared(url),
         ),
     }))
 }

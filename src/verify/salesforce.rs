@@ -75,7 +75,7 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         password,
         security_token,
         login_origin: login_url.origin(),
-        token_url: spec.interner.url(token_url),
+        token_url: spec.endpoints.shared(token_url),
         client_id: c.string("client_id")?,
         client_secret: c.secret("client_secret")?,
     }))

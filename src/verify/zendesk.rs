@@ -42,7 +42,7 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
     }
     Ok(Box::new(Zendesk {
         email,
-        base_url: spec.interner.url(base_url),
+        base_url: spec.endpoints.shared(base_url),
         api_token: c.secret("api_token")?,
     }))
 }

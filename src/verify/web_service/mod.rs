@@ -91,11 +91,11 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
                         "must be an https:// URL (RFC 7009 token revocation is HTTPS only)",
                     ));
                 }
-                url => url.map(|url| spec.interner.url(url)),
+                url => url.map(|url| spec.endpoints.shared(url)),
             };
             let c = &mut spec.credentials;
             Auth::UserDefinedOauth {
-                login_url: spec.interner.url(c.url("login_url")?),
+                login_url: spec.endpoints.shared(c.url("login_url")?),
                 client_id: c.string("client_id")?,
                 client_secret: c.secret("client_secret")?,
                 fields: secret_fields(c)?.unwrap_or_default(),
