@@ -112,14 +112,22 @@ impl SecretRef {
 
     /// Reads the secret now.
     pub fn resolve(&self) -> Result<Secret, SecretError> {
-        self.resolve_with(&SecretFiles::default())
+        self.resolve_reading(read_from_disk)
     }
 
     /// Reads the secret now, a watched file's content from `files` while it is unchanged.
     pub fn resolve_with(&self, files: &SecretFiles) -> Result<Secret, SecretError> {
+        self.resolve_reading(|path| files.read(path))
+    }
+
+    /// Reads the secret now, a file (or a systemd credential) with `read`.
+    fn resolve_reading(
+        &self,
+        read: impl Fn(&Path) -> Result<String, SecretError>,
+    ) -> Result<Secret, SecretError> {
         let value = match self {
             Self::Literal(secret) => secret.expose().to_string(),
-            Self::File(path) => files.read(path)?,
+            Self::File(path) => read(path)?,
             Self::Env(var) => match std::env::var(var) {
                 Ok(value) => value,
                 Err(std::env::VarError::NotPresent) => {
@@ -132,7 +140,7 @@ impl SecretRef {
             Self::Credential(name) => {
                 let dir = std::env::var_os("CREDENTIALS_DIRECTORY")
                     .ok_or_else(|| SecretError::NoCredentialsDirectory(name.clone()))?;
-                files.read(&PathBuf::from(dir).join(name))?
+                read(&PathBuf::from(dir).join(name))?
             }
         };
         if value.is_empty() {

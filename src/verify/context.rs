@@ -40,8 +40,9 @@ pub struct CheckContext {
     pub timeout: Duration,
     handed_out: Mutex<Vec<Secret>>,
     resolved: Resolved,
-    /// Where secret files are read through (the daemon's keeps what the watcher watches).
-    secret_files: SecretFiles,
+    /// Where secret files are read through (the daemon's keeps what the watcher watches);
+    /// without one, from the disk.
+    secret_files: Option<SecretFiles>,
     started: Instant,
     client_cert_expiry: Mutex<Option<SystemTime>>,
 }
@@ -56,7 +57,7 @@ impl CheckContext {
             timeout,
             handed_out: Mutex::new(Vec::new()),
             resolved: Resolved::new(),
-            secret_files: SecretFiles::default(),
+            secret_files: None,
             started: Instant::now(),
             client_cert_expiry: Mutex::new(None),
         }
@@ -71,7 +72,7 @@ impl CheckContext {
 
     /// Reads secret files through `files` (see [`SecretFiles`]).
     pub fn with_secret_files(mut self, files: SecretFiles) -> Self {
-        self.secret_files = files;
+        self.secret_files = Some(files);
         self
     }
 
@@ -85,10 +86,11 @@ impl CheckContext {
     pub fn secret(&self, field: &SecretField) -> Result<Secret, Failure> {
         let read = match self.resolved.iter().find(|(name, _)| *name == field.field) {
             Some((_, read)) => read.clone(),
-            None => field
-                .source
-                .resolve_with(&self.secret_files)
-                .map_err(|e| e.to_string()),
+            None => match &self.secret_files {
+                Some(files) => field.source.resolve_with(files),
+                None => field.source.resolve(),
+            }
+            .map_err(|e| e.to_string()),
         };
         let secret = read.map_err(|e| {
             Failure::new(FailureReason::ConfigError, format!("{}: {e}", field.field))
