@@ -267,7 +267,7 @@ impl Checker {
         ) {
             Decision::Hold => {
                 let engaged = engaged.expect("only an engaged guard holds");
-                self.record_held(integration, &engaged);
+                self.state.held(&integration.id);
                 return Checked::Held(engaged);
             }
             Decision::Attempt(Some(release)) => tracing::info!(
@@ -293,26 +293,16 @@ impl Checker {
                 humantime::format_duration(integration.guard_retry)
             );
         }
-        self.record(&report, Some(engaged));
+        self.record(&report, engaged);
         Checked::Ran(report)
     }
 
     /// The one place a check's result is applied, the same way for every check: the state
-    /// (the record the page, the API and systemd's `STATUS=` read, and the file), then the
-    /// metrics. `guard` is the lockout guard's verdict after it (`Some(None)`: not engaged),
-    /// `None` for an integration the guard does not watch.
-    fn record(&self, report: &runner::Report, guard: Option<Option<Engaged>>) {
-        let engaged = guard.as_ref().map(Option::is_some);
-        self.state.record(report, guard.flatten());
+    /// keeps it (the record that the metrics' gauges, the page, the API and systemd's
+    /// `STATUS=` read, and the file), and the metrics count it. `guard` is the lockout guard's
+    /// verdict after it (`None` also for an integration the guard does not watch).
+    fn record(&self, report: &runner::Report, guard: Option<Engaged>) {
+        self.state.record(report, guard);
         self.metrics.observe(report);
-        if let Some(engaged) = engaged {
-            self.metrics.set_guard(&report.integration, engaged);
-        }
-    }
-
-    /// A due check the guard held, applied the same way: the state, then the metrics.
-    fn record_held(&self, integration: &Integration, engaged: &Engaged) {
-        self.state.held(&integration.id);
-        self.metrics.held(integration, engaged);
     }
 }

@@ -281,7 +281,7 @@ async fn check(config: Config, names: &[String], force: &[String], format: Forma
     let (key, _) = FingerprintKey::load(state_dir, keep_state);
     let checker = Checker::new(
         state.clone(),
-        Arc::new(Metrics::new()),
+        Arc::new(Metrics::new(state.clone())),
         key,
         tokio_util::task::TaskTracker::new(),
         // Nothing is watched in a one-off check: every secret is read afresh.

@@ -232,8 +232,8 @@ impl Services {
         if let Some(warning) = warning {
             tracing::warn!("{warning}");
         }
-        let metrics = Arc::new(Metrics::new());
-        metrics.set_config(config, &state);
+        let metrics = Arc::new(Metrics::new(state.clone()));
+        metrics.set_config(config);
         let tasks = TaskTracker::new();
         let secret_files = SecretFiles::default();
         let checker = Checker::new(
@@ -423,7 +423,7 @@ impl Reloader {
             self.services.metrics.forget_view(org);
         }
         self.services.views.retain(|org| diff.viewed.contains(org));
-        self.services.metrics.set_config(&new, &self.services.state);
+        self.services.metrics.set_config(&new);
         self.users.replace(new.server.users.clone());
         self.hosts.replace(new.server.names.clone());
         *self.integrations.write().unwrap_or_else(|p| p.into_inner()) = new.integrations.clone();

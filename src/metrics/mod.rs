@@ -1,7 +1,9 @@
 //! The Prometheus metrics (docs/metrics.md lists them). Series are kept to about
 //! ten per integration: the failure-reason gauge holds only the current reason, and the duration
-//! histogram is per type. The per-integration series live in a compact store of their own
-//! ([`series`]); everything else is in a `prometheus` registry.
+//! histogram is per type. A check's result is kept once, in the [`State`]: the per-integration
+//! gauges are read from it when a scrape is written ([`series`]), and the metrics keep only
+//! what the state does not (counters, histograms, what the config says). Everything that is
+//! not per integration is in a `prometheus` registry.
 
 mod org_view;
 mod series;
@@ -11,9 +13,10 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use std::sync::Arc;
+
 use crate::clock::unix_seconds;
 use crate::config::Config;
-use crate::guard::Engaged;
 use crate::integration::Integration;
 use crate::orgview::ViewReport;
 use crate::outcome::Success;
@@ -27,6 +30,8 @@ pub const REVISION: &str = env!("CREDWATCH_REVISION");
 /// Every credwatch metric.
 pub struct Metrics {
     registry: Registry,
+    /// Where the per-integration gauges are read from.
+    state: Arc<State>,
     series: series::Store,
     check_duration: HistogramVec,
     start_lag: Histogram,
@@ -104,15 +109,10 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
     registered(registry, Gauge::new(name, help).expect("valid metric"))
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Metrics {
-    /// A fresh registry with every metric, the build info and the process collector.
-    pub fn new() -> Self {
+    /// A fresh registry with every metric, the build info and the process collector; the
+    /// per-integration gauges read the results `state` holds.
+    pub fn new(state: Arc<State>) -> Self {
         let registry = Registry::new();
         #[cfg(target_os = "linux")]
         registry
@@ -148,6 +148,7 @@ impl Metrics {
         }
         Self {
             view: org_view::ViewMetrics::new(&registry),
+            state,
             series: series::Store::default(),
             check_duration,
             start_lag,
@@ -179,9 +180,9 @@ impl Metrics {
         }
     }
 
-    /// Publishes a newly loaded config: inventory, limits, and last successes remembered from
-    /// earlier runs.
-    pub fn set_config(&self, config: &Config, state: &State) {
+    /// Publishes a newly loaded config: inventory, limits, and what it says of each
+    /// integration.
+    pub fn set_config(&self, config: &Config) {
         self.integrations.reset();
         self.integrations_limit.reset();
         for org in &config.orgs {
@@ -205,26 +206,17 @@ impl Metrics {
         );
         for integration in &config.integrations {
             let active = integration.active;
-            let last_success = state.last_success(&integration.id);
-            let engaged = state.guard(&integration.id, integration.kind.key);
-            self.with(integration, |series| {
-                series.info = Some((integration.verifier.credential_type(), active));
-                if active && let Some(seconds) = last_success {
-                    series.last_success = Some(seconds);
-                }
-                if active && let Some(every) = integration.cadence.period() {
-                    series.interval = Some(every.as_secs_f64());
-                }
-                if !active || !integration.guard {
-                    series.guard = None;
-                } else if let Some(engaged) = &engaged {
-                    series.guard = Some(true);
-                    series.success = Some(false);
-                    series.failure = Some(engaged.reason);
-                } else {
-                    series.guard = Some(false);
-                }
-            });
+            let info = series::Info {
+                credential_type: integration.verifier.credential_type(),
+                active,
+                guarded: integration.guard,
+                interval: integration
+                    .cadence
+                    .period()
+                    .filter(|_| active)
+                    .map(|every| every.as_secs_f64()),
+            };
+            self.with(integration, |series| series.info = Some(info));
         }
         self.series.prune();
         self.reload_successful.set(1.0);
@@ -247,28 +239,14 @@ impl Metrics {
             .with(&integration.id, integration.kind.key, change)
     }
 
-    /// Drops every per-integration series of an integration that is no longer checked (its
-    /// `credwatch_integration_info` follows the config).
+    /// Drops the check counts of an integration that is no longer checked (its
+    /// `credwatch_integration_info` follows the config, and what the state holds of it is not
+    /// exported while it is inactive).
     pub fn forget(&self, integration: &Integration) {
         let mut series = self.series.lock();
         if let Some(one) = series::Store::get_mut(&mut series, &integration.id) {
-            one.clear_checked();
+            one.checks = Vec::new();
         }
-    }
-
-    /// Whether the lockout guard holds the integration.
-    pub fn set_guard(&self, integration: &Integration, engaged: bool) {
-        self.with(integration, |series| series.guard = Some(engaged));
-    }
-
-    /// A due check the guard held: no check is counted, and the integration keeps reporting the
-    /// failure that engaged the guard (also after a restart, when nothing else has said so).
-    pub fn held(&self, integration: &Integration, engaged: &Engaged) {
-        self.with(integration, |series| {
-            series.guard = Some(true);
-            series.success = Some(false);
-            series.failure = Some(engaged.reason);
-        });
     }
 
     /// A check asked for over HTTP was let through (`true`) or refused by the force cooldown.
@@ -282,7 +260,7 @@ impl Metrics {
         self.start_lag.observe(lag.as_secs_f64());
     }
 
-    /// Records one check.
+    /// Counts one check (what it found is read from the state, which holds it).
     pub fn observe(&self, report: &Report) {
         let seconds = report.duration.as_secs_f64();
         self.check_duration
@@ -302,11 +280,8 @@ impl Metrics {
                 ])
                 .inc();
         }
-        let finished = unix_seconds(report.finished);
         let result = report.result();
         self.with(&report.integration, |series| {
-            series.last_duration = Some(seconds);
-            series.last_run = Some(finished);
             match series.checks.iter_mut().find(|(r, _)| *r == result) {
                 Some((_, count)) => *count += 1,
                 None => {
@@ -315,20 +290,6 @@ impl Metrics {
                     series.checks.reserve_exact(1);
                     series.checks.push((result, 1));
                 }
-            }
-            series.success = Some(report.outcome.is_ok());
-            series.failure = report.outcome.as_ref().err().map(|f| f.reason);
-            // A certificate not seen this time (the check failed before the handshake) keeps
-            // its last known expiry: it is still the certificate in use.
-            if let Some(expiry) = report.certificates.client {
-                series.client_certificate = Some(unix_seconds(expiry));
-            }
-            if let Some(expiry) = report.certificates.server {
-                series.server_certificate = Some(unix_seconds(expiry));
-            }
-            if let Ok(success) = &report.outcome {
-                series.last_success = Some(finished);
-                series.token_expiry = success.token_expiry.map(unix_seconds);
             }
         });
     }
@@ -352,7 +313,7 @@ impl Metrics {
     /// Writes the text exposition format to `out`: the per-integration series, then the
     /// registry's.
     pub fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        self.series.write(out)?;
+        self.series.write(&self.state, out)?;
         let mut text = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut text)

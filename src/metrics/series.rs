@@ -8,55 +8,72 @@
 use std::io::{self, Write};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::outcome::FailureReason;
+use crate::guard::Engaged;
+use crate::state::{Record, Records, State};
 
 /// How many integrations one lock of the store writes before letting checks record again.
 const SLICE: usize = 512;
 
-/// What credwatch exports of one integration; its `org` and `integration` labels are its key,
-/// `ORG/NAME` (an org has no `/`).
+/// What the metrics themselves keep of one integration: what the config says of it and how
+/// many checks it had. Everything a check's result sets (success, reason, times, expiries,
+/// the guard) is read from its record in the [`State`] when a scrape is written. Its `org` and
+/// `integration` labels are its key, `ORG/NAME` (an org has no `/`).
 #[derive(Debug, Default, Clone)]
 pub(super) struct Series {
     pub(super) kind: &'static str,
-    /// `credwatch_integration_info`: the credential type and whether it is active; `None` when
-    /// the running config no longer has it.
-    pub(super) info: Option<(&'static str, bool)>,
-    pub(super) success: Option<bool>,
-    pub(super) last_duration: Option<f64>,
-    pub(super) last_run: Option<f64>,
-    pub(super) last_success: Option<f64>,
+    /// What the running config says of it; `None` when the config no longer has it.
+    pub(super) info: Option<Info>,
     /// Checks by result (`success` or a reason), in the order first seen.
     pub(super) checks: Vec<(&'static str, u64)>,
-    pub(super) failure: Option<FailureReason>,
-    pub(super) token_expiry: Option<f64>,
-    pub(super) client_certificate: Option<f64>,
-    pub(super) server_certificate: Option<f64>,
-    pub(super) guard: Option<bool>,
+}
+
+/// What the running config says of an integration.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Info {
+    pub(super) credential_type: &'static str,
+    pub(super) active: bool,
+    /// The lockout guard watches it.
+    pub(super) guarded: bool,
+    /// How often it is checked, in seconds (none for an inactive one).
     pub(super) interval: Option<f64>,
 }
 
 impl Series {
-    /// Drops every value a check set (the integration is no longer checked).
-    pub(super) fn clear_checked(&mut self) {
-        *self = Series {
-            kind: self.kind,
-            info: self.info.take(),
-            ..Series::default()
-        };
+    fn is_empty(&self) -> bool {
+        self.info.is_none() && self.checks.is_empty()
+    }
+}
+
+/// One integration as a scrape sees it: its series and its record in the state.
+struct Known<'a> {
+    series: &'a Series,
+    /// Its record, when it is checked (an inactive integration's is not exported) and of its
+    /// type.
+    record: Option<&'a Record>,
+}
+
+impl Known<'_> {
+    /// The record of an integration checked (or held by the guard) in this run.
+    fn seen(&self) -> Option<&Record> {
+        self.record.filter(|record| record.seen())
     }
 
-    fn is_empty(&self) -> bool {
-        self.info.is_none()
-            && self.success.is_none()
-            && self.last_duration.is_none()
-            && self.last_run.is_none()
-            && self.last_success.is_none()
-            && self.checks.is_empty()
-            && self.token_expiry.is_none()
-            && self.client_certificate.is_none()
-            && self.server_certificate.is_none()
-            && self.guard.is_none()
-            && self.interval.is_none()
+    /// The engaged lockout guard of an integration the guard watches.
+    fn engaged(&self) -> Option<&Engaged> {
+        self.series
+            .info
+            .filter(|info| info.guarded)
+            .and(self.record)
+            .and_then(|record| record.guard.as_deref())
+    }
+
+    /// Whether the last check passed: an engaged guard reports the failure that engaged it
+    /// (also after a restart, before anything else has said so).
+    fn success(&self) -> Option<bool> {
+        if self.engaged().is_some() {
+            return Some(false);
+        }
+        Some(self.seen()?.last()?.failure.is_none())
     }
 }
 
@@ -77,7 +94,7 @@ struct Family {
     name: &'static str,
     kind: &'static str,
     help: &'static str,
-    samples: fn(&Series, &mut Sample<'_>) -> io::Result<()>,
+    samples: fn(&Known<'_>, &mut Sample<'_>) -> io::Result<()>,
 }
 
 /// Writes the samples of one integration: its `org`, `integration` and `type` labels, then any
@@ -87,7 +104,8 @@ struct Sample<'a> {
     family: &'static str,
     /// The integration's `ORG/NAME`.
     id: &'a str,
-    series: &'a Series,
+    /// Its type.
+    kind: &'static str,
 }
 
 impl Sample<'_> {
@@ -100,7 +118,7 @@ impl Sample<'_> {
         out.extend_from_slice(b"\",integration=\"");
         escape(out, name);
         out.extend_from_slice(b"\",type=\"");
-        escape(out, self.series.kind);
+        escape(out, self.kind);
         out.push(b'"');
         for (label, text) in extra {
             out.push(b',');
@@ -156,32 +174,38 @@ const FAMILIES: &[Family] = &[
         name: "credwatch_check_success",
         kind: "gauge",
         help: "1 if the last check of the integration passed, else 0.",
-        samples: |s, out| out.some(s.success.map(flag)),
+        samples: |k, out| out.some(k.success().map(flag)),
     },
     Family {
         name: "credwatch_check_last_duration_seconds",
         kind: "gauge",
         help: "Time the last check of the integration took.",
-        samples: |s, out| out.some(s.last_duration),
+        samples: |k, out| {
+            out.some(
+                k.seen()
+                    .and_then(Record::last)
+                    .map(|e| e.duration_seconds()),
+            )
+        },
     },
     Family {
         name: "credwatch_check_last_run_timestamp_seconds",
         kind: "gauge",
         help: "When the last check of the integration ended (unix seconds).",
-        samples: |s, out| out.some(s.last_run),
+        samples: |k, out| out.some(k.seen().and_then(Record::last).map(|e| e.time())),
     },
     Family {
         name: "credwatch_check_last_success_timestamp_seconds",
         kind: "gauge",
         help: "When the integration last passed a check (unix seconds); survives restarts.",
-        samples: |s, out| out.some(s.last_success),
+        samples: |k, out| out.some(k.record.and_then(|r| r.last_success)),
     },
     Family {
         name: "credwatch_checks_total",
         kind: "counter",
         help: "Checks run, by result: success or the failure reason.",
-        samples: |s, out| {
-            for (result, count) in &s.checks {
+        samples: |k, out| {
+            for (result, count) in &k.series.checks {
                 out.value(&[("result", result)], *count as f64)?;
             }
             Ok(())
@@ -191,26 +215,35 @@ const FAMILIES: &[Family] = &[
         name: "credwatch_check_failure_reason",
         kind: "gauge",
         help: "1 for the reason the last check of the integration failed; absent after a success.",
-        samples: |s, out| match s.failure {
-            Some(reason) => out.value(&[("reason", reason.as_str())], 1.0),
-            None => Ok(()),
+        samples: |k, out| {
+            let failure = match k.engaged() {
+                Some(engaged) => Some(engaged.reason),
+                None => k.seen().and_then(Record::last).and_then(|e| e.failure),
+            };
+            match failure {
+                Some(reason) => out.value(&[("reason", reason.as_str())], 1.0),
+                None => Ok(()),
+            }
         },
     },
     Family {
         name: "credwatch_token_expiry_timestamp_seconds",
         kind: "gauge",
         help: "Expiry of the token or session minted by the last successful check (unix seconds).",
-        samples: |s, out| out.some(s.token_expiry),
+        samples: |k, out| out.some(k.seen().and_then(|r| r.token_expiry)),
     },
     Family {
         name: "credwatch_certificate_expiry_timestamp_seconds",
         kind: "gauge",
         help: "notAfter of the mTLS client certificate (certificate=\"client\") and of the soonest-expiring server leaf certificate the last check was shown (certificate=\"server\"), unix seconds.",
-        samples: |s, out| {
-            if let Some(at) = s.client_certificate {
+        samples: |k, out| {
+            let Some(record) = k.seen() else {
+                return Ok(());
+            };
+            if let Some(at) = record.client_certificate_expiry {
                 out.value(&[("certificate", "client")], at)?;
             }
-            if let Some(at) = s.server_certificate {
+            if let Some(at) = record.server_certificate_expiry {
                 out.value(&[("certificate", "server")], at)?;
             }
             Ok(())
@@ -220,23 +253,28 @@ const FAMILIES: &[Family] = &[
         name: "credwatch_lockout_guard_engaged",
         kind: "gauge",
         help: "1 while the lockout guard pauses attempts so as not to lock the account; 0 when it does not (integrations the guard watches only).",
-        samples: |s, out| out.some(s.guard.map(flag)),
+        samples: |k, out| match k.series.info {
+            Some(info) if info.active && info.guarded => {
+                out.value(&[], flag(k.engaged().is_some()))
+            }
+            _ => Ok(()),
+        },
     },
     Family {
         name: "credwatch_check_interval_seconds",
         kind: "gauge",
         help: "How often the integration is checked: its interval, or the time between its next two cron runs.",
-        samples: |s, out| out.some(s.interval),
+        samples: |k, out| out.some(k.series.info.and_then(|info| info.interval)),
     },
     Family {
         name: "credwatch_integration_info",
         kind: "gauge",
         help: "Configured integrations; always 1.",
-        samples: |s, out| match &s.info {
-            Some((credential_type, active)) => out.value(
+        samples: |k, out| match &k.series.info {
+            Some(info) => out.value(
                 &[
-                    ("credential_type", credential_type),
-                    ("active", if *active { "true" } else { "false" }),
+                    ("credential_type", info.credential_type),
+                    ("active", if info.active { "true" } else { "false" }),
                 ],
                 1.0,
             ),
@@ -318,8 +356,9 @@ impl Store {
         series.shrink_to_fit();
     }
 
-    /// Writes every family to `out`, taking the lock for [`SLICE`] integrations at a time.
-    pub(super) fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+    /// Writes every family to `out`, reading what checks set from `state`, and taking the
+    /// locks (the store's, then the state's) for [`SLICE`] integrations at a time.
+    pub(super) fn write(&self, state: &State, out: &mut dyn Write) -> io::Result<()> {
         let mut buffer = Vec::with_capacity(64 * 1024);
         for family in FAMILIES {
             let mut header_written = false;
@@ -332,18 +371,10 @@ impl Store {
                         None => 0,
                         Some(key) => series.partition_point(|(id, _)| id <= key),
                     };
-                    let mut last = None;
-                    for (key, one) in series[start..].iter().take(SLICE) {
-                        let mut sample = Sample {
-                            out: &mut buffer,
-                            family: family.name,
-                            id: key,
-                            series: one,
-                        };
-                        (family.samples)(one, &mut sample)?;
-                        last = Some(key);
-                    }
-                    last.cloned()
+                    let slice = &series[start..series.len().min(start + SLICE)];
+                    state
+                        .with_records(|records| write_slice(family, slice, records, &mut buffer))?;
+                    slice.last().map(|(key, _)| key.clone())
                 };
                 if !buffer.is_empty() && !header_written {
                     writeln!(out, "# HELP {} {}", family.name, family.help)?;
@@ -359,6 +390,31 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Writes `family`'s samples of the integrations in `slice` to `out`.
+fn write_slice(
+    family: &Family,
+    slice: &[(String, Series)],
+    records: &Records,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    for (key, series) in slice {
+        let checked = series.info.is_none_or(|info| info.active);
+        let record = records
+            .get(key)
+            .map(|record| &**record)
+            .filter(|record| checked && record.kind.as_deref() == Some(series.kind));
+        let known = Known { series, record };
+        let mut sample = Sample {
+            out,
+            family: family.name,
+            id: key,
+            kind: series.kind,
+        };
+        (family.samples)(&known, &mut sample)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -392,27 +448,33 @@ mod tests {
         let store = Store::default();
         for n in 0..(SLICE * 2 + 3) {
             store.with(&format!("acme/i{n:04}"), "zendesk", |s| {
-                s.success = Some(true);
-                s.interval = Some(60.0);
+                s.info = Some(Info {
+                    credential_type: "api_token",
+                    active: true,
+                    guarded: false,
+                    interval: Some(60.0),
+                });
             });
         }
+        let state = State::load(std::path::Path::new("/nonexistent/credwatch"), "acme");
         let mut out = Vec::new();
-        store.write(&mut out).unwrap();
+        store.write(&state, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2 * (2 + SLICE * 2 + 3), "{text}");
         assert_eq!(
             lines[0],
-            "# HELP credwatch_check_success 1 if the last check of the integration passed, else 0."
+            "# HELP credwatch_check_interval_seconds How often the integration is checked: its interval, or the time between its next two cron runs."
         );
         assert_eq!(
             lines[2],
-            "credwatch_check_success{org=\"acme\",integration=\"i0000\",type=\"zendesk\"} 1"
+            "credwatch_check_interval_seconds{org=\"acme\",integration=\"i0000\",type=\"zendesk\"} 60"
         );
         assert_eq!(
-            text.matches("# TYPE credwatch_check_success gauge").count(),
+            text.matches("# TYPE credwatch_check_interval_seconds gauge")
+                .count(),
             1
         );
-        assert!(lines[2 + SLICE * 2 + 3].starts_with("# HELP credwatch_check_interval_seconds"));
+        assert!(lines[2 + SLICE * 2 + 3].starts_with("# HELP credwatch_integration_info"));
     }
 }

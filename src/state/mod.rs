@@ -22,7 +22,7 @@ use crate::runner::Report;
 
 /// Every record by `ORG/NAME`. Boxed: a map's nodes are often half empty, and empty slots of
 /// pointers cost less than empty slots of records.
-pub(crate) type Records = BTreeMap<String, Box<Record>>;
+pub type Records = BTreeMap<String, Box<Record>>;
 
 /// Shared, thread-safe state.
 #[derive(Debug)]
@@ -161,6 +161,12 @@ impl State {
     /// The integration's record with only its latest result.
     pub fn latest_of(&self, name: &str) -> Option<Record> {
         self.peek(name, |record| record.map(Record::latest))
+    }
+
+    /// What `look` makes of every record, under the lock: keep it short (the metrics read a
+    /// slice of integrations at a time).
+    pub fn with_records<R>(&self, look: impl FnOnce(&Records) -> R) -> R {
+        look(&self.lock().records)
     }
 
     /// Unix seconds of the integration's last success, this run or an earlier one.

@@ -46,6 +46,11 @@ impl Record {
         self.history.back()
     }
 
+    /// Whether the integration was checked (or held by the guard) in this run.
+    pub fn seen(&self) -> bool {
+        self.seen
+    }
+
     /// The message of a failure in the history.
     pub fn message_of(&self, entry: &Entry) -> Option<&str> {
         self.kept_message(entry)

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::{check_only, refused_port, write};
 use credwatch::metrics::Metrics;
 use credwatch::outcome::FailureReason;
+use credwatch::runner::Report;
+use credwatch::state::State;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use time::OffsetDateTime;
 
@@ -240,8 +242,14 @@ async fn client_certificates_against_nginx() {
     // exported exactly.
     let report = check_only(&config(port, dir, Some(("valid", "valid")), true)).await;
     assert!(report.outcome.is_ok(), "{:?}", report.outcome);
-    let metrics = Metrics::new();
-    metrics.observe(&report);
+    let state = std::sync::Arc::new(State::load(dir, "acme"));
+    let metrics = Metrics::new(state.clone());
+    let record = |report: &Report| {
+        // As the checker applies a result: the state keeps it, the metrics count it.
+        state.record(report, None);
+        metrics.observe(report);
+    };
+    record(&report);
     let scrape = common::Metrics::parse(&metrics.render());
     let expiry = |certificate: &str| {
         scrape.get(
@@ -327,7 +335,7 @@ async fn client_certificates_against_nginx() {
     assert_eq!(f.reason, FailureReason::ExpiredCredentials, "{}", f.message);
     assert!(f.message.contains("no request was made"), "{}", f.message);
     assert_eq!(nginx.requests_served(), served, "no request reached nginx");
-    metrics.observe(&report);
+    record(&report);
     let scrape = common::Metrics::parse(&metrics.render());
     assert_eq!(
         scrape.get(

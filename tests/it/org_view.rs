@@ -250,7 +250,8 @@ async fn read(config: &Config) -> (ViewReport, Exported) {
     let org = &config.orgs[0];
     let view = org.view.as_ref().expect("[genesys] configured");
     let report = orgview::read(&org.name, view).await;
-    let metrics = Exported::new();
+    let state = credwatch::state::State::load(std::path::Path::new("/nonexistent"), &org.name);
+    let metrics = Exported::new(std::sync::Arc::new(state));
     metrics.observe_view(&report);
     (report, metrics)
 }
