@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+#[cfg(feature = "simulator")]
+mod demo;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use credwatch::checker::{Checked, Checker};
 use credwatch::config::{self, Config};
@@ -64,6 +67,7 @@ pub enum Command {
     Validate,
     /// Run the daemon against a built-in simulator of every provider, on loopback only: a first
     /// look at the status page, the API and the metrics, with no config.
+    #[cfg(feature = "simulator")]
     Demo {
         /// Address to serve on.
         #[arg(long, default_value = "127.0.0.1:9464")]
@@ -78,6 +82,7 @@ pub enum Command {
     },
     /// Run only the demo's simulator of every provider (for benchmarks): prints its endpoints
     /// and files as one JSON line, then serves until SIGTERM or SIGINT.
+    #[cfg(feature = "simulator")]
     Simulate {
         /// Where the simulator writes its keys, certificates and secret files.
         #[arg(long)]
@@ -99,7 +104,9 @@ impl Args {
     pub fn log_filter(&self) -> String {
         let given = match (&self.log_level, &self.command) {
             (Some(level), _) => level.trim(),
-            (None, Command::Run { .. } | Command::Demo { .. }) => "info",
+            (None, Command::Run { .. }) => "info",
+            #[cfg(feature = "simulator")]
+            (None, Command::Demo { .. }) => "info",
             (None, _) => "error",
         };
         const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
@@ -115,16 +122,15 @@ impl Args {
 
 /// Runs the command; returns the exit code.
 pub async fn dispatch(args: Args) -> u8 {
-    if let Command::Demo {
-        listen,
-        dir,
-        print_config,
-    } = args.command
-    {
-        return demo(listen, dir, print_config).await;
-    }
-    if let Command::Simulate { dir } = &args.command {
-        return simulate(dir).await;
+    #[cfg(feature = "simulator")]
+    match args.command {
+        Command::Demo {
+            listen,
+            dir,
+            print_config,
+        } => return demo::demo(listen, dir, print_config).await,
+        Command::Simulate { dir } => return demo::simulate(&dir).await,
+        _ => {}
     }
     let config = match Config::load(&args.config) {
         Ok(config) => config,
@@ -157,77 +163,8 @@ pub async fn dispatch(args: Args) -> u8 {
             format,
         } => check(config, &names, &force, format).await,
         Command::Validate => validate(&config),
+        #[cfg(feature = "simulator")]
         Command::Demo { .. } | Command::Simulate { .. } => unreachable!("handled above"),
-    }
-}
-
-async fn simulate(dir: &std::path::Path) -> u8 {
-    let (simulator, description) = match credwatch::demo::simulator_only(dir).await {
-        Ok(started) => started,
-        Err(e) => {
-            eprintln!("credwatch simulate: {e}");
-            return EXIT_FAILED;
-        }
-    };
-    println!("{description}");
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        eprintln!("credwatch simulate: cannot install signal handlers");
-        return EXIT_FAILED;
-    };
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
-    }
-    drop(simulator);
-    EXIT_OK
-}
-
-async fn demo(listen: SocketAddr, dir: Option<PathBuf>, print_config: bool) -> u8 {
-    let dir = match credwatch::private_dir::prepare(dir.as_deref()) {
-        Ok(dir) => dir,
-        Err(e) => {
-            eprintln!("credwatch demo: {e}");
-            return EXIT_FAILED;
-        }
-    };
-    let prepared = match credwatch::demo::prepare(&dir, listen).await {
-        Ok(prepared) => prepared,
-        Err(e) => {
-            eprintln!("credwatch demo: {e}");
-            return EXIT_FAILED;
-        }
-    };
-    if print_config {
-        print!("{}", prepared.config_text);
-        return EXIT_OK;
-    }
-    let config = match Config::load(&prepared.config_path) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("credwatch demo: the demo's own config is invalid (a bug): {e}");
-            return EXIT_FAILED;
-        }
-    };
-    for warning in &config.warnings {
-        tracing::warn!("{warning}");
-    }
-    tracing::info!(
-        "demo: {} simulated integrations; status page http://{listen}/, API http://{listen}/api/v1/integrations, metrics http://{listen}/metrics; files in {}",
-        config.integrations.len(),
-        dir.display()
-    );
-    let result = daemon::run(config, prepared.config_path.clone(), Some(listen)).await;
-    drop(prepared);
-    match result {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            tracing::error!("{e}");
-            EXIT_FAILED
-        }
     }
 }
 

@@ -2,8 +2,9 @@
 //! integrations still work, and exports per-integration health as Prometheus metrics.
 //!
 //! The flow: [`config`] loads and validates integrations; the [`scheduler`] runs each one's
-//! [`verify::Verifier`] through [`runner`]; results land in [`state`] and [`metrics`], which the
-//! [`server`] exposes; [`daemon`] ties them together with signals and reloads.
+//! [`verify::Verifier`] through [`runner`] and the [`checker`]; each result is kept once, in
+//! [`state`], which the [`metrics`] (with their own counts), the [`server`]'s page and API read;
+//! [`daemon`] ties them together with signals and reloads.
 
 mod basic_auth;
 pub mod certs;
@@ -11,6 +12,7 @@ pub mod checker;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+#[cfg(feature = "simulator")]
 pub mod demo;
 pub mod guard;
 pub mod http;
@@ -20,11 +22,13 @@ pub mod metrics;
 pub mod notify;
 pub mod orgview;
 pub mod outcome;
+#[cfg(feature = "simulator")]
 pub mod private_dir;
 pub mod runner;
 pub mod scheduler;
 pub mod secret;
 pub mod server;
+#[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod spec;
 pub mod state;

@@ -10,9 +10,10 @@ use wiremock::matchers::{header, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn zendesk_block(name: &str, base: &str, token: &str, email: &str) -> String {
-    format!(
-        "[[integration]]\ntype = \"zendesk\"\nname = \"{name}\"\n[integration.credentials]\nemail = \"{email}\"\nbase_url = \"{base}\"\napi_token = {token}\n"
-    )
+    common::zendesk(base, token)
+        .name(name)
+        .credential("email", &common::quoted(email))
+        .to_string()
 }
 
 /// A Zendesk that accepts exactly `{email}/token:{token}` and answers 401 to anything else.

@@ -26,6 +26,118 @@ pub async fn mock_token(server: &wiremock::MockServer, path: &str, token: &str) 
         .await;
 }
 
+/// One `[[integration]]` of a test config, built field by field and written as TOML
+/// (`to_string`, or straight into `format!`).
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    kind: &'static str,
+    fields: Vec<(String, String)>,
+    credentials: Vec<(String, String)>,
+    endpoints: Vec<(String, String)>,
+}
+
+impl Fixture {
+    /// An integration of type `kind`, without name or credentials.
+    pub fn new(kind: &'static str) -> Self {
+        Self {
+            kind,
+            fields: Vec::new(),
+            credentials: Vec::new(),
+            endpoints: Vec::new(),
+        }
+    }
+
+    /// Its `name`.
+    pub fn name(self, name: &str) -> Self {
+        self.set("name", &quoted(name))
+    }
+
+    /// Sets a field of the integration to `toml`, a TOML value as written: `"\"1s\""`,
+    /// `"false"`, `"{ env = \"X\" }"`.
+    pub fn set(mut self, key: &str, toml: &str) -> Self {
+        put(&mut self.fields, key, toml.to_string());
+        self
+    }
+
+    /// Sets a field of its `[integration.credentials]` to `toml`, a TOML value as written.
+    pub fn credential(mut self, key: &str, toml: &str) -> Self {
+        put(&mut self.credentials, key, toml.to_string());
+        self
+    }
+
+    /// Points one of its `[integration.endpoints]` at `url`.
+    pub fn endpoint(mut self, key: &str, url: &str) -> Self {
+        put(&mut self.endpoints, key, quoted(url));
+        self
+    }
+}
+
+/// Sets `key` in `table` to `value`, in place of what it had.
+fn put(table: &mut Vec<(String, String)>, key: &str, value: String) {
+    match table.iter_mut().find(|(k, _)| k == key) {
+        Some((_, old)) => *old = value,
+        None => table.push((key.to_string(), value)),
+    }
+}
+
+impl std::fmt::Display for Fixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "\n[[integration]]\ntype = {}", quoted(self.kind))?;
+        for (key, value) in &self.fields {
+            writeln!(f, "{key} = {value}")?;
+        }
+        writeln!(f, "[integration.credentials]")?;
+        for (key, value) in &self.credentials {
+            writeln!(f, "{key} = {value}")?;
+        }
+        if !self.endpoints.is_empty() {
+            writeln!(f, "[integration.endpoints]")?;
+        }
+        for (key, value) in &self.endpoints {
+            writeln!(f, "{key} = {value}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `text` as a TOML string.
+pub fn quoted(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
+/// A Zendesk integration at `base_url` for ops@example.com, its API token read from `token`
+/// (a TOML value: `"{ env = \"ZD_TOKEN\" }"`, `"{ file = \"…\" }"`).
+pub fn zendesk(base_url: &str, token: &str) -> Fixture {
+    Fixture::new("zendesk")
+        .credential("email", &quoted("ops@example.com"))
+        .credential("base_url", &quoted(base_url))
+        .credential("api_token", token)
+}
+
+/// A Genesys Cloud integration (client `cid`, its secret read from `secret`, a TOML value)
+/// whose token and verify endpoints are on `base`.
+pub fn genesys_cloud(base: &str, secret: &str) -> Fixture {
+    Fixture::new("genesys_cloud")
+        .credential("client_id", &quoted("cid"))
+        .credential("client_secret", secret)
+        .credential("region", &quoted("mypurecloud.com"))
+        .endpoint("token_url", &format!("{base}/oauth/token"))
+        .endpoint("verify_url", &format!("{base}/api/v2/tokens/me"))
+}
+
+/// A secret read from the environment variable `name`, as the config writes it.
+pub fn from_env(name: &str) -> String {
+    format!("{{ env = {} }}", quoted(name))
+}
+
+/// A secret read from the file at `path`, as the config writes it.
+pub fn from_file(path: impl AsRef<Path>) -> String {
+    format!(
+        "{{ file = {} }}",
+        quoted(&path.as_ref().display().to_string())
+    )
+}
+
 /// Parses config text that must be valid.
 pub fn config(text: &str) -> Config {
     Config::parse("test.toml", text).unwrap_or_else(|e| panic!("config should parse: {e}"))

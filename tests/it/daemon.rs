@@ -6,7 +6,7 @@ use crate::common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Daemon, write};
+use common::{Daemon, from_env, from_file, write};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -51,38 +51,6 @@ async fn genesys(token_status: u16) -> MockServer {
     server
 }
 
-fn zendesk_block(name: &str, base: &str, token_file: &str, extra: &str) -> String {
-    format!(
-        r#"
-[[integration]]
-type = "zendesk"
-name = "{name}"
-{extra}
-[integration.credentials]
-email = "ops@example.com"
-base_url = "{base}"
-api_token = {{ file = "{token_file}" }}
-"#
-    )
-}
-
-fn genesys_block(name: &str, base: &str) -> String {
-    format!(
-        r#"
-[[integration]]
-type = "genesys_cloud"
-name = "{name}"
-[integration.credentials]
-client_id = "cid"
-client_secret = {{ env = "GENESYS_SECRET" }}
-region = "mypurecloud.com"
-[integration.endpoints]
-token_url = "{base}/oauth/token"
-verify_url = "{base}/api/v2/tokens/me"
-"#
-    )
-}
-
 fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -98,16 +66,19 @@ async fn daemon_exports_every_series_and_a_hung_provider_delays_no_one() {
     let gc_ok = genesys(200).await;
     let gc_bad = genesys(401).await;
     let dir = tempfile::tempdir().unwrap();
-    let token = write(dir.path(), "zd-token", "zd-token-0123456789\n");
-    let token = token.to_str().unwrap();
+    let token = from_file(write(dir.path(), "zd-token", "zd-token-0123456789\n"));
     let text = format!(
         "[defaults]\ninterval = \"1s\"\ntimeout = \"5s\"\nstate_dir = \"{}\"\n{}{}{}{}{}",
         dir.path().join("state").display(),
-        zendesk_block("Zendesk ok", &ok.uri(), token, ""),
-        zendesk_block("Zendesk hung", &hung.uri(), token, "timeout = \"12s\""),
-        zendesk_block("Zendesk off", &inactive.uri(), token, "active = false"),
-        genesys_block("Genesys ok", &gc_ok.uri()),
-        genesys_block("Genesys bad", &gc_bad.uri()),
+        common::zendesk(&ok.uri(), &token).name("Zendesk ok"),
+        common::zendesk(&hung.uri(), &token)
+            .name("Zendesk hung")
+            .set("timeout", "\"12s\""),
+        common::zendesk(&inactive.uri(), &token)
+            .name("Zendesk off")
+            .set("active", "false"),
+        common::genesys_cloud(&gc_ok.uri(), &from_env("GENESYS_SECRET")).name("Genesys ok"),
+        common::genesys_cloud(&gc_bad.uri(), &from_env("GENESYS_SECRET")).name("Genesys bad"),
     );
     let config = write(dir.path(), "credwatch.toml", &text);
     let daemon = Daemon::start(&config, &[("GENESYS_SECRET", "gc-secret")]);
@@ -304,7 +275,7 @@ async fn last_success_survives_a_restart() {
         format!(
             "[defaults]\ninterval = \"1s\"\ntimeout = \"3s\"\nstate_dir = \"{}\"\n{}",
             state_dir.display(),
-            zendesk_block("Zendesk", base, token.to_str().unwrap(), "")
+            common::zendesk(base, &from_file(&token)).name("Zendesk")
         )
     };
     let labels = [("integration", "Zendesk"), ("type", "zendesk")];

@@ -11,19 +11,12 @@ use common::{Daemon, binary, write, zendesk_ok};
 use credwatch::config::Config;
 
 fn zendesk(name: Option<&str>, base: &str) -> String {
-    let name = name
-        .map(|n| format!("name = \"{n}\"\n"))
-        .unwrap_or_default();
-    format!(
-        r#"
-[[integration]]
-type = "zendesk"
-{name}[integration.credentials]
-email = "ops@example.com"
-base_url = "{base}"
-api_token = {{ env = "ZD_TOKEN" }}
-"#
-    )
+    let integration = common::zendesk(base, &common::from_env("ZD_TOKEN"));
+    match name {
+        Some(name) => integration.name(name),
+        None => integration,
+    }
+    .to_string()
 }
 
 fn main_file(dir: &Path, extra: &str) -> std::path::PathBuf {

@@ -11,10 +11,8 @@ use common::{Daemon, write};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn zendesk(name: &str, base: &str, extra: &str) -> String {
-    format!(
-        "[[integration]]\ntype = \"zendesk\"\nname = \"{name}\"\n{extra}\n[integration.credentials]\nemail = \"ops@example.com\"\nbase_url = \"{base}\"\napi_token = {{ env = \"ZD\" }}\n"
-    )
+fn zendesk(name: &str, base: &str) -> common::Fixture {
+    common::zendesk(base, &common::from_env("ZD")).name(name)
 }
 
 fn header(state: &std::path::Path) -> String {
@@ -50,8 +48,8 @@ async fn reload_swaps_valid_configs_and_keeps_the_running_one_on_errors() {
         &format!(
             "{}{}{}",
             header(&state),
-            zendesk("One", &uri, ""),
-            zendesk("Two", &uri, "")
+            zendesk("One", &uri),
+            zendesk("Two", &uri)
         ),
     );
     let daemon = Daemon::start(&config, &[("ZD", "token")]);
@@ -68,8 +66,8 @@ async fn reload_swaps_valid_configs_and_keeps_the_running_one_on_errors() {
         &format!(
             "{}{}{}",
             header(&state),
-            zendesk("One", &uri, ""),
-            zendesk("Three", &uri, "")
+            zendesk("One", &uri),
+            zendesk("Three", &uri)
         ),
     );
     let pid = daemon.pid().to_string();
@@ -135,7 +133,7 @@ async fn reload_swaps_valid_configs_and_keeps_the_running_one_on_errors() {
     write(
         dir.path(),
         "c.toml",
-        &format!("{}{}", header(&state), zendesk("Only", &uri, "")),
+        &format!("{}{}", header(&state), zendesk("Only", &uri)),
     );
     let response = client.post(daemon.url("/-/reload")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
@@ -166,11 +164,8 @@ async fn reload_requests_during_a_reload_are_merged() {
     for org in 0..20 {
         let mut text = String::new();
         for n in 0..10 {
-            text.push_str(&zendesk(
-                &format!("z{n}"),
-                "http://127.0.0.1:9",
-                "active = false",
-            ));
+            let inactive = zendesk(&format!("z{n}"), "http://127.0.0.1:9").set("active", "false");
+            text.push_str(&inactive.to_string());
         }
         write(&orgs, &format!("org{org}.toml"), &text);
     }

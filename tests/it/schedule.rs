@@ -13,18 +13,8 @@ use credwatch::config::Config;
 
 const INTERVAL: Duration = Duration::from_secs(3600);
 
-fn zendesk(name: &str, base: &str, extra: &str) -> String {
-    format!(
-        r#"
-[[integration]]
-type = "zendesk"
-name = "{name}"
-{extra}[integration.credentials]
-email = "ops@example.com"
-base_url = "{base}"
-api_token = {{ env = "ZD_TOKEN" }}
-"#
-    )
+fn zendesk(name: &str, base: &str) -> common::Fixture {
+    common::zendesk(base, &common::from_env("ZD_TOKEN")).name(name)
 }
 
 /// Names checked within 3 s of a fresh start whose next grid point is more than 5 minutes
@@ -36,7 +26,7 @@ fn quick_names(count: usize) -> Vec<String> {
         .filter(|name| {
             let text = format!(
                 "[defaults]\ninterval = \"1h\"\n{}",
-                zendesk(name, "http://127.0.0.1:1", "")
+                zendesk(name, "http://127.0.0.1:1")
             );
             let config = Config::parse("t.toml", &text).unwrap();
             let integration = &config.integrations[0];
@@ -54,12 +44,11 @@ fn config_text(dir: &Path, names: &[String], base: &str, changed: Option<&str>) 
         dir.join("state").display()
     );
     for name in names {
-        let extra = if Some(name.as_str()) == changed {
-            "timeout = \"9s\"\n"
-        } else {
-            ""
-        };
-        text.push_str(&zendesk(name, base, extra));
+        let mut integration = zendesk(name, base);
+        if Some(name.as_str()) == changed {
+            integration = integration.set("timeout", "\"9s\"");
+        }
+        text.push_str(&integration.to_string());
     }
     text
 }

@@ -12,18 +12,9 @@ use credwatch::config::Config;
 use wiremock::MockServer;
 
 fn block(name: &str, base: &str, token: &Path) -> String {
-    format!(
-        r#"
-[[integration]]
-type = "zendesk"
-name = "{name}"
-[integration.credentials]
-email = "ops@example.com"
-base_url = "{base}"
-api_token = {{ file = "{}" }}
-"#,
-        token.display()
-    )
+    common::zendesk(base, &common::from_file(token))
+        .name(name)
+        .to_string()
 }
 
 async fn requests(server: &MockServer) -> usize {
