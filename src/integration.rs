@@ -46,6 +46,8 @@ pub struct Integration {
     pub active: bool,
     /// Free text for the status page.
     pub notes: Option<String>,
+    /// When its main credential ends, as the operator wrote it (`expires`), unix seconds.
+    pub expires: Option<f64>,
     pub cadence: Cadence,
     /// Bound on one whole check.
     pub timeout: Duration,

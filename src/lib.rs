@@ -14,6 +14,7 @@ pub mod config;
 pub mod daemon;
 #[cfg(feature = "simulator")]
 pub mod demo;
+pub mod forecast;
 pub mod guard;
 pub mod http;
 pub mod integration;

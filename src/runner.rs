@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::forecast::Learnt;
 use crate::integration::Integration;
 use crate::outcome::{Failure, FailureReason, Outcome};
 use crate::secret::{Resolved, SecretFiles};
@@ -18,6 +19,8 @@ pub struct Report {
     pub outcome: Outcome,
     /// Expiry of the certificates the check presented and was shown.
     pub certificates: Certificates,
+    /// What the check learnt of its credentials' dates (empty for most types).
+    pub learnt: Vec<Learnt>,
     /// When the check ended.
     pub finished: SystemTime,
     pub duration: Duration,
@@ -34,6 +37,7 @@ impl Report {
                 "the check stopped unexpectedly (a bug in credwatch: the log says more)",
             )),
             certificates: Certificates::default(),
+            learnt: Vec::new(),
             finished: SystemTime::now(),
             duration: Duration::ZERO,
         }
@@ -128,6 +132,7 @@ pub async fn run_with(
         integration: integration.clone(),
         outcome,
         certificates: ctx.certificates(),
+        learnt: ctx.learnt(),
         finished: SystemTime::now(),
         duration,
     };

@@ -96,6 +96,7 @@ pub(crate) struct RawIntegration {
     follow_up: Option<bool>,
     guard: Option<bool>,
     revoke: Option<bool>,
+    expires: Option<Spanned<toml::Value>>,
     credentials: Option<RawTable>,
     endpoints: Option<RawTable>,
     tls: Option<RawTable>,
@@ -216,6 +217,11 @@ pub(crate) fn build_integration(
             parse_duration(t.get_ref()).map_err(|e| at(t.span(), format!("timeout: {e}")))?
         }
     };
+    let expires = raw
+        .expires
+        .map(|e| unix_seconds_of(e.get_ref()).map_err(|m| at(e.span(), format!("expires: {m}"))))
+        .transpose()?;
+
     let identity = identity(&[
         ("credentials", &raw.credentials),
         ("endpoints", &raw.endpoints),
@@ -261,6 +267,7 @@ pub(crate) fn build_integration(
         kind,
         active,
         notes: raw.notes,
+        expires,
         cadence,
         timeout,
         follow_up,
@@ -273,6 +280,37 @@ pub(crate) fn build_integration(
         http,
         secrets,
     })
+}
+
+/// A TOML date (midnight UTC) or date-time (UTC unless it has an offset) as unix seconds.
+fn unix_seconds_of(value: &toml::Value) -> Result<f64, String> {
+    let toml::Value::Datetime(when) = value else {
+        return Err(format!(
+            "must be a TOML date (2027-03-01, unquoted) or date-time (2027-03-01T12:00:00Z), not a {}",
+            value.type_str()
+        ));
+    };
+    let Some(date) = when.date else {
+        return Err("a date (2027-03-01) or a date-time (2027-03-01T12:00:00Z) is needed, not a time of day".into());
+    };
+    let day = chrono::NaiveDate::from_ymd_opt(date.year.into(), date.month.into(), date.day.into())
+        .ok_or("no such date")?;
+    let time = match when.time {
+        None => chrono::NaiveTime::MIN,
+        Some(t) => chrono::NaiveTime::from_hms_nano_opt(
+            t.hour.into(),
+            t.minute.into(),
+            t.second.into(),
+            t.nanosecond,
+        )
+        .ok_or("no such time")?,
+    };
+    let offset_minutes = match when.offset {
+        None | Some(toml::value::Offset::Z) => 0,
+        Some(toml::value::Offset::Custom { minutes }) => i64::from(minutes),
+    };
+    let utc = day.and_time(time).and_utc().timestamp() - offset_minutes * 60;
+    Ok(utc as f64)
 }
 
 /// `interval` or `schedule` (not both), else `[defaults] interval`.

@@ -215,6 +215,8 @@ impl Metrics {
                     .period()
                     .filter(|_| active)
                     .map(|every| every.as_secs_f64()),
+                credential: integration.verifier.credential(),
+                expires: integration.expires,
             };
             self.with(integration, |series| series.info = Some(info));
         }

@@ -5,9 +5,12 @@
 //! Here one integration is one small struct, and a scrape is written family by family, a slice
 //! of integrations at a time, so that checks recording results are never kept waiting long.
 
+use std::cmp::Ordering;
 use std::io::{self, Write};
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
+use crate::forecast::{self, Credential};
 use crate::guard::Engaged;
 use crate::state::{Record, Records, State};
 
@@ -36,6 +39,9 @@ pub(super) struct Info {
     pub(super) guarded: bool,
     /// How often it is checked, in seconds (none for an inactive one).
     pub(super) interval: Option<f64>,
+    /// Its main credential, and when the config says it ends (`expires`).
+    pub(super) credential: Credential,
+    pub(super) expires: Option<f64>,
 }
 
 impl Series {
@@ -250,6 +256,38 @@ const FAMILIES: &[Family] = &[
         },
     },
     Family {
+        name: "credwatch_credential_expiry_timestamp_seconds",
+        kind: "gauge",
+        help: "When a credential of the integration ends (unix seconds), by credential and by who says so: provider, policy (last change plus the configured maximum age), sunset (a published end of the kind) or config (expires).",
+        samples: |k, out| {
+            let Some(info) = k.series.info.filter(|info| info.active) else {
+                return Ok(());
+            };
+            let learnt = k.record.map_or(&[][..], |r| &r.credentials);
+            for f in forecast::forecasts(k.series.kind, info.credential, info.expires, learnt) {
+                let labels = [
+                    ("credential", f.credential.as_str()),
+                    ("source", f.source.as_str()),
+                ];
+                out.value(&labels, f.at)?;
+            }
+            Ok(())
+        },
+    },
+    Family {
+        name: "credwatch_credential_changed_timestamp_seconds",
+        kind: "gauge",
+        help: "When the provider says a credential of the integration last changed (unix seconds).",
+        samples: |k, out| {
+            for learnt in k.record.map_or(&[][..], |r| &r.credentials) {
+                if let Some(at) = learnt.changed {
+                    out.value(&[("credential", learnt.credential.as_str())], at)?;
+                }
+            }
+            Ok(())
+        },
+    },
+    Family {
         name: "credwatch_lockout_guard_engaged",
         kind: "gauge",
         help: "1 while the lockout guard pauses attempts so as not to lock the account; 0 when it does not (integrations the guard watches only).",
@@ -392,19 +430,32 @@ impl Store {
     }
 }
 
-/// Writes `family`'s samples of the integrations in `slice` to `out`.
+/// Writes `family`'s samples of the integrations in `slice` to `out`. The series and the records
+/// are both sorted by `ORG/NAME`, so they are walked side by side rather than looked up.
 fn write_slice(
     family: &Family,
     slice: &[(String, Series)],
     records: &Records,
     out: &mut Vec<u8>,
 ) -> io::Result<()> {
+    let Some((first, _)) = slice.first() else {
+        return Ok(());
+    };
+    let mut ahead = records
+        .range::<str, _>((Bound::Included(first.as_str()), Bound::Unbounded))
+        .peekable();
     for (key, series) in slice {
+        let mut record = None;
+        while let Some((id, found)) = ahead.peek() {
+            match id.as_str().cmp(key) {
+                Ordering::Less => {}
+                Ordering::Equal => record = Some(&***found),
+                Ordering::Greater => break,
+            }
+            ahead.next();
+        }
         let checked = series.info.is_none_or(|info| info.active);
-        let record = records
-            .get(key)
-            .map(|record| &**record)
-            .filter(|record| checked && record.kind.as_deref() == Some(series.kind));
+        let record = record.filter(|record| checked && record.kind.as_deref() == Some(series.kind));
         let known = Known { series, record };
         let mut sample = Sample {
             out,
@@ -447,12 +498,14 @@ mod tests {
     fn families_are_written_whole_across_slices() {
         let store = Store::default();
         for n in 0..(SLICE * 2 + 3) {
-            store.with(&format!("acme/i{n:04}"), "zendesk", |s| {
+            store.with(&format!("acme/i{n:04}"), "web_service", |s| {
                 s.info = Some(Info {
                     credential_type: "api_token",
                     active: true,
                     guarded: false,
                     interval: Some(60.0),
+                    credential: Credential::Password,
+                    expires: None,
                 });
             });
         }
@@ -468,7 +521,7 @@ mod tests {
         );
         assert_eq!(
             lines[2],
-            "credwatch_check_interval_seconds{org=\"acme\",integration=\"i0000\",type=\"zendesk\"} 60"
+            "credwatch_check_interval_seconds{org=\"acme\",integration=\"i0000\",type=\"web_service\"} 60"
         );
         assert_eq!(
             text.matches("# TYPE credwatch_check_interval_seconds gauge")

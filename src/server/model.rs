@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::clock::rfc3339;
+use std::time::SystemTime;
+
+use crate::clock::{rfc3339, unix_seconds};
+use crate::forecast::{self, Forecast};
 use crate::guard;
 use crate::guard::Engaged;
 use crate::integration::Integration;
@@ -65,6 +68,11 @@ pub struct IntegrationModel {
     pub last_success: Option<String>,
     pub token_expiry: Option<String>,
     pub certificates: CertificatesView,
+    /// When its credentials end, soonest first (see docs/operating.md, "Expiry forecasts");
+    /// empty for an inactive integration.
+    pub expiries: Vec<ExpiryView>,
+    /// When the provider says its credentials last changed.
+    pub credentials_changed: Vec<ChangedView>,
     pub guard: GuardView,
     /// The same times as unix seconds, for the status page's "3 min ago" and days left.
     #[serde(skip)]
@@ -84,6 +92,29 @@ pub struct Seconds {
     pub server_certificate: Option<f64>,
     /// When `guard_retry` releases an engaged guard.
     pub guard_retry: Option<f64>,
+    /// The credentials' forecasts, soonest first.
+    pub expiries: Vec<Forecast>,
+}
+
+/// When one credential ends, and who says so.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpiryView {
+    /// `password`, `api_token`, `client_secret`, `service_account_key` or `oauth_client`.
+    pub credential: &'static str,
+    /// `provider`, `policy`, `sunset` or `config`.
+    pub source: &'static str,
+    /// RFC 3339.
+    pub expires: String,
+    /// Whole days from now (negative once past).
+    pub days_left: i64,
+}
+
+/// When one credential last changed, as the provider says.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangedView {
+    pub credential: &'static str,
+    /// RFC 3339.
+    pub changed: String,
 }
 
 /// Certificate expiry, as last seen by a check.
@@ -118,7 +149,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// One line for a person: `18 integrations: 9 healthy, 7 failing, 2 guarded, 0 inactive`.
+    /// One line for a person: `19 integrations: 9 healthy, 8 failing, 2 guarded, 0 inactive`.
     pub fn line(&self) -> String {
         let total = self.healthy + self.failing + self.guarded + self.pending + self.inactive;
         let mut line = format!(
@@ -203,6 +234,17 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
         None
     };
     let status = status_of(integration, last, engaged.as_ref());
+    let expiries = if integration.active {
+        forecast::forecasts(
+            integration.kind.key,
+            integration.verifier.credential(),
+            integration.expires,
+            &record.credentials,
+        )
+    } else {
+        Vec::new()
+    };
+    let now = unix_seconds(SystemTime::now());
     let message = match &engaged {
         Some(engaged) => Some(guard::held_message(engaged, id, integration.guard_retry)),
         None => last.and_then(|e| record.message_of(e)).map(str::to_string),
@@ -226,6 +268,25 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
             client: record.client_certificate_expiry.map(rfc3339),
             server: record.server_certificate_expiry.map(rfc3339),
         },
+        expiries: expiries
+            .iter()
+            .map(|f| ExpiryView {
+                credential: f.credential.as_str(),
+                source: f.source.as_str(),
+                expires: rfc3339(f.at),
+                days_left: ((f.at - now) / 86_400.0).floor() as i64,
+            })
+            .collect(),
+        credentials_changed: record
+            .credentials
+            .iter()
+            .filter_map(|learnt| {
+                Some(ChangedView {
+                    credential: learnt.credential.as_str(),
+                    changed: rfc3339(learnt.changed?),
+                })
+            })
+            .collect(),
         guard: GuardView {
             enabled: integration.guard,
             engaged: engaged.is_some(),
@@ -244,6 +305,7 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
             guard_retry: engaged
                 .as_ref()
                 .map(|e| e.since + integration.guard_retry.as_secs_f64()),
+            expiries,
         },
         history: history.then(|| {
             record

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::model::{IntegrationModel, Status, Summary};
 use crate::clock::unix_seconds;
+use crate::forecast::Forecast;
 use crate::verify::TYPES;
 
 /// Seconds between the page's own refreshes.
@@ -99,6 +100,7 @@ pub fn overview(mut models: Vec<IntegrationModel>, filters: &Filters) -> Markup 
     // Stable: within a status, config order.
     models.sort_by_key(|v| v.status);
     let now = unix_seconds(SystemTime::now());
+    let ending = ending_soon(&models, now);
     let results = [
         "failing", "guarded", "healthy", "inactive", "pending", "success",
     ];
@@ -110,6 +112,22 @@ pub fn overview(mut models: Vec<IntegrationModel>, filters: &Filters) -> Markup 
             span.guarded { (summary.guarded) " guarded" }
             span.inactive { (summary.inactive) " inactive" }
             @if summary.pending > 0 { span.pending { (summary.pending) " not checked yet" } }
+        }
+        @if !ending.is_empty() {
+            h2 { "Ending in the next " (SOON_DAYS) " days" }
+            table.ending {
+                thead { tr { th { "Integration" } th { "What ends" } th { "When" } th { "Says who" } } }
+                tbody {
+                    @for (model, what, source, at) in &ending {
+                        tr {
+                            td.name { a href={ "/integrations/" (segment(&model.id)) } { (model.id) } }
+                            td { (what) }
+                            td.nowrap { (date_left(*at, now)) }
+                            td { (source) }
+                        }
+                    }
+                }
+            }
         }
         form.filters method="get" action="/" {
             @if many_orgs {
@@ -141,8 +159,8 @@ pub fn overview(mut models: Vec<IntegrationModel>, filters: &Filters) -> Markup 
             thead { tr {
                 @if many_orgs { th { "Org" } }
                 th { "Name" } th { "Type / credential" } th { "Active" } th { "Result" }
-                th { "Message" } th { "Last success" } th { "Token expiry" } th { "Certificates" }
-                th { "Guard" } th { "Notes" }
+                th { "Message" } th { "Last success" } th { "Expires" } th { "Token expiry" }
+                th { "Certificates" } th { "Guard" } th { "Notes" }
             } }
             tbody {
                 @for model in &models {
@@ -154,6 +172,7 @@ pub fn overview(mut models: Vec<IntegrationModel>, filters: &Filters) -> Markup 
                         td.nowrap { (result(model)) }
                         td.message { (message(model.message.as_deref())) }
                         td.nowrap { (ago(model.seconds.last_success, now)) }
+                        td.nowrap { (expires(model.seconds.expiries.first(), now)) }
                         td.nowrap { (until(model.seconds.token_expiry, now)) }
                         td { (certificates(model, now)) }
                         td.nowrap { (guard(model, now)) }
@@ -199,6 +218,10 @@ pub fn detail_page(model: &IntegrationModel, checks_allowed: bool) -> String {
             dt { "Last success" } dd { (ago(model.seconds.last_success, now)) }
             dt { "Token expiry" } dd { (until(model.seconds.token_expiry, now)) }
             dt { "Certificates" } dd { (certificates(model, now)) }
+            dt { "Expires" } dd {
+                @for forecast in &model.seconds.expiries { div { (expires(Some(forecast), now)) } }
+                @if model.seconds.expiries.is_empty() { "–" }
+            }
             dt { "Lockout guard" } dd { (guard(model, now)) }
             dt { "Notes" } dd { (model.notes.as_deref().unwrap_or("")) }
         }
@@ -270,17 +293,74 @@ fn certificates(model: &IntegrationModel, now: f64) -> Markup {
     html! {
         @for (label, expiry) in [("client", model.seconds.client_certificate), ("server", model.seconds.server_certificate)] {
             @if let Some(expiry) = expiry {
-                @let days = ((expiry - now) / 86_400.0).floor();
-                @let class = if days <= 7.0 { "bad" } else if days <= 30.0 { "amber" } else { "" };
-                div {
-                    (label) ": " (crate::clock::rfc3339(expiry)[..10]) " "
-                    span class=(class) {
-                        @if expiry <= now { "(expired)" } @else { "(" (days as i64) " days left)" }
-                    }
-                }
+                div { (label) ": " (date_left(expiry, now)) }
             }
         }
     }
+}
+
+/// What the alerts call soon: the page lists what ends within this many days.
+const SOON_DAYS: u32 = 30;
+
+/// "2027-04-30 (151 days left)", amber within 30 days and red within 7.
+fn date_left(at: f64, now: f64) -> Markup {
+    let days = ((at - now) / 86_400.0).floor();
+    let class = if days < 7.0 {
+        "bad"
+    } else if days < f64::from(SOON_DAYS) {
+        "amber"
+    } else {
+        ""
+    };
+    html! {
+        (crate::clock::rfc3339(at)[..10]) " "
+        span class=(class) {
+            @if at <= now { "(ended)" } @else { "(" (days as i64) " days left)" }
+        }
+    }
+}
+
+/// A credential's forecast: what ends, when, and who says so.
+fn expires(forecast: Option<&Forecast>, now: f64) -> Markup {
+    match forecast {
+        None => html! { "–" },
+        Some(f) => html! {
+            (date_left(f.at, now)) br;
+            small { (f.credential.as_str()) ", " (f.source.as_str()) }
+        },
+    }
+}
+
+/// Everything of the active integrations that ends within [`SOON_DAYS`] (or has ended):
+/// credentials and certificates, soonest first. Tokens are left out: checks mint them, and
+/// they end by design.
+fn ending_soon(
+    models: &[IntegrationModel],
+    now: f64,
+) -> Vec<(&IntegrationModel, String, &'static str, f64)> {
+    let horizon = now + f64::from(SOON_DAYS) * 86_400.0;
+    let mut ending = Vec::new();
+    for model in models.iter().filter(|m| m.active) {
+        for f in &model.seconds.expiries {
+            ending.push((
+                model,
+                f.credential.as_str().replace('_', " "),
+                f.source.as_str(),
+                f.at,
+            ));
+        }
+        for (label, at) in [
+            ("client certificate", model.seconds.client_certificate),
+            ("server certificate", model.seconds.server_certificate),
+        ] {
+            if let Some(at) = at {
+                ending.push((model, label.to_string(), "seen by the check", at));
+            }
+        }
+    }
+    ending.retain(|(_, _, _, at)| *at <= horizon);
+    ending.sort_by(|a, b| a.3.total_cmp(&b.3));
+    ending
 }
 
 /// "3 min ago".

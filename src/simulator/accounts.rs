@@ -35,6 +35,10 @@ pub const SALESFORCE_PASSWORD: &str = "Sf#4mTz9Lr-17";
 pub const SALESFORCE_SECURITY_TOKEN: &str = "sfTkn9Qw2Zx55";
 /// A user whose password was rotated on the Salesforce side only.
 pub const SALESFORCE_STALE_USER: &str = "stale@demo.example";
+/// A user whose password has expired: Salesforce still grants it a token, and every API call
+/// with it fails with `INVALID_OPERATION_WITH_EXPIRED_PASSWORD`.
+pub const SALESFORCE_EXPIRED_USER: &str = "expired@demo.example";
+pub const SALESFORCE_EXPIRED_PASSWORD: &str = "Sf#3xpRd7Kq-15";
 pub const SALESFORCE_STALE_PASSWORD: &str = "Sf#0ldQw8m-16";
 
 /// AWS: credwatch's own IAM user, and the roles Genesys assumes.

@@ -136,6 +136,18 @@ impl Section {
             .ok_or_else(|| self.error(key, "missing (required)"))
     }
 
+    /// An optional positive duration, written as humantime reads it (`"90d"`, `"12h"`).
+    pub fn opt_duration(&mut self, key: &str) -> Result<Option<std::time::Duration>, ConfigError> {
+        let Some(text) = self.opt_string(key)? else {
+            return Ok(None);
+        };
+        match humantime::parse_duration(&text) {
+            Ok(d) if !d.is_zero() => Ok(Some(d)),
+            Ok(_) => Err(self.error(key, "must be longer than zero")),
+            Err(e) => Err(self.error(key, format!("{e} (write it as \"90d\" or \"2160h\")"))),
+        }
+    }
+
     /// An optional, non-empty string.
     pub fn opt_string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
         match self.take(key) {

@@ -111,6 +111,7 @@ impl State {
             if let Some(server) = report.certificates.server {
                 record.server_certificate_expiry = Some(unix_seconds(server));
             }
+            crate::forecast::merge(&mut record.credentials, &report.learnt);
             if record.guard.as_deref() != guard.as_ref() {
                 inner_urgent = true;
             }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::forecast::Learnt;
 use crate::guard::Engaged;
 use crate::outcome::FailureReason;
 
@@ -32,6 +33,8 @@ pub struct Record {
     pub server_certificate_expiry: Option<f64>,
     /// The lockout guard, while engaged (boxed: few records have one).
     pub guard: Option<Box<Engaged>>,
+    /// What checks learnt of the credentials' dates (most types learn nothing).
+    pub credentials: Vec<Learnt>,
     /// The last results, oldest first.
     pub history: VecDeque<Entry>,
     /// The messages of the failures in `history`, oldest first, by their entry's time.
@@ -102,6 +105,7 @@ impl Record {
             client_certificate_expiry: self.client_certificate_expiry,
             server_certificate_expiry: self.server_certificate_expiry,
             guard: self.guard.clone(),
+            credentials: self.credentials.clone(),
             history: last.into_iter().collect(),
             messages: message.into_iter().collect(),
             seen: self.seen,
@@ -202,6 +206,8 @@ struct RecordJson {
     #[serde(default)]
     guard: Option<Box<Engaged>>,
     #[serde(default)]
+    credentials: Vec<Learnt>,
+    #[serde(default)]
     history: Vec<EntryJson<'static>>,
 }
 
@@ -216,6 +222,7 @@ impl TryFrom<RecordJson> for Record {
             client_certificate_expiry: json.client_certificate_expiry,
             server_certificate_expiry: json.server_certificate_expiry,
             guard: json.guard,
+            credentials: json.credentials,
             ..Record::default()
         };
         for entry in json.history {
@@ -254,6 +261,9 @@ impl Serialize for Record {
             map.serialize_entry("server_certificate_expiry", &at)?;
         }
         map.serialize_entry("guard", &self.guard)?;
+        if !self.credentials.is_empty() {
+            map.serialize_entry("credentials", &self.credentials)?;
+        }
         map.serialize_entry("history", &History(self))?;
         map.end()
     }

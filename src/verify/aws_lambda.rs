@@ -15,6 +15,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use futures_util::future::BoxFuture;
 use tokio::sync::OnceCell;
 
+use crate::forecast::Credential;
 use crate::spec::intern::SharedUrl;
 
 use super::aws_transport::sdk_http_client;
@@ -106,6 +107,11 @@ fn is_role_arn(arn: &str) -> bool {
 }
 
 impl Verifier for AwsLambda {
+    /// The access key's secret.
+    fn credential(&self) -> Credential {
+        Credential::ClientSecret
+    }
+
     fn credential_type(&self) -> &'static str {
         "assume_role"
     }

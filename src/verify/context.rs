@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::RequestBuilder;
 
 use super::scrub::Scrubber;
+use crate::forecast::Learnt;
 use crate::http::HttpClient;
 use crate::outcome::{Failure, FailureReason};
 use crate::secret::{Resolved, Secret, SecretField, SecretFiles};
@@ -45,6 +46,7 @@ pub struct CheckContext {
     secret_files: Option<SecretFiles>,
     started: Instant,
     client_cert_expiry: Mutex<Option<SystemTime>>,
+    learnt: Mutex<Vec<Learnt>>,
 }
 
 impl CheckContext {
@@ -60,6 +62,7 @@ impl CheckContext {
             secret_files: None,
             started: Instant::now(),
             client_cert_expiry: Mutex::new(None),
+            learnt: Mutex::new(Vec::new()),
         }
     }
 
@@ -129,6 +132,21 @@ impl CheckContext {
             .client_cert_expiry
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(not_after);
+    }
+
+    /// Records what the check learnt of a credential's dates (see [`Learnt`]), also when the
+    /// check goes on to fail.
+    pub fn learn(&self, learnt: Learnt) {
+        let mut all = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
+        crate::forecast::merge(&mut all, &[learnt]);
+    }
+
+    /// What the check learnt of its credentials' dates.
+    pub fn learnt(&self) -> Vec<Learnt> {
+        self.learnt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Revokes the token this check minted with `request` (which carries it), unless the

@@ -7,6 +7,7 @@ use reqwest::header::ACCEPT;
 use serde::Deserialize;
 use url::Url;
 
+use crate::forecast::Credential;
 use crate::spec::intern::SharedUrl;
 
 use super::oauth::{self, Grant, TokenError, TokenRequest};
@@ -89,6 +90,10 @@ struct WhoAmI {
 }
 
 impl Verifier for Dynamics365 {
+    fn credential(&self) -> Credential {
+        Credential::Password
+    }
+
     fn credential_type(&self) -> &'static str {
         "password"
     }

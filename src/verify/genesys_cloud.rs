@@ -8,6 +8,7 @@ use reqwest::Method;
 use reqwest::header::ACCEPT;
 use url::Url;
 
+use crate::forecast::Credential;
 use crate::spec::intern::SharedUrl;
 
 use super::oauth::{self, TokenError};
@@ -126,6 +127,10 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
 }
 
 impl Verifier for GenesysCloud {
+    fn credential(&self) -> Credential {
+        Credential::ClientSecret
+    }
+
     fn credential_type(&self) -> &'static str {
         "client_credentials"
     }

@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::forecast::Credential;
 use crate::spec::intern::SharedUrl;
 
 use super::oauth::{self, TokenError};
@@ -151,6 +152,10 @@ fn key_fields(c: &mut Section, workspace: bool) -> Result<Key, ConfigError> {
 }
 
 impl Verifier for Google {
+    fn credential(&self) -> Credential {
+        Credential::ServiceAccountKey
+    }
+
     fn credential_type(&self) -> &'static str {
         self.credential_type
     }

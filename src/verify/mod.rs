@@ -19,6 +19,7 @@ use futures_util::future::BoxFuture;
 
 pub use context::{Certificates, CheckContext};
 
+use crate::forecast::Credential;
 use crate::http::Response;
 use crate::outcome::{Failure, FailureReason, Outcome};
 use crate::spec::{ConfigError, Spec};
@@ -27,6 +28,9 @@ use crate::spec::{ConfigError, Spec};
 pub trait Verifier: Send + Sync {
     /// The `credential_type` label of `credwatch_integration_info` (e.g. `api_token`).
     fn credential_type(&self) -> &'static str;
+
+    /// The integration's main credential: what `expires` in its config speaks of.
+    fn credential(&self) -> Credential;
 
     /// Whether the check logs in with a password that the provider locks after failed
     /// attempts: such integrations get the lockout guard unless `guard = false`.

@@ -6,6 +6,7 @@ use futures_util::future::BoxFuture;
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
 
+use crate::forecast::Credential;
 use crate::spec::intern::SharedUrl;
 
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
@@ -60,6 +61,10 @@ struct User {
 }
 
 impl Verifier for Zendesk {
+    fn credential(&self) -> Credential {
+        Credential::ApiToken
+    }
+
     fn credential_type(&self) -> &'static str {
         "api_token"
     }

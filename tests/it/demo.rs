@@ -1,8 +1,9 @@
 //! `credwatch demo`: with no config it serves all seven types through the built-in simulator,
 //! healthy ones and the failures it promises (a wrong secret, a locked account held by the
 //! lockout guard, impersonation denied, MFA required, rate limited with Retry-After, a provider
-//! too slow, a client certificate expiring in 5 days and one expired), on the status page, the
-//! API and a promtool-clean /metrics; `--print-config` prints a config `validate` accepts.
+//! too slow, a client certificate expiring in 5 days and one expired, a Salesforce password
+//! expired and one 10 days before its policy's end), on the status page, the API and a
+//! promtool-clean /metrics; `--print-config` prints a config `validate` accepts.
 
 use crate::common;
 
@@ -27,6 +28,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("Dynamics 365 locked user", "account_locked"),
     ("Salesforce Service Cloud", "success"),
     ("Salesforce rotated password", "invalid_credentials"),
+    ("Salesforce expired password", "expired_credentials"),
     ("Orders API", "success"),
     ("Inventory API", "success"),
     ("Billing API (mTLS)", "success"),
@@ -129,6 +131,34 @@ async fn the_demo_shows_every_type_and_the_promised_failures() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
+    // Forecasts: the Salesforce password changed 80 days ago under a 90-day policy, and every
+    // Zendesk API token ends on 2027-04-30.
+    let salesforce = [
+        ("integration", "Salesforce Service Cloud"),
+        ("credential", "password"),
+    ];
+    let changed = m
+        .get(
+            "credwatch_credential_changed_timestamp_seconds",
+            &salesforce,
+        )
+        .expect("the password's last change");
+    assert!(
+        (changed - (now - 80.0 * 86_400.0)).abs() < 60.0,
+        "{changed}"
+    );
+    let policy = [&salesforce[..], &[("source", "policy")]].concat();
+    assert_eq!(
+        m.get("credwatch_credential_expiry_timestamp_seconds", &policy),
+        Some(changed + 90.0 * 86_400.0)
+    );
+    assert_eq!(
+        m.get(
+            "credwatch_credential_expiry_timestamp_seconds",
+            &[("integration", "Zendesk Support"), ("source", "sunset")]
+        ),
+        Some(1_809_043_200.0)
+    );
     // The org view (read at start): Genesys Cloud's integrations, the one in ERROR and the one
     // credwatch does not check, and the DigiCert certificate 20 days from expiry.
     let view = |name: &str, labels: &[(&str, &str)]| m.get(name, labels);
@@ -396,9 +426,12 @@ fn rendered_by_chromium(url: &str, integrations: usize, dir: &std::path::Path) {
     // The integrations with their header, then the org view's: nine data actions and three
     // certificates, each table with its header.
     let view_rows = (1 + 9) + (1 + 3);
+    // What ends within 30 days: the expired client certificate, the one with 5 days left, and
+    // the Salesforce password 10 days before its policy's end.
+    let ending_rows = 1 + 3;
     assert_eq!(
         dom.matches("<tr>").count(),
-        integrations + 1 + view_rows,
+        integrations + 1 + view_rows + ending_rows,
         "{dom}"
     );
     let screenshot = dir.join("status-page.png");

@@ -15,6 +15,7 @@ mod demo;
 mod docs;
 mod dynamics365;
 mod faults;
+mod forecasts;
 mod fuzz;
 mod genesys_cloud;
 mod google;

@@ -371,3 +371,224 @@ async fn a_passed_check_revokes_its_token_at_the_instance_and_a_failed_one_nothi
     );
     assert_eq!(revocations(&failing).await, Vec::<String>::new());
 }
+
+/// The user's record at `server`: its password changed at `changed` (Salesforce's format), and
+/// `expired` says whether it has expired.
+async fn password_record(server: &MockServer, changed: &str, expired: bool) {
+    Mock::given(method("GET"))
+        .and(path("/services/data/v65.0/query"))
+        .and(wiremock::matchers::query_param(
+            "q",
+            "SELECT LastPasswordChangeDate FROM User WHERE Id = '005xx000001SwiUAAS'",
+        ))
+        .and(header(
+            "authorization",
+            format!("Bearer {ACCESS_TOKEN}").as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "totalSize": 1, "done": true,
+            "records": [{"attributes": {"type": "User"}, "LastPasswordChangeDate": changed}]
+        })))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/services/data/v65.0/sobjects/User/005xx000001SwiUAAS/password",
+        ))
+        .and(header(
+            "authorization",
+            format!("Bearer {ACCESS_TOKEN}").as_str(),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"isExpired": expired})),
+        )
+        .mount(server)
+        .await;
+}
+
+/// A Salesforce whose login and identity URL work.
+async fn logged_in() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/oauth2/token"))
+        .respond_with(token_answer(&id_on(&server)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS"))
+        .respond_with(identity(true))
+        .mount(&server)
+        .await;
+    server
+}
+
+const EXPIRED_PASSWORD: &str = r#"[{"message":"The users password has expired, you must call SetPassword before attempting any other API operations","errorCode":"INVALID_OPERATION_WITH_EXPIRED_PASSWORD"}]"#;
+
+#[tokio::test]
+async fn the_password_change_and_the_policy_give_the_forecast() {
+    use credwatch::forecast::{Credential, Learnt, Source};
+    let server = logged_in().await;
+    // 2026-09-01T10:00:00Z.
+    password_record(&server, "2026-09-01T10:00:00.000+0000", false).await;
+    let changed = 1_788_256_800.0;
+
+    let with_policy = format!(
+        "{}password_max_age = \"90d\"\n",
+        config(&server.uri(), true, true)
+    );
+    let report = check_only(&with_policy).await;
+    assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+    assert_eq!(
+        report.learnt,
+        [Learnt {
+            credential: Credential::Password,
+            changed: Some(changed),
+            expires: Some((Source::Policy, changed + 90.0 * 86_400.0)),
+        }]
+    );
+
+    // Without a maximum age, only the change is known.
+    let report = check_only(&config(&server.uri(), true, true)).await;
+    assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+    assert_eq!(report.learnt.len(), 1);
+    assert_eq!(report.learnt[0].changed, Some(changed));
+    assert_eq!(report.learnt[0].expires, None);
+
+    // follow_up = false makes no call after the login, so it learns nothing.
+    let report = check_only(&config(&server.uri(), false, true)).await;
+    assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+    assert!(report.learnt.is_empty());
+}
+
+#[tokio::test]
+async fn an_expired_password_fails_with_how_to_reset_it() {
+    // The password status says so.
+    let server = logged_in().await;
+    password_record(&server, "2026-06-01T10:00:00.000+0000", true).await;
+    let report = check_only(&config(&server.uri(), true, true)).await;
+    let failure = report.outcome.unwrap_err();
+    assert_eq!(failure.reason, FailureReason::ExpiredCredentials);
+    assert!(
+        failure.message.contains("has expired"),
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure.message.contains("security token"),
+        "{}",
+        failure.message
+    );
+    // What was read before the verdict is kept: the change date.
+    assert_eq!(report.learnt.len(), 1, "{:?}", report.learnt);
+
+    // Any call answering INVALID_OPERATION_WITH_EXPIRED_PASSWORD: the query, or the identity URL.
+    let server = logged_in().await;
+    Mock::given(method("GET"))
+        .and(path("/services/data/v65.0/query"))
+        .respond_with(ResponseTemplate::new(500).set_body_raw(EXPIRED_PASSWORD, "application/json"))
+        .mount(&server)
+        .await;
+    let failure = check_only(&config(&server.uri(), true, true))
+        .await
+        .outcome
+        .unwrap_err();
+    assert_eq!(
+        failure.reason,
+        FailureReason::ExpiredCredentials,
+        "{}",
+        failure.message
+    );
+
+    let server = server_with_identity(
+        ResponseTemplate::new(401).set_body_raw(EXPIRED_PASSWORD, "application/json"),
+    )
+    .await;
+    let failure = check_only(&config(&server.uri(), true, true))
+        .await
+        .outcome
+        .unwrap_err();
+    assert_eq!(
+        failure.reason,
+        FailureReason::ExpiredCredentials,
+        "{}",
+        failure.message
+    );
+}
+
+async fn server_with_identity(identity: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/oauth2/token"))
+        .respond_with(token_answer(&id_on(&server)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS"))
+        .respond_with(identity)
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_user_that_may_not_read_its_record_is_a_warning_not_a_failure() {
+    let server = logged_in().await;
+    let refused = ResponseTemplate::new(403).set_body_raw(
+        r#"[{"message":"insufficient access rights on object id","errorCode":"INSUFFICIENT_ACCESS_OR_READONLY"}]"#,
+        "application/json",
+    );
+    Mock::given(method("GET"))
+        .and(path("/services/data/v65.0/query"))
+        .respond_with(refused.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/services/data/v65.0/sobjects/User/005xx000001SwiUAAS/password",
+        ))
+        .respond_with(refused)
+        .mount(&server)
+        .await;
+    let report = check_only(&config(&server.uri(), true, true)).await;
+    assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+    assert!(report.learnt.is_empty());
+    // Both were asked, once each.
+    assert_eq!(
+        common::received(&server, "GET", "/services/data/v65.0/query")
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_api_version_is_configurable_and_checked() {
+    let server = logged_in().await;
+    Mock::given(method("GET"))
+        .and(path("/services/data/v61.0/query"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "totalSize": 1, "done": true,
+            "records": [{"LastPasswordChangeDate": "2026-09-01T10:00:00.000+0000"}]
+        })))
+        .mount(&server)
+        .await;
+    let text = format!(
+        "{}api_version = \"v61.0\"\n",
+        config(&server.uri(), true, true)
+    );
+    let report = check_only(&text).await;
+    assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+    assert_eq!(report.learnt[0].changed, Some(1_788_256_800.0));
+
+    for (line, field) in [
+        ("api_version = \"latest\"", "api_version"),
+        ("password_max_age = \"ninety days\"", "password_max_age"),
+        ("password_max_age = \"0s\"", "password_max_age"),
+    ] {
+        let text = format!("{}{line}\n", config(&server.uri(), true, true));
+        let error = credwatch::config::Config::parse("t.toml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(&format!("credentials.{field}")), "{error}");
+    }
+}

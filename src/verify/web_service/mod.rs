@@ -16,6 +16,7 @@ use std::sync::Mutex;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use crate::forecast::Credential;
 use crate::spec::intern::SharedUrl;
 
 use super::oauth::{self, Grant, TokenRequest};
@@ -164,6 +165,16 @@ fn placeholder_names(auth: &Auth) -> Vec<String> {
 }
 
 impl Verifier for WebService {
+    /// Basic: the password; user-defined fields: an API token; user-defined OAuth and mTLS
+    /// (whose certificate has its own metric): the client secret.
+    fn credential(&self) -> Credential {
+        match self.auth {
+            Auth::Basic { .. } => Credential::Password,
+            Auth::UserDefined { .. } => Credential::ApiToken,
+            Auth::None | Auth::UserDefinedOauth { .. } => Credential::ClientSecret,
+        }
+    }
+
     fn credential_type(&self) -> &'static str {
         self.credential_type
     }

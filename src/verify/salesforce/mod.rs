@@ -1,13 +1,17 @@
 //! Salesforce: the OAuth username-password flow (password followed by the security token) at
 //! `{login_url}/services/oauth2/token`, through the `oauth2` crate with the connected app's key
-//! and secret in the form, then `GET` of the identity URL the token answer names, then `POST
-//! {instance_url}/services/oauth2/revoke` to revoke the token (unless `revoke = false`).
+//! and secret in the form, then `GET` of the identity URL the token answer names and of the
+//! password's expiry ([`password`]), then `POST {instance_url}/services/oauth2/revoke` to revoke
+//! the token (unless `revoke = false`).
+
+mod password;
 
 use futures_util::future::BoxFuture;
 use reqwest::header::ACCEPT;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::forecast::Credential;
 use crate::spec::intern::SharedUrl;
 
 use super::oauth::{self, Grant, Granted, TokenError, TokenRequest};
@@ -35,6 +39,8 @@ struct Salesforce {
     login_origin: url::Origin,
     client_id: String,
     client_secret: SecretField,
+    /// How the password's expiry is read and forecast.
+    policy: password::Policy,
 }
 
 /// Salesforce's fields in the token answer beyond RFC 6749's.
@@ -78,10 +84,38 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         token_url: spec.endpoints.shared(token_url),
         client_id: c.string("client_id")?,
         client_secret: c.secret("client_secret")?,
+        policy: password::Policy {
+            api_version: api_version(c)?,
+            max_age: c.opt_duration("password_max_age")?,
+        },
     }))
 }
 
+/// `credentials.api_version`: `65.0`, or another `NN.N` (a leading `v` is allowed).
+fn api_version(c: &mut crate::spec::Section) -> Result<String, ConfigError> {
+    let Some(text) = c.opt_string("api_version")? else {
+        return Ok(password::DEFAULT_API_VERSION.to_string());
+    };
+    let version = text.strip_prefix('v').unwrap_or(&text);
+    let well_formed = version.split_once('.').is_some_and(|(major, minor)| {
+        !major.is_empty()
+            && !minor.is_empty()
+            && major
+                .bytes()
+                .chain(minor.bytes())
+                .all(|b| b.is_ascii_digit())
+    });
+    if !well_formed {
+        return Err(c.error("api_version", "must be a REST API version such as \"65.0\""));
+    }
+    Ok(version.to_string())
+}
+
 impl Verifier for Salesforce {
+    fn credential(&self) -> Credential {
+        Credential::Password
+    }
+
     fn credential_type(&self) -> &'static str {
         "username_password"
     }
@@ -128,7 +162,9 @@ impl Salesforce {
         .await
         .map_err(token_failure)?;
         if ctx.follow_up {
-            self.verify(ctx, &granted).await?;
+            let identity_url = self.verify(ctx, &granted).await?;
+            self.read_password_expiry(ctx, &granted, &identity_url)
+                .await?;
         }
         let revoked = match self.revoke_url(granted.extra.instance_url.as_deref()) {
             Some(url) => {
@@ -142,16 +178,60 @@ impl Salesforce {
         })
     }
 
-    /// The identity URL with the new token: the user must be active.
-    async fn verify(&self, ctx: &CheckContext, granted: &Granted<Extra>) -> Result<(), Failure> {
+    /// When the password changed and whether it has expired, read at the instance with the new
+    /// token (see [`password`]). Skipped, with a warning, when the token answer names no
+    /// instance credwatch may send the token to.
+    async fn read_password_expiry(
+        &self,
+        ctx: &CheckContext,
+        granted: &Granted<Extra>,
+        identity_url: &Url,
+    ) -> Result<(), Failure> {
+        let Some(user_id) = password::user_id(identity_url) else {
+            tracing::warn!(
+                integration = %ctx.integration,
+                "the Salesforce identity URL ends in no user id, so credwatch cannot tell when the password expires"
+            );
+            return Ok(());
+        };
+        let instance = granted
+            .extra
+            .instance_url
+            .as_deref()
+            .and_then(|u| Url::parse(u).ok())
+            .filter(|u| self.may_receive_token(u));
+        let Some(instance) = instance else {
+            tracing::warn!(
+                integration = %ctx.integration,
+                "the Salesforce token answer names no HTTPS instance_url, so credwatch cannot tell when the password expires"
+            );
+            return Ok(());
+        };
+        self.policy
+            .read(
+                ctx,
+                &instance,
+                &granted.access_token,
+                user_id,
+                &self.username,
+            )
+            .await
+    }
+
+    /// The identity URL with the new token: the user must be active. Returns the URL, whose
+    /// last segment is the user's id.
+    async fn verify(&self, ctx: &CheckContext, granted: &Granted<Extra>) -> Result<Url, Failure> {
         let id_url = self.identity_url(granted.extra.id.as_deref())?;
         let request = ctx
             .http
-            .get(id_url)
+            .get(id_url.clone())
             .bearer_auth(granted.access_token.expose())
             .header(ACCEPT, "application/json");
         let response = ctx.http.send(request).await?;
         if response.status.as_u16() != 200 {
+            if password::says_expired(&response) {
+                return Err(password::expired(&self.username));
+            }
             return Err(status_failure("Salesforce identity URL", &response));
         }
         let identity: Identity = response.json("Salesforce identity URL")?;
@@ -164,7 +244,7 @@ impl Salesforce {
                 ),
             ));
         }
-        Ok(())
+        Ok(id_url)
     }
 
     /// Whether a URL from a token answer may be sent the token: HTTPS, or the configured login
