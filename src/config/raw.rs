@@ -217,11 +217,7 @@ pub(crate) fn build_integration(
             parse_duration(t.get_ref()).map_err(|e| at(t.span(), format!("timeout: {e}")))?
         }
     };
-    let expires = raw
-        .expires
-        .map(|e| unix_seconds_of(e.get_ref()).map_err(|m| at(e.span(), format!("expires: {m}"))))
-        .transpose()?;
-
+    let expires = expires(raw.expires, &at)?;
     let identity = identity(&[
         ("credentials", &raw.credentials),
         ("endpoints", &raw.endpoints),
@@ -280,6 +276,16 @@ pub(crate) fn build_integration(
         http,
         secrets,
     })
+}
+
+/// `expires`, in unix seconds.
+fn expires(
+    value: Option<Spanned<toml::Value>>,
+    at: &impl Fn(Range<usize>, String) -> ConfigError,
+) -> Result<Option<f64>, ConfigError> {
+    value
+        .map(|e| unix_seconds_of(e.get_ref()).map_err(|m| at(e.span(), format!("expires: {m}"))))
+        .transpose()
 }
 
 /// A TOML date (midnight UTC) or date-time (UTC unless it has an offset) as unix seconds.

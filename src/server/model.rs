@@ -109,6 +109,21 @@ pub struct ExpiryView {
     pub days_left: i64,
 }
 
+impl ExpiryView {
+    fn all(forecasts: &[Forecast]) -> Vec<Self> {
+        let now = unix_seconds(SystemTime::now());
+        forecasts
+            .iter()
+            .map(|f| ExpiryView {
+                credential: f.credential.as_str(),
+                source: f.source.as_str(),
+                expires: rfc3339(f.at),
+                days_left: ((f.at - now) / 86_400.0).floor() as i64,
+            })
+            .collect()
+    }
+}
+
 /// When one credential last changed, as the provider says.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangedView {
@@ -126,6 +141,21 @@ pub struct CertificatesView {
     pub server: Option<String>,
 }
 
+impl ChangedView {
+    fn all(record: &Record) -> Vec<Self> {
+        record
+            .credentials
+            .iter()
+            .filter_map(|learnt| {
+                Some(ChangedView {
+                    credential: learnt.credential.as_str(),
+                    changed: rfc3339(learnt.changed?),
+                })
+            })
+            .collect()
+    }
+}
+
 /// The lockout guard.
 #[derive(Debug, Clone, Serialize)]
 pub struct GuardView {
@@ -136,6 +166,18 @@ pub struct GuardView {
     pub since: Option<String>,
     pub reason: Option<String>,
     pub retry_at: Option<String>,
+}
+
+impl GuardView {
+    fn of(integration: &Integration, engaged: Option<&Engaged>) -> Self {
+        Self {
+            enabled: integration.guard,
+            engaged: engaged.is_some(),
+            since: engaged.map(|e| rfc3339(e.since)),
+            reason: engaged.map(|e| e.reason.to_string()),
+            retry_at: engaged.map(|e| rfc3339(e.since + integration.guard_retry.as_secs_f64())),
+        }
+    }
 }
 
 /// Counts by status.
@@ -244,7 +286,7 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
     } else {
         Vec::new()
     };
-    let now = unix_seconds(SystemTime::now());
+
     let message = match &engaged {
         Some(engaged) => Some(guard::held_message(engaged, id, integration.guard_retry)),
         None => last.and_then(|e| record.message_of(e)).map(str::to_string),
@@ -268,34 +310,9 @@ pub fn integration(state: &State, integration: &Integration, history: bool) -> I
             client: record.client_certificate_expiry.map(rfc3339),
             server: record.server_certificate_expiry.map(rfc3339),
         },
-        expiries: expiries
-            .iter()
-            .map(|f| ExpiryView {
-                credential: f.credential.as_str(),
-                source: f.source.as_str(),
-                expires: rfc3339(f.at),
-                days_left: ((f.at - now) / 86_400.0).floor() as i64,
-            })
-            .collect(),
-        credentials_changed: record
-            .credentials
-            .iter()
-            .filter_map(|learnt| {
-                Some(ChangedView {
-                    credential: learnt.credential.as_str(),
-                    changed: rfc3339(learnt.changed?),
-                })
-            })
-            .collect(),
-        guard: GuardView {
-            enabled: integration.guard,
-            engaged: engaged.is_some(),
-            since: engaged.as_ref().map(|e| rfc3339(e.since)),
-            reason: engaged.as_ref().map(|e| e.reason.to_string()),
-            retry_at: engaged
-                .as_ref()
-                .map(|e| rfc3339(e.since + integration.guard_retry.as_secs_f64())),
-        },
+        expiries: ExpiryView::all(&expiries),
+        credentials_changed: ChangedView::all(&record),
+        guard: GuardView::of(integration, engaged.as_ref()),
         seconds: Seconds {
             last_check: last.map(Entry::time),
             last_success: record.last_success,

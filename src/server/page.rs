@@ -113,22 +113,7 @@ pub fn overview(mut models: Vec<IntegrationModel>, filters: &Filters) -> Markup 
             span.inactive { (summary.inactive) " inactive" }
             @if summary.pending > 0 { span.pending { (summary.pending) " not checked yet" } }
         }
-        @if !ending.is_empty() {
-            h2 { "Ending in the next " (SOON_DAYS) " days" }
-            table.ending {
-                thead { tr { th { "Integration" } th { "What ends" } th { "When" } th { "Says who" } } }
-                tbody {
-                    @for (model, what, source, at) in &ending {
-                        tr {
-                            td.name { a href={ "/integrations/" (segment(&model.id)) } { (model.id) } }
-                            td { (what) }
-                            td.nowrap { (date_left(*at, now)) }
-                            td { (source) }
-                        }
-                    }
-                }
-            }
-        }
+        (ending_table(&ending, now))
         form.filters method="get" action="/" {
             @if many_orgs {
                 label { "Org " select name="org" {
@@ -316,6 +301,28 @@ fn date_left(at: f64, now: f64) -> Markup {
         (crate::clock::rfc3339(at)[..10]) " "
         span class=(class) {
             @if at <= now { "(ended)" } @else { "(" (days as i64) " days left)" }
+        }
+    }
+}
+
+/// What ends within [`SOON_DAYS`]: nothing at all when nothing does.
+fn ending_table(ending: &[(&IntegrationModel, String, &'static str, f64)], now: f64) -> Markup {
+    html! {
+        @if !ending.is_empty() {
+            h2 { "Ending in the next " (SOON_DAYS) " days" }
+            table.ending {
+                thead { tr { th { "Integration" } th { "What ends" } th { "When" } th { "Says who" } } }
+                tbody {
+                    @for (model, what, source, at) in ending {
+                        tr {
+                            td.name { a href={ "/integrations/" (segment(&model.id)) } { (model.id) } }
+                            td { (what) }
+                            td.nowrap { (date_left(*at, now)) }
+                            td { (source) }
+                        }
+                    }
+                }
+            }
         }
     }
 }
