@@ -172,6 +172,7 @@ key_file = "{sim['google_key_file']}"
 token_url = "{e['google']}/token"
 tokeninfo_url = "{e['google']}/tokeninfo"
 revoke_url = "{e['google']}/revoke"
+certificates_url = "{e['google']}/service_accounts/v1/metadata/x509/"
 """
     if kind == "aws":
         return f"""

@@ -15,6 +15,19 @@ pub fn not_after(der: &[u8]) -> Option<SystemTime> {
     })
 }
 
+/// The `notBefore` and `notAfter` of the first certificate of a PEM text, in unix seconds.
+pub fn validity(pem: &[u8]) -> Option<(i64, i64)> {
+    let block = Pem::iter_from_buffer(pem)
+        .filter_map(Result::ok)
+        .find(|block| block.label == "CERTIFICATE")?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&block.contents).ok()?;
+    let validity = cert.validity();
+    Some((
+        validity.not_before.timestamp(),
+        validity.not_after.timestamp(),
+    ))
+}
+
 /// The `notAfter` of the first certificate of a PEM file (the leaf, by convention).
 pub fn leaf_not_after(pem: &[u8]) -> Result<SystemTime, String> {
     for block in Pem::iter_from_buffer(pem) {

@@ -17,6 +17,8 @@ pub const GENESYS_SECRET: &str = "gc_Q2xpZW50U2VjcmV0_7Hd";
 pub const GOOGLE_CLIENT_EMAIL: &str = "credwatch@demo-project.iam.gserviceaccount.com";
 pub const GOOGLE_CLIENT_ID: &str = "104729000000000000001";
 pub const GOOGLE_KEY_ID: &str = "3c1f0demo9b7e5a2d4c6f8e0a1b3c5d7e9f1a2b4";
+/// A key of the same service account that was deleted: Google no longer publishes it.
+pub const GOOGLE_DELETED_KEY_ID: &str = "9d2e4demo0c8f6b3e5d7a9f1b2c4d6e8f0a3b5c7";
 pub const GOOGLE_DELEGATED_USER: &str = "ops@demo.example";
 pub const GOOGLE_UNDELEGATED_USER: &str = "ceo@demo.example";
 

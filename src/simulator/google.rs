@@ -1,7 +1,9 @@
 //! Google's OAuth server for service accounts: `POST /token` with the RFC 7523 JWT-bearer grant,
 //! the RS256 assertion verified with the account's public key (header `kid`, claims `iss`,
 //! `aud`, `iat`, `exp`, `scope`, and `sub` only for users the account may act as), then
-//! `GET /tokeninfo?access_token=...` naming the granted scopes.
+//! `GET /tokeninfo?access_token=...` naming the granted scopes; and the service account's public
+//! key certificates at `GET /service_accounts/v1/metadata/x509/{client_email}`, where a deleted
+//! key is missing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +25,8 @@ const AUDIENCE: &str = "https://oauth2.googleapis.com/token";
 #[derive(Clone)]
 struct Google {
     key: Arc<DecodingKey>,
+    /// The certificate of the service account's one published key.
+    certificate: Arc<String>,
     /// Access token → the scopes granted with it.
     granted: Issued<String>,
 }
@@ -53,6 +57,20 @@ key_file = "{key}"
 token_url = "{google}/token"
 tokeninfo_url = "{google}/tokeninfo"
 revoke_url = "{google}/revoke"
+certificates_url = "{google}/service_accounts/v1/metadata/x509/"
+
+[[integration]]
+type = "google"
+name = "Google deleted key"
+notes = "invalid_credentials: the key was deleted from the service account; Google no longer publishes it, so no token is asked for."
+[integration.credentials]
+credential_type = "gcp_service_account"
+key_file = "{deleted_key}"
+[integration.endpoints]
+token_url = "{google}/token"
+tokeninfo_url = "{google}/tokeninfo"
+revoke_url = "{google}/revoke"
+certificates_url = "{google}/service_accounts/v1/metadata/x509/"
 
 [[integration]]
 type = "google"
@@ -68,8 +86,10 @@ impersonate_user = "{denied_user}"
 token_url = "{google}/token"
 tokeninfo_url = "{google}/tokeninfo"
 revoke_url = "{google}/revoke"
+certificates_url = "{google}/service_accounts/v1/metadata/x509/"
 "#,
         key = shown(&site.material.google_key_file),
+        deleted_key = shown(&site.material.google_deleted_key_file),
         denied_user = accounts::GOOGLE_UNDELEGATED_USER,
         google = site.url("google"),
     )
@@ -82,10 +102,27 @@ fn router(material: &Material) -> Router {
         .route("/token", post(token))
         .route("/tokeninfo", get(tokeninfo))
         .route("/revoke", post(revoke))
+        .route(
+            "/service_accounts/v1/metadata/x509/{email}",
+            get(certificates),
+        )
         .with_state(Google {
             key: Arc::new(key),
+            certificate: Arc::new(material.google_key_certificate.clone()),
             granted: Issued::default(),
         })
+}
+
+/// The service account's published key certificates, `{key id: PEM}`; 404 for an account
+/// Google does not know.
+async fn certificates(
+    State(google): State<Google>,
+    axum::extract::Path(email): axum::extract::Path<String>,
+) -> Response {
+    if email != accounts::GOOGLE_CLIENT_EMAIL {
+        return (StatusCode::NOT_FOUND, "Not Found").into_response();
+    }
+    axum::Json(serde_json::json!({ accounts::GOOGLE_KEY_ID: *google.certificate })).into_response()
 }
 
 /// Google revokes the form's `token`: 200, or 400 `invalid_token` for one it does not know.

@@ -22,6 +22,11 @@ pub struct Material {
     pub google_key_file: PathBuf,
     /// The service account's public key (SPKI PEM): what Google verifies assertions with.
     pub google_public_pem: String,
+    /// The key's certificate as Google publishes it: made 30 days ago, valid for 90 (an org
+    /// policy's `iam.serviceAccountKeyExpiryHours`).
+    pub google_key_certificate: String,
+    /// The same service account's key file of a key Google no longer publishes (deleted).
+    pub google_deleted_key_file: PathBuf,
     /// The CA that signed the mTLS server's certificate (`tls.ca_cert`).
     pub server_ca: PathBuf,
     pub server_cert_pem: String,
@@ -112,6 +117,25 @@ impl Material {
             "google-service-account.json",
             &serde_json::to_string_pretty(&key_file).unwrap_or_default(),
         )?;
+        let mut deleted = key_file.clone();
+        deleted["private_key_id"] = accounts::GOOGLE_DELETED_KEY_ID.into();
+        let google_deleted_key_file = write(
+            "google-deleted-key.json",
+            &serde_json::to_string_pretty(&deleted).unwrap_or_default(),
+        )?;
+        let google_key_certificate = {
+            let mut params = CertificateParams::new(Vec::<String>::new())
+                .map_err(|e| fail("Google key certificate", &e))?;
+            params
+                .distinguished_name
+                .push(DnType::CommonName, accounts::GOOGLE_CLIENT_EMAIL);
+            params.not_before = at(-30);
+            params.not_after = at(60);
+            params
+                .self_signed(&google)
+                .map_err(|e| fail("Google key certificate", &e))?
+                .pem()
+        };
 
         let (server_issuer, server_ca_pem) =
             ca("credwatch demo server CA").map_err(|e| fail("CA", &e))?;
@@ -141,6 +165,8 @@ impl Material {
         Ok(Material {
             genesys_mtls,
             google_key_file,
+            google_deleted_key_file,
+            google_key_certificate,
             google_public_pem: google.public_key_pem(),
             server_ca: write("server-ca.pem", &server_ca_pem)?,
             server_cert_pem,

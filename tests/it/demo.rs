@@ -22,6 +22,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("Lambda order lookup", "success"),
     ("Lambda reporting", "permission_denied"),
     ("Google Cloud", "success"),
+    ("Google deleted key", "invalid_credentials"),
     ("Google Workspace directory", "impersonation_denied"),
     ("Dynamics 365 CRM", "success"),
     ("Dynamics 365 MFA user", "mfa_required"),
@@ -158,6 +159,21 @@ async fn the_demo_shows_every_type_and_the_promised_failures() {
             &[("integration", "Zendesk Support"), ("source", "sunset")]
         ),
         Some(1_809_043_200.0)
+    );
+    // The Google key Google publishes ends in 60 days.
+    let key_ends = m
+        .get(
+            "credwatch_credential_expiry_timestamp_seconds",
+            &[
+                ("integration", "Google Cloud"),
+                ("credential", "service_account_key"),
+                ("source", "provider"),
+            ],
+        )
+        .expect("the Google key's end");
+    assert!(
+        (key_ends - (now + 60.0 * 86_400.0)).abs() < 120.0,
+        "{key_ends}"
     );
     // The org view (read at start): Genesys Cloud's integrations, the one in ERROR and the one
     // credwatch does not check, and the DigiCert certificate 20 days from expiry.

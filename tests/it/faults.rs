@@ -254,16 +254,17 @@ impl FaultServer {
     }
 }
 
-/// Reads one request (head and `Content-Length` body), or what arrives before the peer stops.
-async fn read_request(stream: &mut TcpStream) {
+/// Reads one request (head and `Content-Length` body), or what arrives before the peer stops;
+/// `false` when the peer closed the connection before a whole request.
+async fn read_request(stream: &mut TcpStream) -> bool {
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
         let Ok(n) = stream.read(&mut buf).await else {
-            return;
+            return false;
         };
         if n == 0 {
-            return;
+            return false;
         }
         seen.extend_from_slice(&buf[..n]);
         let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
@@ -276,7 +277,7 @@ async fn read_request(stream: &mut TcpStream) {
             .and_then(|v| v.trim().parse::<usize>().ok())
             .unwrap_or(0);
         if seen.len() >= end + 4 + length {
-            return;
+            return true;
         }
     }
 }
@@ -292,7 +293,11 @@ async fn commit(fault: Fault, mut stream: TcpStream, written: &AtomicU64) {
     if fault == Fault::HandshakeStall {
         return std::future::pending().await;
     }
-    read_request(&mut stream).await;
+    // The first request may be followed by others on the same connection (an HTTP/1.1 client
+    // reuses it after a whole answer): each gets the same fault.
+    if !read_request(&mut stream).await {
+        return;
+    }
     let reply = match fault {
         Fault::Reset => {
             // Linger 0: closing sends a reset. (Deprecated because it can block a thread on
@@ -354,11 +359,15 @@ async fn commit(fault: Fault, mut stream: TcpStream, written: &AtomicU64) {
         ),
         _ => unreachable!("TLS faults are committed by their acceptors"),
     };
-    let _ = stream.write_all(reply.as_bytes()).await;
-    let _ = stream.flush().await;
-    // Keep the connection open: the client decides what the answer means.
-    let mut rest = [0u8; 1024];
-    while matches!(stream.read(&mut rest).await, Ok(n) if n > 0) {}
+    // Keep the connection open: the client decides what the answer means, and may ask again.
+    loop {
+        if stream.write_all(reply.as_bytes()).await.is_err() || stream.flush().await.is_err() {
+            return;
+        }
+        if !read_request(&mut stream).await {
+            return;
+        }
+    }
 }
 
 /// 200 MB of JSON-looking bytes in 64 KiB chunks, for as long as the client reads.
@@ -420,7 +429,7 @@ fn config(kind: &str, base: &str, dir: &Path, google_key: &str, ca: &str) -> Str
         ),
         "google" => format!(
             "credential_type = \"gcp_service_account\"\nkey_file = \"{google_key}\"\n\
-             [integration.endpoints]\ntoken_url = \"{base}/token\"\ntokeninfo_url = \"{base}/tokeninfo\"\nrevoke_url = \"{base}/revoke\""
+             [integration.endpoints]\ntoken_url = \"{base}/token\"\ntokeninfo_url = \"{base}/tokeninfo\"\nrevoke_url = \"{base}/revoke\"\ncertificates_url = \"{base}/x509/\""
         ),
         "dynamics365" => format!(
             "username = \"svc@contoso.example\"\npassword = {}\norg_url = \"{base}\"\n\

@@ -396,7 +396,7 @@ fn integration(kind: &str, base: &str, key_file: &str) -> (String, Answer) {
         "google" => (
             format!(
                 "credential_type = \"gcp_service_account\"\nkey_file = \"{key_file}\"\n\
-                 [integration.endpoints]\ntoken_url = \"{base}/token\"\ntokeninfo_url = \"{base}/tokeninfo\"\nrevoke_url = \"{base}/revoke\""
+                 [integration.endpoints]\ntoken_url = \"{base}/token\"\ntokeninfo_url = \"{base}/tokeninfo\"\nrevoke_url = \"{base}/revoke\"\ncertificates_url = \"{base}/x509/\""
             ),
             json_answer(
                 serde_json::json!({"access_token": MINTED, "expires_in": 3599, "token_type": "Bearer"}),

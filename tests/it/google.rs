@@ -124,7 +124,7 @@ async fn google(token: impl Respond + 'static, info: ResponseTemplate) -> MockSe
 
 fn endpoints(server: &MockServer) -> String {
     format!(
-        "[integration.endpoints]\ntoken_url = \"{0}/token\"\ntokeninfo_url = \"{0}/tokeninfo\"\nrevoke_url = \"{0}/revoke\"\n",
+        "[integration.endpoints]\ntoken_url = \"{0}/token\"\ntokeninfo_url = \"{0}/tokeninfo\"\nrevoke_url = \"{0}/revoke\"\ncertificates_url = \"{0}/x509/\"\n",
         server.uri()
     )
 }
@@ -181,7 +181,7 @@ async fn fields_with_the_default_scope_pass_a_verifying_server() {
     let key = rsa_key();
     let server = verifying(&key, &[], tokeninfo(CLOUD)).await;
     succeeds(check_only(&fields_config(&server, &literal(&key.serialize_pem()), "")).await);
-    let requests = server.received_requests().await.unwrap();
+    let requests = after_the_published_keys(&server).await;
     assert_eq!(requests.len(), 3, "token, tokeninfo, then the revocation");
     // The token the check minted is revoked, as RFC 7009 and Google's revoke endpoint take it.
     assert_eq!(requests[2].method.as_str(), "POST");
@@ -241,8 +241,10 @@ scopes = ["{CLOUD}"]
 [integration.endpoints]
 tokeninfo_url = "{}/tokeninfo"
 revoke_url = "{}/revoke"
+certificates_url = "{}/x509/"
 "#,
         file.display(),
+        server.uri(),
         server.uri(),
         server.uri()
     );
@@ -357,7 +359,7 @@ async fn impersonation_allowed_sends_sub() {
     let key = rsa_key();
     let server = verifying(&key, &[USER], tokeninfo(DIRECTORY)).await;
     succeeds(check_only(&workspace_config(&server, &key)).await);
-    let requests = server.received_requests().await.unwrap();
+    let requests = after_the_published_keys(&server).await;
     let claims = payload(&common::form_of(&requests[0])[1].1);
     assert_eq!(claims["sub"], USER);
     assert_eq!(claims["scope"], DIRECTORY);
@@ -463,4 +465,114 @@ async fn tokeninfo_not_knowing_the_token_is_invalid_credentials() {
         .outcome
         .unwrap_err();
     assert_eq!(f.reason, FailureReason::InvalidCredentials);
+}
+
+/// The requests `server` received after the first, which reads the service account's published
+/// key certificates (as google-auth names them: the email as is).
+async fn after_the_published_keys(server: &MockServer) -> Vec<Request> {
+    let mut requests = server.received_requests().await.unwrap();
+    let first = requests.remove(0);
+    assert_eq!(first.method.as_str(), "GET");
+    assert_eq!(first.url.path(), format!("/x509/{EMAIL}"));
+    requests
+}
+
+/// The key's certificate as Google publishes it: made `made`, valid until `ends`.
+fn key_certificate(
+    key: &KeyPair,
+    made: time::OffsetDateTime,
+    ends: time::OffsetDateTime,
+) -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, EMAIL);
+    params.not_before = made;
+    params.not_after = ends;
+    params.self_signed(key).unwrap().pem()
+}
+
+/// Publishes `keys` (`{key id: PEM}`) as the service account's certificates.
+async fn publish(server: &MockServer, keys: Value) {
+    Mock::given(method("GET"))
+        .and(path(format!("/x509/{EMAIL}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(keys))
+        .mount(server)
+        .await;
+}
+
+fn pem_toml(key: &KeyPair) -> String {
+    literal(&key.serialize_pem())
+}
+
+#[tokio::test]
+async fn a_published_key_tells_when_it_was_made_and_when_it_ends() {
+    use credwatch::forecast::{Credential, Learnt, Source};
+    let key = rsa_key();
+    let server = verifying(&key, &[], tokeninfo(CLOUD)).await;
+    // 2026-10-01T00:00:00Z to 2027-01-01T00:00:00Z: a key under an expiry policy.
+    let made = time::OffsetDateTime::from_unix_timestamp(1_790_812_800).unwrap();
+    let ends = time::OffsetDateTime::from_unix_timestamp(1_798_761_600).unwrap();
+    publish(
+        &server,
+        json!({ KEY_ID: key_certificate(&key, made, ends), "another": "not ours" }),
+    )
+    .await;
+    let report = check_only(&fields_config(&server, &pem_toml(&key), "")).await;
+    assert_eq!(
+        report.learnt,
+        [Learnt {
+            credential: Credential::ServiceAccountKey,
+            changed: Some(1_790_812_800.0),
+            expires: Some((Source::Provider, 1_798_761_600.0)),
+        }]
+    );
+    succeeds(report);
+
+    // A key that never expires is published until the year 9999: no forecast.
+    let server = verifying(&key, &[], tokeninfo(CLOUD)).await;
+    // 9999-12-31T23:59:59Z.
+    let never = time::OffsetDateTime::from_unix_timestamp(253_402_300_799).unwrap();
+    publish(
+        &server,
+        json!({ KEY_ID: key_certificate(&key, made, never) }),
+    )
+    .await;
+    let report = check_only(&fields_config(&server, &pem_toml(&key), "")).await;
+    assert_eq!(report.learnt.len(), 1);
+    assert_eq!(report.learnt[0].expires, None);
+    assert_eq!(report.learnt[0].changed, Some(1_790_812_800.0));
+    succeeds(report);
+
+    // Certificates that cannot be read (here: none published) tell nothing, and fail nothing.
+    let server = verifying(&key, &[], tokeninfo(CLOUD)).await;
+    let report = check_only(&fields_config(&server, &pem_toml(&key), "")).await;
+    assert!(report.learnt.is_empty());
+    succeeds(report);
+}
+
+#[tokio::test]
+async fn a_key_google_no_longer_publishes_fails_without_a_token_request() {
+    let key = rsa_key();
+    let server = verifying(&key, &[], tokeninfo(CLOUD)).await;
+    let made = time::OffsetDateTime::from_unix_timestamp(1_790_812_800).unwrap();
+    let ends = time::OffsetDateTime::from_unix_timestamp(1_798_761_600).unwrap();
+    publish(
+        &server,
+        json!({ "0123456789abcdef0123456789abcdef01234567": key_certificate(&key, made, ends) }),
+    )
+    .await;
+    let report = check_only(&fields_config(&server, &pem_toml(&key), "")).await;
+    let failure = report.outcome.unwrap_err();
+    assert_eq!(failure.reason, FailureReason::InvalidCredentials);
+    assert!(failure.message.contains(KEY_ID), "{}", failure.message);
+    assert!(
+        failure.message.contains("deleted or disabled"),
+        "{}",
+        failure.message
+    );
+    assert!(
+        common::received(&server, "POST", "/token").await.is_empty(),
+        "no token request is spent on a deleted key"
+    );
 }

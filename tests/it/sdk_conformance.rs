@@ -232,7 +232,7 @@ fn credentials(case: &str, base: &str, dir: &Path) -> (Value, String) {
                 json!({"key_file": key_file, "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}),
                 format!(
                     "credential_type = \"gcp_service_account\"\nkey_file = \"{}\"\n\
-                     [integration.endpoints]\ntoken_url = \"{base}/token\"\ntokeninfo_url = \"{base}/tokeninfo\"\nrevoke_url = \"{base}/revoke\"",
+                     [integration.endpoints]\ntoken_url = \"{base}/token\"\ntokeninfo_url = \"{base}/tokeninfo\"\nrevoke_url = \"{base}/revoke\"\ncertificates_url = \"{base}/x509/\"",
                     key_file.display()
                 ),
             )
@@ -244,7 +244,7 @@ fn credentials(case: &str, base: &str, dir: &Path) -> (Value, String) {
                 format!(
                     "credential_type = \"workspace_service_account\"\nkey_file = \"{}\"\n\
                      scopes = [\"{DIRECTORY_SCOPE}\"]\nimpersonate_user = \"admin@contoso.example\"\n\
-                     [integration.endpoints]\ntoken_url = \"{base}/token\"\ntokeninfo_url = \"{base}/tokeninfo\"\nrevoke_url = \"{base}/revoke\"",
+                     [integration.endpoints]\ntoken_url = \"{base}/token\"\ntokeninfo_url = \"{base}/tokeninfo\"\nrevoke_url = \"{base}/revoke\"\ncertificates_url = \"{base}/x509/\"",
                     key_file.display()
                 ),
             )

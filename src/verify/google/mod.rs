@@ -1,7 +1,10 @@
-//! Google: a service-account JWT bearer grant (RFC 7523) signed RS256 with the account's key,
+//! Google: first the key must still be among the service account's published keys ([`keys`]);
+//! then a service-account JWT bearer grant (RFC 7523) signed RS256 with the account's key,
 //! optionally impersonating a Workspace user, sent as google-auth sends it; then the granted
 //! scopes checked at tokeninfo; then `POST https://oauth2.googleapis.com/revoke` revokes the
 //! token (unless `revoke = false`).
+
+mod keys;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -68,6 +71,8 @@ struct Google {
     token_url: Option<SharedUrl>,
     tokeninfo_url: SharedUrl,
     revoke_url: SharedUrl,
+    /// Where the service account's public key certificates are read, up to the email.
+    certificates_url: SharedUrl,
 }
 
 fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
@@ -128,7 +133,21 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
             },
             |url| spec.endpoints.shared(url),
         ),
+        certificates_url: certificates_url(spec)?,
     }))
+}
+
+/// `endpoints.certificates_url`, ending in `/` so that the email is appended to it.
+fn certificates_url(spec: &mut Spec) -> Result<SharedUrl, ConfigError> {
+    let mut url = spec
+        .endpoints
+        .opt_url("certificates_url")?
+        .unwrap_or_else(|| Url::parse(keys::CERTIFICATES).expect("valid default URL"));
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(spec.endpoints.shared(url))
 }
 
 /// The key given field by field: `gcp_service_account` names the email `client_email`,
@@ -208,8 +227,16 @@ struct TokenInfo {
 impl Google {
     async fn run(&self, ctx: &CheckContext) -> Outcome {
         let account = self.account(ctx)?;
+        // A key that cannot sign is a config error before any request.
         let assertion = Secret::new(self.assertion(&account)?);
         ctx.remember(assertion.clone());
+        keys::check(
+            ctx,
+            &self.certificates_url,
+            &account.client_email,
+            &account.private_key_id,
+        )
+        .await?;
         let token_url = match (&self.token_url, &account.token_uri) {
             (Some(url), _) => Url::clone(url),
             (None, Some(uri)) => Url::parse(uri).map_err(|e| {
