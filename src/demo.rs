@@ -1,7 +1,7 @@
 //! `credwatch demo`: the daemon against the built-in [`simulator`](crate::simulator), with no
 //! config and no network beyond loopback. It writes the simulator's keys and certificates, the
 //! demo's secret files and its config into a directory, then runs the daemon on that config:
-//! twenty integrations of all seven types, healthy ones and failures of nine reasons.
+//! twenty-one integrations of all seven types, healthy ones and failures of ten reasons.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -116,6 +116,19 @@ pub fn forecasts(
     expires: Option<f64>,
     learnt: &[Learnt],
 ) -> Vec<Forecast> {
+    let mut all: Vec<Forecast> = each(kind, main, expires, learnt).collect();
+    all.sort_by(|a, b| a.at.total_cmp(&b.at));
+    all
+}
+
+/// The same forecasts in no particular order, without allocating (a scrape writes tens of
+/// thousands of them).
+pub fn each<'a>(
+    kind: &str,
+    main: Credential,
+    expires: Option<f64>,
+    learnt: &'a [Learnt],
+) -> impl Iterator<Item = Forecast> + 'a {
     let sunset = sunset_of(kind).map(|sunset| Forecast {
         credential: sunset.credential,
         source: Source::Sunset,
@@ -134,9 +147,7 @@ pub fn forecasts(
             at,
         })
     });
-    let mut all: Vec<Forecast> = sunset.into_iter().chain(configured).chain(told).collect();
-    all.sort_by(|a, b| a.at.total_cmp(&b.at));
-    all
+    sunset.into_iter().chain(configured).chain(told)
 }
 
 /// Merges what a check learnt into what was known: a credential learnt anew replaces what was

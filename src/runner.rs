@@ -43,6 +43,27 @@ impl Report {
         }
     }
 
+    /// The report of a check that did not ask the provider, because what credwatch already
+    /// knows fails it (the org view found its OAuth client not active).
+    pub fn ahead(integration: &Arc<Integration>, failure: Failure) -> Self {
+        tracing::warn!(
+            org = %integration.org,
+            integration = %integration.name,
+            r#type = integration.kind.key,
+            reason = failure.reason.as_str(),
+            "check failed ahead of the login: {}",
+            failure.message
+        );
+        Self {
+            integration: integration.clone(),
+            outcome: Err(failure),
+            certificates: Certificates::default(),
+            learnt: Vec::new(),
+            finished: SystemTime::now(),
+            duration: Duration::ZERO,
+        }
+    }
+
     /// How long the check took, in seconds rounded to the millisecond (for output and state).
     pub fn duration_seconds(&self) -> f64 {
         (self.duration.as_secs_f64() * 1000.0).round() / 1000.0

@@ -50,6 +50,9 @@ pub struct OrgView {
     /// The type and name of every active integration of the org: a Genesys data action of the
     /// same type and name is one credwatch checks ("watched").
     pub checked: std::collections::HashSet<(&'static str, String)>,
+    /// Every active `genesys_cloud` integration of the org (its id) with its OAuth client's id:
+    /// the view reads each client's state.
+    pub clients: Vec<(String, String)>,
 }
 
 /// The default `[genesys] interval`.
@@ -382,6 +385,16 @@ fn org_view(
             .iter()
             .filter(|i| i.active)
             .map(|i| (i.kind.key, i.name.clone()))
+            .collect(),
+        clients: integrations
+            .iter()
+            .filter(|i| i.active)
+            .filter_map(|i| {
+                Some((
+                    i.id.clone(),
+                    i.verifier.genesys_api()?.client_id().to_string(),
+                ))
+            })
             .collect(),
     })
 }

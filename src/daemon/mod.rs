@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 mod diff;
+mod observer;
 mod saver;
 
 use diff::ConfigDiff;
@@ -101,7 +102,10 @@ impl Running {
             stop.clone(),
             &services.tasks,
         );
-        let observe: Arc<dyn orgview::Observe> = services.metrics.clone();
+        let observe: Arc<dyn orgview::Observe> = Arc::new(observer::ViewObserver {
+            metrics: services.metrics.clone(),
+            state: services.state.clone(),
+        });
         orgview::spawn(&config, &services.views, &observe, &stop, &services.tasks);
         Self {
             config,
@@ -421,6 +425,8 @@ impl Reloader {
         self.services.state.retain(|id| diff.ids.contains(id));
         for org in &diff.views_gone {
             self.services.metrics.forget_view(org);
+            // No view any more: nothing it found fails a check ahead of the login.
+            self.services.state.clear_ahead(org);
         }
         self.services.views.retain(|org| diff.viewed.contains(org));
         self.services.metrics.set_config(&new);

@@ -264,7 +264,7 @@ const FAMILIES: &[Family] = &[
                 return Ok(());
             };
             let learnt = k.record.map_or(&[][..], |r| &r.credentials);
-            for f in forecast::forecasts(k.series.kind, info.credential, info.expires, learnt) {
+            for f in forecast::each(k.series.kind, info.credential, info.expires, learnt) {
                 let labels = [
                     ("credential", f.credential.as_str()),
                     ("source", f.source.as_str()),

@@ -13,7 +13,7 @@ use super::{GenesysIntegration, MtlsCertificate, type_of};
 use crate::http::Response;
 use crate::outcome::{Failure, FailureReason};
 use crate::secret::Secret;
-use crate::verify::{CheckContext, status_failure};
+use crate::verify::{CheckContext, failure_for_status, status_failure};
 
 /// Integrations asked for per page (the most `GET /api/v2/integrations` gives).
 pub const PAGE_SIZE: u32 = 100;
@@ -165,6 +165,18 @@ impl Reader<'_> {
 
     /// A GET with the token; a 429 is tried again after `Retry-After` while the deadline allows.
     async fn get(&self, url: Url, what: &str, permission: &str) -> Result<Response, Failure> {
+        self.get_maybe(url, what, permission).await?.ok_or_else(|| {
+            failure_for_status("Genesys Cloud API", reqwest::StatusCode::NOT_FOUND, None)
+        })
+    }
+
+    /// [`Self::get`], with 404 (the thing is gone) an answer: `None`.
+    pub(super) async fn get_maybe(
+        &self,
+        url: Url,
+        what: &str,
+        permission: &str,
+    ) -> Result<Option<Response>, Failure> {
         let mut attempt = 1;
         loop {
             let request = self
@@ -175,7 +187,8 @@ impl Reader<'_> {
                 .header(ACCEPT, "application/json");
             let response = self.ctx.http.send(request).await?;
             match response.status.as_u16() {
-                200 => return Ok(response),
+                200 => return Ok(Some(response)),
+                404 => return Ok(None),
                 401 => {
                     return Err(Failure::new(
                         FailureReason::InvalidCredentials,

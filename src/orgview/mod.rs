@@ -1,9 +1,12 @@
 //! The org view (`[genesys]`): Genesys Cloud's own account of an org's integrations (which
-//! exist, what state Genesys reports them in) and of the mTLS client certificates it presents to
-//! web services, read with a `genesys_cloud` integration's OAuth client. Its failures are its own:
-//! they never touch the credential checks.
+//! exist, what state Genesys reports them in), of the mTLS client certificates it presents to
+//! web services, and of the OAuth clients of the org's `genesys_cloud` integrations, read with a
+//! `genesys_cloud` integration's OAuth client. Its failures are its own: they never touch the
+//! credential checks, but a client it found not active fails its integration's checks ahead of
+//! the login ([`OauthClient::ahead`]).
 
 mod api;
+mod clients;
 mod task;
 
 use std::collections::BTreeMap;
@@ -11,6 +14,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use api::{CERTIFICATES_PERMISSION, INTEGRATIONS_PERMISSION, PAGE_SIZE};
+pub use clients::{OAUTH_CLIENT_PERMISSION, OauthClient};
 pub use task::{Observe, spawn};
 
 use crate::config::OrgView;
@@ -78,6 +82,8 @@ pub struct ViewReport {
     pub integrations: Option<Vec<GenesysIntegration>>,
     /// The mTLS client certificates, when they were read.
     pub certificates: Option<Vec<MtlsCertificate>>,
+    /// The OAuth clients of the org's `genesys_cloud` integrations, when they were read.
+    pub oauth_clients: Option<Vec<OauthClient>>,
     /// Whether the token was revoked (`None`: `revoke = false`, or no token).
     pub revoked: Option<bool>,
     pub finished: SystemTime,
@@ -97,6 +103,7 @@ pub async fn read(org: &Arc<str>, view: &OrgView) -> ViewReport {
         outcome: Ok(()),
         integrations: None,
         certificates: None,
+        oauth_clients: None,
         revoked: None,
         finished: SystemTime::now(),
         duration: Duration::ZERO,
@@ -154,6 +161,10 @@ async fn read_parts(
         Ok(certificates) => report.certificates = Some(certificates),
         Err(failure) => failures.push(failure),
     }
+    match oauth_clients(&reader, view).await {
+        Ok(clients) => report.oauth_clients = Some(clients),
+        Err(failure) => failures.push(failure),
+    }
     report.revoked = api.revoke(ctx, &granted.access_token).await;
     let mut failures = failures.into_iter();
     match failures.next() {
@@ -165,6 +176,18 @@ async fn read_parts(
             Err(first)
         }
     }
+}
+
+/// The OAuth client of every active `genesys_cloud` integration of the org.
+async fn oauth_clients(
+    reader: &api::Reader<'_>,
+    view: &OrgView,
+) -> Result<Vec<OauthClient>, Failure> {
+    let mut clients = Vec::with_capacity(view.clients.len());
+    for (integration, client_id) in &view.clients {
+        clients.push(reader.oauth_client(integration, client_id).await?);
+    }
+    Ok(clients)
 }
 
 /// The last report of every org's view, for the status page and the API.

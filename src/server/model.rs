@@ -191,7 +191,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// One line for a person: `20 integrations: 9 healthy, 9 failing, 2 guarded, 0 inactive`.
+    /// One line for a person: `21 integrations: 9 healthy, 10 failing, 2 guarded, 0 inactive`.
     pub fn line(&self) -> String {
         let total = self.healthy + self.failing + self.guarded + self.pending + self.inactive;
         let mut line = format!(

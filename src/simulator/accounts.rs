@@ -11,6 +11,8 @@ pub const ZENDESK_RETRY_AFTER: u64 = 120;
 /// Genesys Cloud OAuth clients: one answers at once, the other never in time.
 pub const GENESYS_CLIENT_ID: &str = "2f6d1c4e-demo-4a8b-9c1d-credwatch001";
 pub const GENESYS_SLOW_CLIENT_ID: &str = "7b2e9a10-demo-4f3c-8d2e-credwatch002";
+/// An OAuth client someone made inactive: it gets no tokens, and Genesys deletes it in 6 days.
+pub const GENESYS_RETIRED_CLIENT_ID: &str = "c4a8e2f1-demo-4b7d-9e3a-credwatch003";
 pub const GENESYS_SECRET: &str = "gc_Q2xpZW50U2VjcmV0_7Hd";
 
 /// Google: the service account, and the Workspace users it may act as.

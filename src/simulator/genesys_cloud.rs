@@ -103,6 +103,18 @@ verify_url = "{genesys}/api/v2/tokens/me"
 
 [[integration]]
 type = "genesys_cloud"
+name = "Genesys Cloud retired client"
+notes = "account_disabled: the OAuth client was made inactive and Genesys deletes it in 6 days; the org view sees it, and the checks fail ahead of the login."
+[integration.credentials]
+client_id = "{retired}"
+client_secret = {secret}
+region = "mypurecloud.com"
+[integration.endpoints]
+token_url = "{genesys}/oauth/token"
+verify_url = "{genesys}/api/v2/tokens/me"
+
+[[integration]]
+type = "genesys_cloud"
 name = "Genesys Cloud slow login"
 notes = "timeout: the token endpoint never answers; the check gives up after 3 s and delays no one."
 timeout = "3s"
@@ -117,6 +129,7 @@ verify_url = "{genesys}/api/v2/tokens/me"
 "#,
         client = accounts::GENESYS_CLIENT_ID,
         slow = accounts::GENESYS_SLOW_CLIENT_ID,
+        retired = accounts::GENESYS_RETIRED_CLIENT_ID,
         secret = site.secret("genesys-client-secret"),
         genesys = site.url("genesys"),
     )
@@ -131,6 +144,7 @@ fn router(material: &Material) -> Router {
             "/api/v2/integrations/actions/certificates",
             get(certificates),
         )
+        .route("/api/v2/oauth/clients/{id}", get(oauth_client))
         .with_state(Org {
             tokens: Tokens::default(),
             certificates: std::sync::Arc::new(material.genesys_mtls.clone()),
@@ -185,6 +199,45 @@ async fn integrations(
     .into_response()
 }
 
+/// `GET /api/v2/oauth/clients/{id}`: the demo's clients, one of them inactive and to be deleted.
+async fn oauth_client(
+    State(org): State<Org>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if !org.tokens.bearer_ok(&headers) {
+        return unauthorized();
+    }
+    let day = |days: i64| {
+        let at = chrono::Utc::now() + chrono::Duration::days(days);
+        at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let (name, state, to_delete, modified) = match id.as_str() {
+        accounts::GENESYS_CLIENT_ID => ("credwatch", "active", None, -20),
+        accounts::GENESYS_SLOW_CLIENT_ID => ("credwatch slow", "active", None, -40),
+        accounts::GENESYS_RETIRED_CLIENT_ID => ("credwatch retired", "inactive", Some(6), -1),
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                axum::Json(serde_json::json!({"message": "OAuth client not found", "code": "not.found", "status": 404})),
+            )
+                .into_response();
+        }
+    };
+    let mut client = serde_json::json!({
+        "id": id,
+        "name": name,
+        "authorizedGrantType": "CLIENT-CREDENTIALS",
+        "state": state,
+        "dateCreated": day(-400),
+        "dateModified": day(modified),
+    });
+    if let Some(days) = to_delete {
+        client["dateToDelete"] = day(days).into();
+    }
+    axum::Json(client).into_response()
+}
+
 /// `GET /api/v2/integrations/actions/certificates?status=...&type=Client`.
 async fn certificates(
     State(org): State<Org>,
@@ -232,6 +285,13 @@ async fn token(State(org): State<Org>, headers: HeaderMap, body: Bytes) -> Respo
     if id == accounts::GENESYS_SLOW_CLIENT_ID {
         // Longer than any check's timeout.
         tokio::time::sleep(Duration::from_secs(300)).await;
+    }
+    if id == accounts::GENESYS_RETIRED_CLIENT_ID {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "client is not active",
+        );
     }
     let known = id == accounts::GENESYS_CLIENT_ID || id == accounts::GENESYS_SLOW_CLIENT_ID;
     if !known || secret != accounts::GENESYS_SECRET {

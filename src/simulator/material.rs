@@ -78,6 +78,59 @@ fn leaf(
     Ok((params.signed_by(&key, issuer)?.pem(), key.serialize_pem()))
 }
 
+/// The Google service account's key: its key file, the file of a key that was deleted, the
+/// certificate Google publishes of it, and its public half.
+struct Google {
+    key_file: PathBuf,
+    deleted_key_file: PathBuf,
+    certificate: String,
+    public_pem: String,
+}
+
+impl Google {
+    fn create(write: &dyn Fn(&str, &str) -> Result<PathBuf, String>) -> Result<Self, String> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| format!("demo {what}: {e}");
+        let google = KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048)
+            .map_err(|e| fail("RSA key", &e))?;
+        let key_file = serde_json::json!({
+            "type": "service_account",
+            "project_id": "demo-project",
+            "private_key_id": accounts::GOOGLE_KEY_ID,
+            "private_key": google.serialize_pem(),
+            "client_email": accounts::GOOGLE_CLIENT_EMAIL,
+            "client_id": accounts::GOOGLE_CLIENT_ID,
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": "https://oauth2.googleapis.com/token",
+        });
+        let mut deleted = key_file.clone();
+        deleted["private_key_id"] = accounts::GOOGLE_DELETED_KEY_ID.into();
+        // Made 30 days ago under a 90-day key expiry policy.
+        let mut params = CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| fail("Google key certificate", &e))?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, accounts::GOOGLE_CLIENT_EMAIL);
+        params.not_before = at(-30);
+        params.not_after = at(60);
+        let certificate = params
+            .self_signed(&google)
+            .map_err(|e| fail("Google key certificate", &e))?
+            .pem();
+        Ok(Google {
+            key_file: write(
+                "google-service-account.json",
+                &serde_json::to_string_pretty(&key_file).unwrap_or_default(),
+            )?,
+            deleted_key_file: write(
+                "google-deleted-key.json",
+                &serde_json::to_string_pretty(&deleted).unwrap_or_default(),
+            )?,
+            certificate,
+            public_pem: google.public_key_pem(),
+        })
+    }
+}
+
 impl Material {
     /// TLS with the demo server certificate, requiring a client certificate from the client CA:
     /// the simulator's mTLS services.
@@ -101,42 +154,7 @@ impl Material {
             Ok(path)
         };
 
-        let google = KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048)
-            .map_err(|e| fail("RSA key", &e))?;
-        let key_file = serde_json::json!({
-            "type": "service_account",
-            "project_id": "demo-project",
-            "private_key_id": accounts::GOOGLE_KEY_ID,
-            "private_key": google.serialize_pem(),
-            "client_email": accounts::GOOGLE_CLIENT_EMAIL,
-            "client_id": accounts::GOOGLE_CLIENT_ID,
-            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-            "token_uri": "https://oauth2.googleapis.com/token",
-        });
-        let google_key_file = write(
-            "google-service-account.json",
-            &serde_json::to_string_pretty(&key_file).unwrap_or_default(),
-        )?;
-        let mut deleted = key_file.clone();
-        deleted["private_key_id"] = accounts::GOOGLE_DELETED_KEY_ID.into();
-        let google_deleted_key_file = write(
-            "google-deleted-key.json",
-            &serde_json::to_string_pretty(&deleted).unwrap_or_default(),
-        )?;
-        let google_key_certificate = {
-            let mut params = CertificateParams::new(Vec::<String>::new())
-                .map_err(|e| fail("Google key certificate", &e))?;
-            params
-                .distinguished_name
-                .push(DnType::CommonName, accounts::GOOGLE_CLIENT_EMAIL);
-            params.not_before = at(-30);
-            params.not_after = at(60);
-            params
-                .self_signed(&google)
-                .map_err(|e| fail("Google key certificate", &e))?
-                .pem()
-        };
-
+        let google = Google::create(&write)?;
         let (server_issuer, server_ca_pem) =
             ca("credwatch demo server CA").map_err(|e| fail("CA", &e))?;
         let (server_cert_pem, server_key_pem) =
@@ -164,10 +182,10 @@ impl Material {
         }
         Ok(Material {
             genesys_mtls,
-            google_key_file,
-            google_deleted_key_file,
-            google_key_certificate,
-            google_public_pem: google.public_key_pem(),
+            google_key_file: google.key_file,
+            google_deleted_key_file: google.deleted_key_file,
+            google_key_certificate: google.certificate,
+            google_public_pem: google.public_pem,
             server_ca: write("server-ca.pem", &server_ca_pem)?,
             server_cert_pem,
             server_key_pem,

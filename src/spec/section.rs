@@ -136,6 +136,18 @@ impl Section {
             .ok_or_else(|| self.error(key, "missing (required)"))
     }
 
+    /// An optional boolean.
+    pub fn opt_bool(&mut self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Boolean(b)) => Ok(Some(b)),
+            Some(other) => Err(self.error(
+                key,
+                format!("must be true or false, not {}", other.type_str()),
+            )),
+        }
+    }
+
     /// An optional positive duration, written as humantime reads it (`"90d"`, `"12h"`).
     pub fn opt_duration(&mut self, key: &str) -> Result<Option<std::time::Duration>, ConfigError> {
         let Some(text) = self.opt_string(key)? else {

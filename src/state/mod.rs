@@ -17,6 +17,7 @@ pub use file::STATE_FILE;
 pub use record::{Entry, EntryJson, HISTORY, Record};
 
 use crate::clock::unix_seconds;
+use crate::forecast::Learnt;
 use crate::guard::Engaged;
 use crate::runner::Report;
 
@@ -32,6 +33,9 @@ pub struct State {
     unreadable: Option<String>,
     inner: Mutex<Inner>,
     changed: Notify,
+    /// Failures the org view found ahead of the login, by integration: checks report them
+    /// without asking the provider. Not saved: the view's next read finds them again.
+    ahead: Mutex<std::collections::HashMap<String, crate::outcome::Failure>>,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +75,7 @@ impl State {
                 ..Inner::default()
             }),
             changed: Notify::new(),
+            ahead: Mutex::default(),
         }
     }
 
@@ -130,6 +135,52 @@ impl State {
             inner.dirty = true;
         }
         self.changed.notify_one();
+    }
+
+    /// Dates learnt of an integration's credentials outside its checks (the org view's), kept
+    /// in its record as a check's would be.
+    pub fn learn(&self, name: &str, kind: &'static str, learnt: &[Learnt]) {
+        {
+            let mut inner = self.lock();
+            let record = inner.records.entry(name.to_string()).or_default();
+            if record.kind.as_deref() != Some(kind) {
+                **record = Record {
+                    kind: Some(Cow::Borrowed(kind)),
+                    seen: record.seen,
+                    ..Record::default()
+                };
+            }
+            let before = record.credentials.clone();
+            crate::forecast::merge(&mut record.credentials, learnt);
+            if record.credentials == before {
+                return;
+            }
+            inner.dirty = true;
+        }
+        self.changed.notify_one();
+    }
+
+    /// Sets (or, with `None`, clears) the failure an integration's checks report ahead of the
+    /// login.
+    pub fn set_ahead(&self, name: &str, failure: Option<crate::outcome::Failure>) {
+        let mut ahead = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
+        match failure {
+            Some(failure) => ahead.insert(name.to_string(), failure),
+            None => ahead.remove(name),
+        };
+    }
+
+    /// Forgets every failure ahead of the login of the org `org` (its view is gone).
+    pub fn clear_ahead(&self, org: &str) {
+        let prefix = format!("{org}/");
+        let mut ahead = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
+        ahead.retain(|id, _| !id.starts_with(&prefix));
+    }
+
+    /// The failure the integration's checks report ahead of the login, if any.
+    pub fn ahead(&self, name: &str) -> Option<crate::outcome::Failure> {
+        let ahead = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
+        ahead.get(name).cloned()
     }
 
     /// A due check the guard held: nothing new to keep, but the integration has a known state.

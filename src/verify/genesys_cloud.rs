@@ -60,6 +60,11 @@ pub struct Api {
 }
 
 impl Api {
+    /// The OAuth client's id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
     /// The origin of the Platform API (`https://api.{region}`, or that of an endpoint override).
     pub fn origin(&self) -> Url {
         let mut origin = Url::clone(&self.verify_url);

@@ -18,6 +18,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("Zendesk rotated token", "invalid_credentials"),
     ("Zendesk busy agent", "rate_limited"),
     ("Genesys Cloud Data Actions", "success"),
+    ("Genesys Cloud retired client", "account_disabled"),
     ("Genesys Cloud slow login", "timeout"),
     ("Lambda order lookup", "success"),
     ("Lambda reporting", "permission_denied"),
@@ -67,12 +68,17 @@ async fn the_demo_shows_every_type_and_the_promised_failures() {
                 ))
             })
             .collect();
-        if results.len() == EXPECTED.len() {
+        // Every integration has its promised result (the retired Genesys client's first check
+        // may come before the org view's first read: it fails ahead of the login after it).
+        let promised = EXPECTED
+            .iter()
+            .all(|(name, result)| results.get(*name).map(String::as_str) == Some(*result));
+        if results.len() == EXPECTED.len() && promised {
             break (results, list);
         }
         assert!(
             Instant::now() < deadline,
-            "not every integration checked: {results:?}\nlogs:\n{}",
+            "not every integration has its promised result: {results:?}\nlogs:\n{}",
             daemon.logs()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -159,6 +165,38 @@ async fn the_demo_shows_every_type_and_the_promised_failures() {
             &[("integration", "Zendesk Support"), ("source", "sunset")]
         ),
         Some(1_809_043_200.0)
+    );
+    // The Dynamics 365 password, read from Graph: changed 70 days ago, Entra's default 90 days.
+    let dynamics = [
+        ("integration", "Dynamics 365 CRM"),
+        ("credential", "password"),
+    ];
+    let changed = m
+        .get("credwatch_credential_changed_timestamp_seconds", &dynamics)
+        .expect("the Entra password's last change");
+    assert!(
+        (changed - (now - 70.0 * 86_400.0)).abs() < 60.0,
+        "{changed}"
+    );
+    let policy = [&dynamics[..], &[("source", "policy")]].concat();
+    assert_eq!(
+        m.get("credwatch_credential_expiry_timestamp_seconds", &policy),
+        Some(changed + 90.0 * 86_400.0)
+    );
+    // The retired Genesys Cloud OAuth client: Genesys deletes it in 6 days.
+    let deleted = m
+        .get(
+            "credwatch_credential_expiry_timestamp_seconds",
+            &[
+                ("integration", "Genesys Cloud retired client"),
+                ("credential", "oauth_client"),
+                ("source", "provider"),
+            ],
+        )
+        .expect("the retired client's deletion");
+    assert!(
+        (deleted - (now + 6.0 * 86_400.0)).abs() < 120.0,
+        "{deleted}"
     );
     // The Google key Google publishes ends in 60 days.
     let key_ends = m
@@ -442,9 +480,10 @@ fn rendered_by_chromium(url: &str, integrations: usize, dir: &std::path::Path) {
     // The integrations with their header, then the org view's: nine data actions and three
     // certificates, each table with its header.
     let view_rows = (1 + 9) + (1 + 3);
-    // What ends within 30 days: the expired client certificate, the one with 5 days left, and
-    // the Salesforce password 10 days before its policy's end.
-    let ending_rows = 1 + 3;
+    // What ends within 30 days: the expired client certificate, the one with 5 days left, the
+    // Salesforce password 10 days before its policy's end, the Entra one 20 days before, and
+    // the retired Genesys OAuth client, deleted in 6 days.
+    let ending_rows = 1 + 5;
     assert_eq!(
         dom.matches("<tr>").count(),
         integrations + 1 + view_rows + ending_rows,

@@ -298,3 +298,214 @@ async fn who_am_i_without_user_id_is_protocol_error() {
     .await;
     assert_eq!(f.reason, FailureReason::ProtocolError);
 }
+
+const REFRESH_TOKEN: &str = "0.AR8A-entra-refresh-token";
+
+/// Matches a token request of this `grant_type`.
+struct Grant(&'static str);
+
+impl wiremock::Match for Grant {
+    fn matches(&self, request: &wiremock::Request) -> bool {
+        common::form_of(request)
+            .iter()
+            .any(|(k, v)| k == "grant_type" && v == self.0)
+    }
+}
+const GRAPH_TOKEN: &str = "eyJ0eXAi.graph-access-token";
+
+/// A config asking for the password's expiry, with Graph on the same local server.
+fn expiry_config(base: &str, extra: &str) -> String {
+    format!(
+        "{}graph_url = \"{base}/graph\"\n",
+        config(base, true, true).replace(
+            &format!("client_secret = \"{CLIENT_SECRET}\""),
+            &format!("client_secret = \"{CLIENT_SECRET}\"\npassword_expiry = true\n{extra}"),
+        )
+    )
+}
+
+/// An Entra whose password grant also hands out a refresh token, whose refresh grant gives a
+/// Graph token, and a Graph `/me` answering `me` to that token.
+async fn entra_and_graph(me: serde_json::Value) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/organizations/oauth2/v2.0/token"))
+        .and(Grant("password"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "token_type": "Bearer",
+            "scope": "https://contoso.crm.dynamics.com/user_impersonation",
+            "expires_in": 4814,
+            "access_token": ACCESS_TOKEN,
+            "refresh_token": REFRESH_TOKEN
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/organizations/oauth2/v2.0/token"))
+        .and(Grant("refresh_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "token_type": "Bearer",
+            "scope": "https://graph.microsoft.com/User.Read",
+            "expires_in": 3600,
+            "access_token": GRAPH_TOKEN,
+            "refresh_token": "0.AR8A-a-rotated-refresh-token"
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/data/v9.2/WhoAmI"))
+        .respond_with(who_am_i())
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/graph/v1.0/me"))
+        .and(wiremock::matchers::query_param(
+            "$select",
+            "lastPasswordChangeDateTime,passwordPolicies",
+        ))
+        .and(header(
+            "authorization",
+            format!("Bearer {GRAPH_TOKEN}").as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(me))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn the_password_expiry_comes_from_graph_with_one_password_attempt() {
+    use credwatch::forecast::{Credential, Learnt, Source};
+    let server = entra_and_graph(serde_json::json!({
+        "lastPasswordChangeDateTime": "2026-09-01T10:00:00Z",
+        "passwordPolicies": null
+    }))
+    .await;
+    let report = check_only(&expiry_config(&server.uri(), "")).await;
+    assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+    let changed = 1_788_256_800.0;
+    assert_eq!(
+        report.learnt,
+        [Learnt {
+            credential: Credential::Password,
+            changed: Some(changed),
+            // Entra's default: 90 days.
+            expires: Some((Source::Policy, changed + 90.0 * 86_400.0)),
+        }]
+    );
+    let grants = common::received(&server, "POST", "/organizations/oauth2/v2.0/token").await;
+    let forms: Vec<_> = grants.iter().map(common::form_of).collect();
+    let field = |form: &[(String, String)], key: &str| {
+        form.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    };
+    // Exactly one password attempt, which asked for a refresh token too.
+    assert_eq!(forms.len(), 2, "{forms:?}");
+    assert_eq!(field(&forms[0], "grant_type").as_deref(), Some("password"));
+    let scope = field(&forms[0], "scope").unwrap();
+    assert!(scope.split(' ').any(|s| s == "offline_access"), "{scope}");
+    // Then the refresh token, once, for Graph's User.Read, by the same app.
+    assert_eq!(
+        field(&forms[1], "grant_type").as_deref(),
+        Some("refresh_token")
+    );
+    assert_eq!(
+        field(&forms[1], "refresh_token").as_deref(),
+        Some(REFRESH_TOKEN)
+    );
+    assert_eq!(
+        field(&forms[1], "scope").as_deref(),
+        Some("https://graph.microsoft.com/User.Read")
+    );
+    assert_eq!(field(&forms[1], "client_id").as_deref(), Some(APP_ID));
+    assert_eq!(field(&forms[1], "password"), None);
+
+    // password_max_age replaces the default; DisablePasswordExpiration means no forecast.
+    let report = check_only(&expiry_config(&server.uri(), "password_max_age = \"30d\"")).await;
+    assert_eq!(
+        report.learnt[0].expires,
+        Some((Source::Policy, changed + 30.0 * 86_400.0))
+    );
+    let never = entra_and_graph(serde_json::json!({
+        "lastPasswordChangeDateTime": "2026-09-01T10:00:00Z",
+        "passwordPolicies": "DisablePasswordExpiration, DisableStrongPassword"
+    }))
+    .await;
+    let report = check_only(&expiry_config(&never.uri(), "")).await;
+    assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+    assert_eq!(report.learnt[0].changed, Some(changed));
+    assert_eq!(report.learnt[0].expires, None);
+}
+
+#[tokio::test]
+async fn without_password_expiry_no_refresh_token_is_asked_for() {
+    let server = entra_and_graph(serde_json::json!({})).await;
+    let report = check_only(&config(&server.uri(), true, true)).await;
+    assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+    assert!(report.learnt.is_empty());
+    let grants = common::received(&server, "POST", "/organizations/oauth2/v2.0/token").await;
+    assert_eq!(grants.len(), 1);
+    let form = common::form_of(&grants[0]);
+    let scope = &form.iter().find(|(k, _)| k == "scope").unwrap().1;
+    assert!(!scope.contains("offline_access"), "{scope}");
+    assert!(
+        common::received(&server, "GET", "/graph/v1.0/me")
+            .await
+            .is_empty()
+    );
+
+    // password_max_age alone is a config error that says what it needs.
+    let text = config(&server.uri(), true, true).replace(
+        "application_id",
+        "password_max_age = \"90d\"\napplication_id",
+    );
+    let error = credwatch::config::Config::parse("t.toml", &text)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("credentials.password_max_age"), "{error}");
+    assert!(error.contains("password_expiry = true"), "{error}");
+}
+
+#[tokio::test]
+async fn graph_trouble_is_a_warning_and_an_expired_password_stays_expired_credentials() {
+    // Graph refusing (no consent for User.Read): the check passes, nothing is learnt.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/organizations/oauth2/v2.0/token"))
+        .and(Grant("password"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "token_type": "Bearer", "expires_in": 4814,
+            "access_token": ACCESS_TOKEN, "refresh_token": REFRESH_TOKEN
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/organizations/oauth2/v2.0/token"))
+        .and(Grant("refresh_token"))
+        .respond_with(aadsts(
+            65001,
+            "invalid_grant",
+            "AADSTS65001: The user or administrator has not consented to use the application.",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/data/v9.2/WhoAmI"))
+        .respond_with(who_am_i())
+        .mount(&server)
+        .await;
+    let report = check_only(&expiry_config(&server.uri(), "")).await;
+    assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+    assert!(report.learnt.is_empty());
+
+    // AADSTS50055 at the password login is still an expired password.
+    let expired = failure(
+        aadsts(
+            50055,
+            "invalid_grant",
+            "AADSTS50055: The password is expired.",
+        ),
+        who_am_i(),
+    )
+    .await;
+    assert_eq!(expired.reason, FailureReason::ExpiredCredentials);
+}

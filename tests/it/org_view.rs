@@ -15,11 +15,11 @@ use credwatch::config::Config;
 use credwatch::metrics::Metrics as Exported;
 use credwatch::orgview::{self, ViewReport};
 use credwatch::outcome::FailureReason;
-use wiremock::matchers::{method, path, query_param};
+use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const TOKEN: &str = "org-view-token-0123456789";
-const SECRET: &str = "org-view-client-secret-abcdef";
+const SECRET: &str = "org-view-s3cr3t-abcdef-9876";
 
 /// The states Genesys Cloud reports.
 const STATES: [&str; 5] = ["ACTIVE", "ACTIVATING", "INACTIVE", "DEACTIVATING", "ERROR"];
@@ -185,6 +185,16 @@ async fn stand_in(pages: Pages) -> (MockServer, Vec<(&'static str, &'static str,
     Mock::given(method("DELETE"))
         .and(path("/api/v2/tokens/me"))
         .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    // The view's own OAuth client, active.
+    Mock::given(method("GET"))
+        .and(path("/api/v2/oauth/clients/view-client"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "id": "view-client", "name": "credwatch org view", "state": "active",
+            "dateCreated": "2025-01-10T09:00:00.000Z", "dateModified": "2026-09-01T10:00:00.000Z"
+        })))
         .mount(&server)
         .await;
     (server, expiries)
@@ -824,4 +834,97 @@ async fn a_reload_during_a_read_lets_it_revoke_its_token_and_records_nothing() {
     let m = daemon.metrics().await;
     assert_eq!(m.count("credwatch_genesys_view_success", &[]), 0);
     assert_eq!(daemon.get("/api/v1/genesys").await.1, r#"{"orgs":[]}"#);
+}
+
+/// A second `genesys_cloud` integration of the org, logging in with the client `client_id`.
+fn second_client(client_id: &str) -> String {
+    format!(
+        r#"
+[[integration]]
+type = "genesys_cloud"
+name = "genesys_cloud ACTIVE"
+[integration.credentials]
+client_id = "{client_id}"
+client_secret = "another-client-secret-0123"
+region = "mypurecloud.com"
+"#
+    )
+}
+
+#[tokio::test]
+async fn the_view_reads_every_genesys_integrations_oauth_client() {
+    let (server, _) = stand_in(pages(100)).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/oauth/clients/retired-client"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "id": "retired-client", "name": "old data actions", "state": "inactive",
+            "dateToDelete": "2027-01-15T08:00:00Z", "dateModified": "2026-11-28T08:00:00.000Z"
+        })))
+        .mount(&server)
+        .await;
+    let text = view_config(&server.uri(), "") + &second_client("retired-client");
+    let (report, _) = read(&common::config(&text)).await;
+    assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+    let clients = report.oauth_clients.expect("the clients were read");
+    assert_eq!(clients.len(), 2, "{clients:?}");
+    let own = clients
+        .iter()
+        .find(|c| c.client_id == "view-client")
+        .unwrap();
+    assert_eq!(own.integration, "acme/genesys_cloud ERROR");
+    assert_eq!(own.state, "active");
+    assert!(own.ahead().is_none());
+    assert_eq!(own.learnt().changed, Some(1_788_256_800.0));
+    let retired = clients
+        .iter()
+        .find(|c| c.client_id == "retired-client")
+        .unwrap();
+    assert_eq!(retired.integration, "acme/genesys_cloud ACTIVE");
+    assert_eq!(retired.state, "inactive");
+    assert_eq!(retired.date_to_delete, Some(1_800_000_000.0));
+    let ahead = retired
+        .ahead()
+        .expect("an inactive client fails ahead of the login");
+    assert_eq!(ahead.reason, FailureReason::AccountDisabled);
+    assert!(
+        ahead.message.contains("2027-01-15T08:00:00Z"),
+        "{}",
+        ahead.message
+    );
+
+    // A client Genesys Cloud no longer has is gone, and fails ahead too.
+    let text = view_config(&server.uri(), "") + &second_client("deleted-client");
+    let (report, _) = read(&common::config(&text)).await;
+    let clients = report.oauth_clients.expect("the clients were read");
+    let gone = clients
+        .iter()
+        .find(|c| c.client_id == "deleted-client")
+        .unwrap();
+    assert_eq!(gone.state, "missing");
+    assert!(gone.ahead().unwrap().message.contains("no longer exists"));
+}
+
+#[tokio::test]
+async fn reading_oauth_clients_without_the_permission_names_it() {
+    let (server, _) = stand_in(pages(100)).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/oauth/clients/other-client"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(serde_json::json!({
+            "message": "You are not authorized", "code": "missing.permissions", "status": 403
+        })))
+        .mount(&server)
+        .await;
+    let text = view_config(&server.uri(), "") + &second_client("other-client");
+    let (report, _) = read(&common::config(&text)).await;
+    let failure = report.outcome.expect_err("a part of the view failed");
+    assert_eq!(failure.reason, FailureReason::PermissionDenied);
+    assert!(
+        failure.message.contains("oauth:client:view"),
+        "{}",
+        failure.message
+    );
+    // The other parts were still read.
+    assert!(report.integrations.is_some());
+    assert!(report.certificates.is_some());
+    assert!(report.oauth_clients.is_none());
 }

@@ -28,6 +28,7 @@ const CANARIES: &[&str] = &[
     "CANARY-web-field-9f9f",
     "CANARY-web-oauth-secret-a0a0",
     "CANARY-web-client-key-b1b1",
+    "CANARY-entra-refresh-token-c2c2",
 ];
 
 /// Fails if `text` holds a canary, plainly or inside anything base64 (a Basic header).
@@ -83,6 +84,28 @@ async fn providers() -> (MockServer, MockServer, MockServer) {
             "error_description": format!("secret {} is not valid", CANARIES[2])
         })))
         .mount(&echo)
+        .await;
+    // An Entra that grants a refresh token with the Dataverse token, then answers its
+    // redemption for Graph by quoting the whole request (the refresh token in it).
+    use wiremock::matchers::body_string_contains;
+    Mock::given(path("/entra/token"))
+        .and(body_string_contains("grant_type=password"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "token_type": "Bearer", "expires_in": 3600,
+            "access_token": "dataverse-token", "refresh_token": CANARIES[16]
+        })))
+        .mount(&genesys)
+        .await;
+    Mock::given(path("/entra/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .respond_with(EchoEverything)
+        .mount(&genesys)
+        .await;
+    Mock::given(path("/dynamics/api/data/v9.2/WhoAmI"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"UserId": "u-1"})),
+        )
+        .mount(&genesys)
         .await;
     (zendesk, genesys, echo)
 }
@@ -200,6 +223,19 @@ application_id = "app"
 token_url = "{all}/entra/token"
 
 [[integration]]
+type = "dynamics365"
+name = "Dynamics expiry"
+[integration.credentials]
+username = "u2@contoso.com"
+password = "{c7}"
+org_url = "{genesys}/dynamics"
+application_id = "app"
+password_expiry = true
+[integration.endpoints]
+token_url = "{genesys}/entra/token"
+graph_url = "{genesys}/graph"
+
+[[integration]]
 type = "salesforce"
 [integration.credentials]
 username = "u@example.com"
@@ -296,7 +332,8 @@ async fn no_canary_leaves_through_any_output() {
                 let guarded = |name: &str| {
                     m.get("credwatch_lockout_guard_engaged", &[("integration", name)]) == Some(1.0)
                 };
-                m.count("credwatch_check_success", &[]) == 10
+                m.count("credwatch_check_success", &[]) == 11
+                    && total("Dynamics expiry", "success") >= 2.0
                     && total("Zendesk Data Actions", "invalid_credentials") >= 2.0
                     && total("Genesys granted", "permission_denied") >= 2.0
                     && total("Genesys echo", "invalid_credentials") >= 2.0
@@ -327,7 +364,7 @@ async fn no_canary_leaves_through_any_output() {
         .iter()
         .map(|i| i["name"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(names.len(), 10);
+    assert_eq!(names.len(), 11);
     for name in &names {
         let path = format!("/api/v1/integrations/{}", name.replace(' ', "%20"));
         let (status, detail) = daemon.get(&path).await;
@@ -352,6 +389,10 @@ async fn no_canary_leaves_through_any_output() {
     assert!(
         logs.contains("[redacted]"),
         "the echoed secret was scrubbed: {logs}"
+    );
+    assert!(
+        logs.contains("reading the password's expiry from Microsoft Graph failed"),
+        "the refused redemption of the refresh token is logged: {logs}"
     );
     assert_clean("daemon logs", &logs);
     let state = std::fs::read_to_string(dir.path().join("state").join("state.json")).unwrap();

@@ -1,6 +1,9 @@
 //! Microsoft Dynamics 365: the Entra resource-owner password grant (as MSAL sends it) with scope
-//! `{org_url}/.default`, then `GET {org_url}/api/data/v9.2/WhoAmI` with the token. Entra's errors
-//! are told apart by their `AADSTS` code.
+//! `{org_url}/.default`, then `GET {org_url}/api/data/v9.2/WhoAmI` with the token, and, when
+//! asked, the password's expiry from Microsoft Graph ([`graph`]). Entra's errors are told apart
+//! by their `AADSTS` code.
+
+mod graph;
 
 use futures_util::future::BoxFuture;
 use reqwest::header::ACCEPT;
@@ -13,7 +16,7 @@ use crate::spec::intern::SharedUrl;
 use super::oauth::{self, Grant, TokenError, TokenRequest};
 use super::{CheckContext, IntegrationType, Verifier, status_failure};
 use crate::outcome::{Failure, FailureReason, Outcome, Success};
-use crate::secret::SecretField;
+use crate::secret::{Secret, SecretField};
 use crate::spec::{ConfigError, Spec};
 
 pub const TYPE: IntegrationType = IntegrationType {
@@ -32,9 +35,11 @@ struct Dynamics365 {
     application_id: String,
     client_secret: Option<SecretField>,
     token_url: SharedUrl,
-    /// `{org_url}/.default`.
-    scope: String,
+    /// `{org_url}/.default`, and `offline_access` when the password's expiry is read.
+    scopes: Vec<String>,
     who_am_i: SharedUrl,
+    /// `credentials.password_expiry = true`: the Graph read of the password's dates.
+    password_expiry: Option<graph::PasswordExpiry>,
 }
 
 fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
@@ -60,6 +65,12 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         ));
     }
     let client_secret = c.opt_secret("client_secret")?;
+    let password_expiry = password_expiry(spec)?;
+    let mut scopes = vec![format!("{org}/.default")];
+    if password_expiry.is_some() {
+        // The refresh token that lets the check ask Graph without a second password attempt.
+        scopes.push("offline_access".to_string());
+    }
     let token_url = match spec.endpoints.opt_url("token_url")? {
         Some(url) => url,
         None => Url::parse(&format!(
@@ -76,8 +87,35 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
         application_id,
         client_secret,
         token_url: spec.endpoints.shared(token_url),
-        scope: format!("{org}/.default"),
+        scopes,
         who_am_i: spec.endpoints.shared(who_am_i),
+        password_expiry,
+    }))
+}
+
+/// `credentials.password_expiry`, `credentials.password_max_age` and `endpoints.graph_url`.
+fn password_expiry(spec: &mut Spec) -> Result<Option<graph::PasswordExpiry>, ConfigError> {
+    let c = &mut spec.credentials;
+    let wanted = c.opt_bool("password_expiry")?.unwrap_or(false);
+    let max_age = c.opt_duration("password_max_age")?;
+    let graph = spec.endpoints.opt_url("graph_url")?;
+    if !wanted {
+        if max_age.is_some() {
+            return Err(c.error(
+                "password_max_age",
+                "needs password_expiry = true (the password's last change comes from Microsoft Graph)",
+            ));
+        }
+        return Ok(None);
+    }
+    let graph = graph.unwrap_or_else(|| Url::parse(graph::GRAPH).expect("valid default URL"));
+    let me = graph::me_url(&graph).map_err(|e| {
+        spec.endpoints
+            .error("graph_url", format!("cannot form the /me URL: {e}"))
+    })?;
+    Ok(Some(graph::PasswordExpiry {
+        me: spec.endpoints.shared(me),
+        max_age: max_age.unwrap_or(graph::DEFAULT_MAX_AGE),
     }))
 }
 
@@ -132,7 +170,7 @@ impl Dynamics365 {
                     username: &self.username,
                     password: &password,
                 },
-                scopes: std::slice::from_ref(&self.scope),
+                scopes: &self.scopes,
             },
         )
         .await
@@ -144,10 +182,26 @@ impl Dynamics365 {
         if !ctx.follow_up {
             return Ok(success);
         }
+        self.who_am_i(ctx, &granted.access_token).await?;
+        if let Some(expiry) = &self.password_expiry {
+            let client = graph::Client {
+                token_url: &self.token_url,
+                application_id: &self.application_id,
+                client_secret: client_secret.as_ref(),
+            };
+            expiry
+                .read(ctx, client, granted.refresh_token.as_ref())
+                .await;
+        }
+        Ok(success)
+    }
+
+    /// `WhoAmI` with the Dataverse token: the user must have a license and a security role.
+    async fn who_am_i(&self, ctx: &CheckContext, token: &Secret) -> Result<(), Failure> {
         let request = ctx
             .http
             .get(Url::clone(&self.who_am_i))
-            .bearer_auth(granted.access_token.expose())
+            .bearer_auth(token.expose())
             .header(ACCEPT, "application/json")
             .header("OData-MaxVersion", "4.0")
             .header("OData-Version", "4.0");
@@ -155,7 +209,7 @@ impl Dynamics365 {
         match response.status.as_u16() {
             200 => {
                 let _: WhoAmI = response.json("Dataverse WhoAmI")?;
-                Ok(success)
+                Ok(())
             }
             401 | 403 => Err(Failure::new(
                 FailureReason::PermissionDenied,

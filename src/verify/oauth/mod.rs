@@ -13,13 +13,17 @@ use oauth2::basic::{
 };
 use oauth2::{
     AccessToken, AsyncHttpClient, AuthType, ClientId, ClientSecret, EmptyExtraTokenFields,
-    EndpointNotSet, EndpointSet, ExtraTokenFields, RequestTokenError, ResourceOwnerPassword,
-    ResourceOwnerUsername, RevocationUrl, Scope, StandardRevocableToken, StandardTokenResponse,
-    TokenResponse, TokenUrl,
+    EndpointNotSet, EndpointSet, ExtraTokenFields, RefreshToken, RequestTokenError,
+    ResourceOwnerPassword, ResourceOwnerUsername, RevocationUrl, Scope, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
+use reqwest::header::HeaderMap;
 use url::Url;
+
+mod jwt_bearer;
+
+pub use jwt_bearer::jwt_bearer;
 
 use super::scrub::printable;
 use super::{CheckContext, failure_for_status};
@@ -33,6 +37,9 @@ pub struct Granted<EF = EmptyExtraTokenFields> {
     pub access_token: Secret,
     /// When it expires, if the endpoint said.
     pub expires_at: Option<SystemTime>,
+    /// The refresh token, when the endpoint granted one (already marked secret in the check
+    /// context). Never stored: it goes when the check's context does.
+    pub refresh_token: Option<Secret>,
     /// Fields beyond RFC 6749's (Salesforce's `id` and `instance_url`).
     pub extra: EF,
 }
@@ -71,6 +78,9 @@ pub enum Grant<'a> {
         username: &'a str,
         password: &'a Secret,
     },
+    /// RFC 6749 section 6, a refresh token redeemed (for another resource's scope, as Entra
+    /// allows).
+    RefreshToken { token: &'a Secret },
 }
 
 /// One token request: where, who the client is, and what for.
@@ -170,6 +180,14 @@ pub async fn request_token_via<EF: ExtraTokenFields + Clone>(
                 .request_async(&sender)
                 .await
         }
+        Grant::RefreshToken { token } => {
+            let token = RefreshToken::new(token.expose().to_string());
+            client
+                .exchange_refresh_token(&token)
+                .add_scopes(scopes)
+                .request_async(&sender)
+                .await
+        }
     };
     let seen = sender.seen.into_inner().unwrap_or_else(|p| p.into_inner());
     granted(ctx, result, seen)
@@ -235,62 +253,6 @@ pub async fn revoke_posting_token(
     ctx.revoke(provider, request).await
 }
 
-/// RFC 7523's grant type.
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-
-/// The JWT-bearer grant (RFC 7523 section 2.1): a signed assertion, no client authentication.
-pub async fn jwt_bearer(
-    ctx: &CheckContext,
-    token_url: &Url,
-    assertion: &Secret,
-) -> Result<Granted, TokenError> {
-    let sender = Sender {
-        http: &ctx.http,
-        seen: Mutex::new(None),
-    };
-    let result = send_jwt_bearer(&sender, token_url, assertion).await;
-    let seen = sender.seen.into_inner().unwrap_or_else(|p| p.into_inner());
-    granted(ctx, result, seen)
-}
-
-/// The `oauth2` crate has no RFC 7523 request, so this one form is built here, exactly as
-/// google-auth sends it (the two fields, nothing else). The answer is read with the crate's own
-/// token and error types, so it is judged like every other grant.
-async fn send_jwt_bearer<EF: ExtraTokenFields>(
-    sender: &Sender<'_>,
-    token_url: &Url,
-    assertion: &Secret,
-) -> Result<
-    StandardTokenResponse<EF, BasicTokenType>,
-    RequestTokenError<TransportError, BasicErrorResponse>,
-> {
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", JWT_BEARER)
-        .append_pair("assertion", assertion.expose())
-        .finish();
-    let request = oauth2::http::Request::builder()
-        .method(oauth2::http::Method::POST)
-        .uri(token_url.as_str())
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(ACCEPT, "application/json")
-        .body(body.into_bytes())
-        .map_err(|e| RequestTokenError::Other(e.to_string()))?;
-    let response = sender
-        .call(request)
-        .await
-        .map_err(RequestTokenError::Request)?;
-    let body = response.body();
-    if response.status().is_success() {
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body))
-            .map_err(|e| RequestTokenError::Parse(e, body.clone()))
-    } else {
-        match serde_json::from_slice::<BasicErrorResponse>(body) {
-            Ok(error) => Err(RequestTokenError::ServerResponse(error)),
-            Err(e) => Err(RequestTokenError::Other(e.to_string())),
-        }
-    }
-}
-
 /// What the token endpoint answered besides the body the crate parsed.
 struct Answered {
     status: StatusCode,
@@ -345,8 +307,15 @@ fn granted<EF: ExtraTokenFields + Clone>(
         Ok(token) => {
             let access_token = Secret::new(token.access_token().secret().clone());
             ctx.remember(access_token.clone());
+            let refresh_token = token
+                .refresh_token()
+                .map(|refresh| Secret::new(refresh.secret().clone()));
+            if let Some(refresh) = &refresh_token {
+                ctx.remember(refresh.clone());
+            }
             Ok(Granted {
                 access_token,
+                refresh_token,
                 expires_at: token.expires_in().map(|d| SystemTime::now() + d),
                 extra: token.extra_fields().clone(),
             })
