@@ -408,18 +408,7 @@ async fn password_record(server: &MockServer, changed: &str, expired: bool) {
 
 /// A Salesforce whose login and identity URL work.
 async fn logged_in() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/services/oauth2/token"))
-        .respond_with(token_answer(&id_on(&server)))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS"))
-        .respond_with(identity(true))
-        .mount(&server)
-        .await;
-    server
+    server_with_identity(identity(true)).await
 }
 
 const EXPIRED_PASSWORD: &str = r#"[{"message":"The users password has expired, you must call SetPassword before attempting any other API operations","errorCode":"INVALID_OPERATION_WITH_EXPIRED_PASSWORD"}]"#;
