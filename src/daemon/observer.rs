@@ -1,4 +1,5 @@
-//! Where an org view's reads go besides the status page.
+//! Where an org view's reads go besides the status page: the metrics, and the state (the
+//! OAuth clients' dates and verdicts, and where the executions window ended).
 
 use std::sync::Arc;
 
@@ -16,8 +17,18 @@ pub(super) struct ViewObserver {
 }
 
 impl orgview::Observe for ViewObserver {
+    fn executions_since(&self, integration_id: &str) -> Option<i64> {
+        self.state
+            .executions_until(integration_id)
+            .map(|until| until as i64)
+    }
+
     fn observe_view(&self, report: &orgview::ViewReport) {
         self.metrics.observe_view(report);
+        if let Some((_, end)) = report.window {
+            let id = format!("{}/{}", report.org, report.integration);
+            self.state.set_executions_until(&id, end as f64);
+        }
         for client in report.oauth_clients.iter().flatten() {
             self.state
                 .learn(&client.integration, "genesys_cloud", &[client.learnt()]);

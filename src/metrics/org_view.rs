@@ -24,6 +24,7 @@ pub(super) struct ViewMetrics {
     last_run: GaugeVec,
     last_success: GaugeVec,
     reads: IntCounterVec,
+    executions: IntCounterVec,
     /// Per org, the label values last written to the families that a read replaces.
     written: Mutex<HashMap<String, Written>>,
 }
@@ -48,6 +49,17 @@ impl ViewMetrics {
         .expect("valid metric");
         registry
             .register(Box::new(reads.clone()))
+            .expect("unique metric");
+        let executions = IntCounterVec::new(
+            Opts::new(
+                "credwatch_genesys_action_executions_total",
+                "Data-action executions Genesys Cloud recorded, by org, Genesys's integration name, type and outcome (success, auth_failure, client_error, server_error, timeout, other).",
+            ),
+            &["org", "integration", "type", "outcome"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(executions.clone()))
             .expect("unique metric");
         Self {
             info: gauge_vec(
@@ -99,6 +111,7 @@ impl ViewMetrics {
                 &["org"],
             ),
             reads,
+            executions,
             written: Mutex::new(HashMap::new()),
         }
     }
@@ -106,6 +119,13 @@ impl ViewMetrics {
     /// Records one read. Parts that were not read keep their last known series.
     pub(super) fn observe(&self, report: &ViewReport) {
         let org = &*report.org;
+        for executions in report.executions.iter().flatten() {
+            for (outcome, count) in &executions.outcomes {
+                self.executions
+                    .with_label_values(&[org, &executions.name, &executions.kind, outcome.as_str()])
+                    .inc_by(*count);
+            }
+        }
         let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
         let written = written.entry(org.to_string()).or_default();
         if let Some(integrations) = &report.integrations {

@@ -177,14 +177,50 @@ impl Reader<'_> {
         what: &str,
         permission: &str,
     ) -> Result<Option<Response>, Failure> {
+        self.call(reqwest::Method::GET, url, None, what, permission)
+            .await
+    }
+
+    /// A POST of `body` as JSON with the token, as [`Self::get`] judges the answer.
+    pub(super) async fn post_json(
+        &self,
+        url: Url,
+        body: &impl serde::Serialize,
+        what: &str,
+        permission: &str,
+    ) -> Result<Response, Failure> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| Failure::new(FailureReason::ProtocolError, format!("{what}: {e}")))?;
+        self.call(reqwest::Method::POST, url, Some(body), what, permission)
+            .await?
+            .ok_or_else(|| {
+                failure_for_status("Genesys Cloud API", reqwest::StatusCode::NOT_FOUND, None)
+            })
+    }
+
+    /// One call with the token; a 429 is tried again after `Retry-After` while the deadline
+    /// allows; 404 is `None`.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        what: &str,
+        permission: &str,
+    ) -> Result<Option<Response>, Failure> {
         let mut attempt = 1;
         loop {
-            let request = self
+            let mut request = self
                 .ctx
                 .http
-                .get(url.clone())
+                .request(method.clone(), url.clone())
                 .bearer_auth(self.token.expose())
                 .header(ACCEPT, "application/json");
+            if let Some(body) = &body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
             let response = self.ctx.http.send(request).await?;
             match response.status.as_u16() {
                 200 => return Ok(Some(response)),

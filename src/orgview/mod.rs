@@ -7,6 +7,7 @@
 
 mod api;
 mod clients;
+mod executions;
 mod task;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use api::{CERTIFICATES_PERMISSION, INTEGRATIONS_PERMISSION, PAGE_SIZE};
 pub use clients::{OAUTH_CLIENT_PERMISSION, OauthClient};
+pub use executions::{EXECUTIONS_PERMISSION, Executions, Outcome as ExecutionOutcome, window};
 pub use task::{Observe, spawn};
 
 use crate::config::OrgView;
@@ -84,15 +86,22 @@ pub struct ViewReport {
     pub certificates: Option<Vec<MtlsCertificate>>,
     /// The OAuth clients of the org's `genesys_cloud` integrations, when they were read.
     pub oauth_clients: Option<Vec<OauthClient>>,
+    /// Genesys's record of data-action executions in `window`, when it was read.
+    pub executions: Option<Vec<Executions>>,
+    /// The window (unix seconds) the executions were asked for; the next read starts at its
+    /// end.
+    pub window: Option<(i64, i64)>,
     /// Whether the token was revoked (`None`: `revoke = false`, or no token).
     pub revoked: Option<bool>,
     pub finished: SystemTime,
     pub duration: Duration,
 }
 
-/// Reads the org view once: a token, the integrations, the certificates, then the token is
-/// revoked. Bounded by the view's timeout; every message scrubbed of the secrets it touched.
-pub async fn read(org: &Arc<str>, view: &OrgView) -> ViewReport {
+/// Reads the org view once: a token, the integrations, the certificates, the OAuth clients,
+/// the executions since `since` (the end of the previous read's window, unix seconds), then the
+/// token is revoked. Bounded by the view's timeout; every message scrubbed of the secrets it
+/// touched.
+pub async fn read(org: &Arc<str>, view: &OrgView, since: Option<i64>) -> ViewReport {
     let integration = &view.integration;
     let mut ctx = CheckContext::new(&integration.name, &integration.http, view.timeout, true);
     ctx.revoke = integration.revoke;
@@ -104,12 +113,14 @@ pub async fn read(org: &Arc<str>, view: &OrgView) -> ViewReport {
         integrations: None,
         certificates: None,
         oauth_clients: None,
+        executions: None,
+        window: None,
         revoked: None,
         finished: SystemTime::now(),
         duration: Duration::ZERO,
     };
     let deadline = started + view.timeout;
-    let read = read_parts(&ctx, view, deadline, &mut report);
+    let read = read_parts(&ctx, view, deadline, since, &mut report);
     report.outcome = runner::bounded(&ctx, view.timeout, "the org view's read", read).await;
     if let Err(failure) = &report.outcome {
         tracing::warn!(
@@ -130,6 +141,7 @@ async fn read_parts(
     ctx: &CheckContext,
     view: &OrgView,
     deadline: Instant,
+    since: Option<i64>,
     report: &mut ViewReport,
 ) -> Result<(), Failure> {
     let Some(api) = view.integration.verifier.genesys_api() else {
@@ -164,6 +176,23 @@ async fn read_parts(
     match oauth_clients(&reader, view).await {
         Ok(clients) => report.oauth_clients = Some(clients),
         Err(failure) => failures.push(failure),
+    }
+    let now = crate::clock::unix_seconds(SystemTime::now()) as i64;
+    let first = view.interval.as_secs() as i64;
+    if let Some(window) = executions::window(since, now, first) {
+        let names = report
+            .integrations
+            .iter()
+            .flatten()
+            .map(|i| (i.id.clone(), (i.name.clone(), i.type_label().to_string())))
+            .collect();
+        match reader.executions(window, &names).await {
+            Ok(executions) => {
+                report.executions = Some(executions);
+                report.window = Some(window);
+            }
+            Err(failure) => failures.push(failure),
+        }
     }
     report.revoked = api.revoke(ctx, &granted.access_token).await;
     let mut failures = failures.into_iter();

@@ -14,6 +14,13 @@ use super::{ViewReport, Views, read};
 pub trait Observe: Send + Sync {
     /// Records one read of an org's view.
     fn observe_view(&self, report: &ViewReport);
+
+    /// Where the previous executions window read with the integration `integration_id`
+    /// ended (unix seconds), as remembered from an earlier run: the first read goes on from
+    /// there.
+    fn executions_since(&self, _integration_id: &str) -> Option<i64> {
+        None
+    }
 }
 use crate::config::Config;
 
@@ -37,14 +44,18 @@ pub fn spawn(
             stop.clone(),
         );
         tasks.spawn(async move {
+            let mut since = metrics.executions_since(&view.integration.id);
             loop {
                 // A read in flight is not cut short (it is bounded by its timeout): its token
                 // is revoked at its end. A read that ends after `stop` is not recorded.
-                let report = read(&org, &view).await;
+                let report = read(&org, &view, since).await;
                 if stop.is_cancelled() {
                     return;
                 }
                 metrics.observe_view(&report);
+                if let Some((_, end)) = report.window {
+                    since = Some(end);
+                }
                 let wait = match &report.outcome {
                     Err(failure) => failure
                         .retry_after

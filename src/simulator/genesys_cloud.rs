@@ -145,6 +145,10 @@ fn router(material: &Material) -> Router {
             get(certificates),
         )
         .route("/api/v2/oauth/clients/{id}", get(oauth_client))
+        .route(
+            "/api/v2/analytics/actions/aggregates/query",
+            post(action_aggregates),
+        )
         .with_state(Org {
             tokens: Tokens::default(),
             certificates: std::sync::Arc::new(material.genesys_mtls.clone()),
@@ -197,6 +201,57 @@ async fn integrations(
         "pageCount": INTEGRATIONS.len().div_ceil(size),
     }))
     .into_response()
+}
+
+/// What Genesys recorded of each data-action integration's executions in any window: (name,
+/// errorType, responseStatus, count). The second web service's third party refuses Genesys's
+/// credential.
+const EXECUTIONS: &[(&str, &str, &str, u64)] = &[
+    ("Genesys Cloud Data Actions", "NONE", "200", 40),
+    ("Zendesk Support", "NONE", "200", 25),
+    ("Orders API", "NONE", "200", 60),
+    ("Orders API", "REMOTE_ENDPOINT_ERROR", "503", 1),
+    (
+        "Web Services Data Actions (2)",
+        "REMOTE_ENDPOINT_ERROR",
+        "401",
+        12,
+    ),
+];
+
+/// `POST /api/v2/analytics/actions/aggregates/query`: the executions grouped by integration,
+/// error type and response status, as an `ActionAggregateQueryResponse`.
+async fn action_aggregates(State(org): State<Org>, headers: HeaderMap, body: Bytes) -> Response {
+    if !org.tokens.bearer_ok(&headers) {
+        return unauthorized();
+    }
+    let query: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let interval = query["interval"].as_str().unwrap_or_default().to_string();
+    let grouped = query["groupBy"]
+        .as_array()
+        .is_some_and(|g| g.iter().any(|d| d == "integrationId"));
+    if !interval.contains('/') || !grouped || query["metrics"][0] != "tTotalExecution" {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({"message": "interval, groupBy integrationId and the metric tTotalExecution are required", "code": "bad.request", "status": 400})),
+        )
+            .into_response();
+    }
+    let results: Vec<serde_json::Value> = EXECUTIONS
+        .iter()
+        .filter_map(|(name, error, status, count)| {
+            let index = INTEGRATIONS.iter().position(|(n, ..)| n == name)?;
+            Some(serde_json::json!({
+                "group": {
+                    "integrationId": format!("00000000-0000-4000-8000-{index:012}"),
+                    "errorType": error,
+                    "responseStatus": status,
+                },
+                "data": [{"interval": interval, "metrics": [{"metric": "tTotalExecution", "stats": {"count": count, "sum": count * 350, "min": 120, "max": 900}}]}],
+            }))
+        })
+        .collect();
+    axum::Json(serde_json::json!({"results": results})).into_response()
 }
 
 /// `GET /api/v2/oauth/clients/{id}`: the demo's clients, one of them inactive and to be deleted.

@@ -160,6 +160,27 @@ impl State {
         self.changed.notify_one();
     }
 
+    /// Where the last window of Genesys's execution records read with the integration ended.
+    pub fn executions_until(&self, name: &str) -> Option<f64> {
+        self.lock().records.get(name)?.executions_until
+    }
+
+    /// Remembers where the window of execution records read with the integration ended (the
+    /// state file keeps it: the next window starts there, also after a restart).
+    pub fn set_executions_until(&self, name: &str, until: f64) {
+        {
+            let mut inner = self.lock();
+            let record = inner.records.entry(name.to_string()).or_default();
+            // Only a genesys_cloud integration reads an org view.
+            if record.kind.is_none() {
+                record.kind = Some(Cow::Borrowed("genesys_cloud"));
+            }
+            record.executions_until = Some(until);
+            inner.dirty = true;
+        }
+        self.changed.notify_one();
+    }
+
     /// Sets (or, with `None`, clears) the failure an integration's checks report ahead of the
     /// login.
     pub fn set_ahead(&self, name: &str, failure: Option<crate::outcome::Failure>) {

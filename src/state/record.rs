@@ -35,6 +35,9 @@ pub struct Record {
     pub guard: Option<Box<Engaged>>,
     /// What checks learnt of the credentials' dates (most types learn nothing).
     pub credentials: Vec<Learnt>,
+    /// For the integration an org view reads with: where its last window of Genesys's
+    /// execution records ended (unix seconds).
+    pub executions_until: Option<f64>,
     /// The last results, oldest first.
     pub history: VecDeque<Entry>,
     /// The messages of the failures in `history`, oldest first, by their entry's time.
@@ -106,6 +109,7 @@ impl Record {
             server_certificate_expiry: self.server_certificate_expiry,
             guard: self.guard.clone(),
             credentials: self.credentials.clone(),
+            executions_until: self.executions_until,
             history: last.into_iter().collect(),
             messages: message.into_iter().collect(),
             seen: self.seen,
@@ -208,6 +212,8 @@ struct RecordJson {
     #[serde(default)]
     credentials: Vec<Learnt>,
     #[serde(default)]
+    executions_until: Option<f64>,
+    #[serde(default)]
     history: Vec<EntryJson<'static>>,
 }
 
@@ -223,6 +229,7 @@ impl TryFrom<RecordJson> for Record {
             server_certificate_expiry: json.server_certificate_expiry,
             guard: json.guard,
             credentials: json.credentials,
+            executions_until: json.executions_until,
             ..Record::default()
         };
         for entry in json.history {
@@ -263,6 +270,9 @@ impl Serialize for Record {
         map.serialize_entry("guard", &self.guard)?;
         if !self.credentials.is_empty() {
             map.serialize_entry("credentials", &self.credentials)?;
+        }
+        if let Some(until) = self.executions_until {
+            map.serialize_entry("executions_until", &until)?;
         }
         map.serialize_entry("history", &History(self))?;
         map.end()

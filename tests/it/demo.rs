@@ -213,6 +213,19 @@ async fn the_demo_shows_every_type_and_the_promised_failures() {
         (key_ends - (now + 60.0 * 86_400.0)).abs() < 120.0,
         "{key_ends}"
     );
+    // Genesys's own record of executions (read with the view at start): the second web
+    // service's third party refuses Genesys's credential.
+    assert_eq!(
+        m.get(
+            "credwatch_genesys_action_executions_total",
+            &[
+                ("integration", "Web Services Data Actions (2)"),
+                ("type", "web_service"),
+                ("outcome", "auth_failure"),
+            ],
+        ),
+        Some(12.0)
+    );
     // The org view (read at start): Genesys Cloud's integrations, the one in ERROR and the one
     // credwatch does not check, and the DigiCert certificate 20 days from expiry.
     let view = |name: &str, labels: &[(&str, &str)]| m.get(name, labels);

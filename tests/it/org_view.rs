@@ -187,6 +187,13 @@ async fn stand_in(pages: Pages) -> (MockServer, Vec<(&'static str, &'static str,
         .respond_with(ResponseTemplate::new(204))
         .mount(&server)
         .await;
+    // Genesys's record of executions: none, unless a test mounts its own.
+    Mock::given(method("POST"))
+        .and(path(AGGREGATES))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .with_priority(10)
+        .mount(&server)
+        .await;
     // The view's own OAuth client, active.
     Mock::given(method("GET"))
         .and(path("/api/v2/oauth/clients/view-client"))
@@ -259,7 +266,7 @@ url = "http://127.0.0.1:1/health"
 async fn read(config: &Config) -> (ViewReport, Exported) {
     let org = &config.orgs[0];
     let view = org.view.as_ref().expect("[genesys] configured");
-    let report = orgview::read(&org.name, view).await;
+    let report = orgview::read(&org.name, view, None).await;
     let state = credwatch::state::State::load(std::path::Path::new("/nonexistent"), &org.name);
     let metrics = Exported::new(std::sync::Arc::new(state));
     metrics.observe_view(&report);
@@ -927,4 +934,167 @@ async fn reading_oauth_clients_without_the_permission_names_it() {
     assert!(report.integrations.is_some());
     assert!(report.certificates.is_some());
     assert!(report.oauth_clients.is_none());
+}
+
+/// Where Genesys Cloud answers the aggregates of data-action executions.
+const AGGREGATES: &str = "/api/v2/analytics/actions/aggregates/query";
+
+/// The `interval` of an aggregates query, as unix seconds.
+fn interval_of(request: &Request) -> (i64, i64) {
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    let interval = body["interval"].as_str().unwrap();
+    let (start, end) = interval.split_once('/').unwrap();
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp();
+    (at(start), at(end))
+}
+
+/// One group of an aggregates answer: `count` executions of `integration`.
+fn executions(integration: &str, error: &str, status: &str, count: u64) -> serde_json::Value {
+    serde_json::json!({
+        "group": {"integrationId": integration, "errorType": error, "responseStatus": status},
+        "data": [{"interval": "2026-11-30T00:00:00.000Z/2026-11-30T00:05:00.000Z",
+                  "metrics": [{"metric": "tTotalExecution", "stats": {"count": count, "sum": count * 100}}]}]
+    })
+}
+
+#[tokio::test]
+async fn the_view_counts_genesys_executions_by_integration_and_outcome() {
+    let (server, _) = stand_in(pages(100)).await;
+    Mock::given(method("POST"))
+        .and(path(AGGREGATES))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"results": [
+                executions("zendesk-ACTIVE", "NONE", "200", 30),
+                executions("web_service-ERROR", "REMOTE_ENDPOINT_ERROR", "401", 4),
+                executions("web_service-ERROR", "REMOTE_ENDPOINT_ERROR", "500", 1),
+                executions("gone-integration", "NONE", "200", 2),
+            ]})),
+        )
+        .mount(&server)
+        .await;
+    let (report, metrics) = read(&common::config(&view_config(&server.uri(), ""))).await;
+    assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+
+    // The query: the last interval (5 minutes by default) on a first read, grouped as asked.
+    let queries = received(&server, "POST", AGGREGATES).await;
+    assert_eq!(queries.len(), 1);
+    let (start, end) = interval_of(&queries[0]);
+    assert_eq!(end - start, 300);
+    assert_eq!(report.window, Some((start, end)));
+    let body: serde_json::Value = serde_json::from_slice(&queries[0].body).unwrap();
+    assert_eq!(
+        body["groupBy"],
+        serde_json::json!(["integrationId", "errorType", "responseStatus"])
+    );
+    assert_eq!(body["metrics"], serde_json::json!(["tTotalExecution"]));
+
+    // Joined on the integration id: Genesys's name and credwatch's type.
+    let m = Metrics::parse(&metrics.render());
+    let count = |integration: &str, kind: &str, outcome: &str| {
+        m.get(
+            "credwatch_genesys_action_executions_total",
+            &[
+                ("org", "acme"),
+                ("integration", integration),
+                ("type", kind),
+                ("outcome", outcome),
+            ],
+        )
+    };
+    assert_eq!(count("zendesk ACTIVE", "zendesk", "success"), Some(30.0));
+    assert_eq!(
+        count("web_service ERROR", "web_service", "auth_failure"),
+        Some(4.0)
+    );
+    assert_eq!(
+        count("web_service ERROR", "web_service", "server_error"),
+        Some(1.0)
+    );
+    // An id the integrations list does not have keeps its id.
+    assert_eq!(count("gone-integration", "unknown", "success"), Some(2.0));
+    common::promtool(&m.text);
+}
+
+#[tokio::test]
+async fn reading_executions_without_the_permission_names_it() {
+    let (server, _) = stand_in(pages(100)).await;
+    Mock::given(method("POST"))
+        .and(path(AGGREGATES))
+        .respond_with(ResponseTemplate::new(403).set_body_json(serde_json::json!({
+            "message": "You are not authorized", "code": "missing.permissions", "status": 403
+        })))
+        .mount(&server)
+        .await;
+    let (report, _) = read(&common::config(&view_config(&server.uri(), ""))).await;
+    let failure = report.outcome.expect_err("a part of the view failed");
+    assert_eq!(failure.reason, FailureReason::PermissionDenied);
+    assert!(
+        failure.message.contains("integrations:action:view"),
+        "{}",
+        failure.message
+    );
+    // A window not read is asked again next time: the cursor did not move.
+    assert_eq!(report.window, None);
+    assert!(report.integrations.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn execution_windows_neither_overlap_nor_leave_a_gap_across_a_restart() {
+    let (server, _) = stand_in(pages(100)).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/tokens/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"name": "c"})))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n[defaults]\ninterval = \"1h\"\nstate_dir = \"{}\"\n",
+        view_config(&server.uri(), "interval = \"1s\""),
+        dir.path().join("state").display()
+    );
+    let config = common::write(dir.path(), "c.toml", &text);
+    let queries = |at_least: usize, what: &'static str| {
+        let server = &server;
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            loop {
+                let seen = received(server, "POST", AGGREGATES).await;
+                if seen.len() >= at_least {
+                    return seen;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "timed out waiting for {what}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    let daemon = common::Daemon::start(&config, &[]);
+    queries(3, "three windows read").await;
+    let (status, _) = daemon.terminate();
+    assert!(status.success());
+    let before = queries(0, "").await.len();
+    // Down for longer than the view's interval: a start that forgot where the last window
+    // ended would look back one interval only, and leave a gap.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let daemon = common::Daemon::start(&config, &[]);
+    queries(before + 1, "a window after the restart").await;
+    drop(daemon);
+    let windows: Vec<(i64, i64)> = queries(0, "").await.iter().map(interval_of).collect();
+    assert!(windows.len() > before, "{windows:?}");
+    let (start, end) = windows[before];
+    assert!(
+        end - start >= 2,
+        "the window after the restart covers the downtime: {windows:?}"
+    );
+    for pair in windows.windows(2) {
+        assert!(pair[0].0 < pair[0].1, "{windows:?}");
+        assert_eq!(
+            pair[0].1, pair[1].0,
+            "each window starts where the last ended: {windows:?}"
+        );
+    }
 }
