@@ -454,14 +454,7 @@ fn assign_names(source: &Source, typed: &[raw::Typed]) -> Result<Vec<String>, Co
     Ok(names)
 }
 
-/// Parses a humantime duration (`"90s"`, `"5m"`) that must be positive.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text.trim()) {
-        Ok(d) if d.is_zero() => Err("must be longer than zero".to_string()),
-        Ok(d) => Ok(d),
-        Err(e) => Err(format!("{e} (want e.g. \"30s\", \"5m\", \"1h\")")),
-    }
-}
+pub(crate) use crate::spec::parse_duration;
 
 /// Parses a cron schedule with seconds (six or seven fields).
 pub(crate) fn parse_schedule(text: &str) -> Result<cron::Schedule, String> {

@@ -37,3 +37,12 @@ pub struct Spec {
     /// The org's Genesys org id (`org_id`), when given.
     pub org_id: Option<String>,
 }
+
+/// Parses a humantime duration (`"90s"`, `"5m"`, `"90d"`) that must be positive.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if d.is_zero() => Err("must be longer than zero".to_string()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (want e.g. \"30s\", \"5m\", \"1h\")")),
+    }
+}

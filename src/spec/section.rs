@@ -153,11 +153,9 @@ impl Section {
         let Some(text) = self.opt_string(key)? else {
             return Ok(None);
         };
-        match humantime::parse_duration(&text) {
-            Ok(d) if !d.is_zero() => Ok(Some(d)),
-            Ok(_) => Err(self.error(key, "must be longer than zero")),
-            Err(e) => Err(self.error(key, format!("{e} (write it as \"90d\" or \"2160h\")"))),
-        }
+        super::parse_duration(&text)
+            .map(Some)
+            .map_err(|e| self.error(key, e))
     }
 
     /// An optional, non-empty string.
