@@ -217,6 +217,17 @@ impl CheckContext {
     pub fn scrub(&self, message: &str) -> String {
         self.scrubber().scrub(message)
     }
+
+    /// Logs that something the check tried failed without failing the check (a forecast that
+    /// could not be read): credwatch's own `message`, then `why`, which may quote the provider
+    /// and is scrubbed as a failure's message is.
+    pub fn warn(&self, message: &str, why: &str) {
+        tracing::warn!(
+            integration = %self.integration,
+            "{message} ({}); the check goes on",
+            self.scrub(why)
+        );
+    }
 }
 
 #[cfg(test)]

@@ -151,9 +151,8 @@ impl PasswordExpiry {
 }
 
 fn cannot_tell(ctx: &CheckContext, why: &str) {
-    tracing::warn!(
-        integration = %ctx.integration,
-        "reading the password's expiry from Microsoft Graph failed ({}); the check goes on",
-        ctx.scrub(why)
+    ctx.warn(
+        "reading the password's expiry from Microsoft Graph failed",
+        why,
     );
 }

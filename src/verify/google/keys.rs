@@ -71,9 +71,9 @@ pub(super) async fn check(
 }
 
 fn cannot_tell(ctx: &CheckContext, why: &str) {
-    tracing::warn!(
-        integration = %ctx.integration,
-        "reading the service account's public key certificates failed ({why}), so credwatch \
-         cannot tell whether the key is still published or when it expires; the check goes on"
+    ctx.warn(
+        "reading the service account's public key certificates failed, so credwatch cannot tell \
+         whether the key is still published or when it expires",
+        why,
     );
 }

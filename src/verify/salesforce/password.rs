@@ -21,6 +21,10 @@ use crate::verify::{CheckContext, status_failure};
 /// The REST API version credwatch asks, unless `credentials.api_version` says otherwise.
 pub(super) const DEFAULT_API_VERSION: &str = "65.0";
 
+/// The two calls, as messages name them.
+const QUERY: &str = "Salesforce query of the user's record";
+const STATUS: &str = "Salesforce password status";
+
 /// The errorCode of every call made with an expired password.
 const EXPIRED: &str = "INVALID_OPERATION_WITH_EXPIRED_PASSWORD";
 
@@ -111,9 +115,9 @@ impl Policy {
             "q",
             &format!("SELECT LastPasswordChangeDate FROM User WHERE Id = '{user_id}'"),
         );
-        let changed = match self.get(ctx, query, token, username).await? {
+        let changed = match self.get(ctx, query, QUERY, token, username).await? {
             Some(response) => {
-                let answer: Query = response.json("Salesforce query of the user's record")?;
+                let answer: Query = response.json(QUERY)?;
                 answer
                     .records
                     .first()
@@ -125,8 +129,8 @@ impl Policy {
         let status_url = base
             .join(&format!("sobjects/User/{user_id}/password"))
             .expect("a relative path joins");
-        if let Some(response) = self.get(ctx, status_url, token, username).await? {
-            let status: PasswordStatus = response.json("Salesforce password status")?;
+        if let Some(response) = self.get(ctx, status_url, STATUS, token, username).await? {
+            let status: PasswordStatus = response.json(STATUS)?;
             if status.is_expired {
                 self.learn(ctx, changed);
                 return Err(expired(username));
@@ -157,14 +161,10 @@ impl Policy {
         &self,
         ctx: &CheckContext,
         url: Url,
+        what: &str,
         token: &Secret,
         username: &str,
     ) -> Result<Option<Response>, Failure> {
-        let what = if url.path().ends_with("/password") {
-            "Salesforce password status"
-        } else {
-            "Salesforce query of the user's record"
-        };
         let request = ctx
             .http
             .get(url)
@@ -200,11 +200,8 @@ impl Policy {
 
 /// Warns that the password's expiry is unknown this time, and why.
 fn cannot_tell(ctx: &CheckContext, what: &str, why: &str) {
-    tracing::warn!(
-        integration = %ctx.integration,
-        "{what} failed ({}), so credwatch cannot tell when the password expires; the check goes on",
-        ctx.scrub(why)
-    );
+    let message = format!("{what} failed, so credwatch cannot tell when the password expires");
+    ctx.warn(&message, why);
 }
 
 #[cfg(test)]
