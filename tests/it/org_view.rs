@@ -261,6 +261,15 @@ url = "http://127.0.0.1:1/health"
     )
 }
 
+/// [`view_config`] for a daemon: its state in `dir`, checks once an hour.
+fn daemon_config(base: &str, extra: &str, dir: &std::path::Path) -> String {
+    format!(
+        "{}\n[defaults]\ninterval = \"1h\"\nstate_dir = \"{}\"\n",
+        view_config(base, extra),
+        dir.join("state").display()
+    )
+}
+
 /// Reads the view of the config's only org, records it in fresh metrics as the daemon does,
 /// and returns the report and the scrape.
 async fn read(config: &Config) -> (ViewReport, Exported) {
@@ -725,12 +734,7 @@ async fn the_daemon_reads_the_view_on_its_interval_and_a_reload_without_it_drops
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let header = format!(
-        "[defaults]\ninterval = \"1h\"\nstate_dir = \"{}\"\n",
-        dir.path().join("state").display()
-    );
-    let text = view_config(&server.uri(), "interval = \"1s\"");
-    let with_view = format!("{text}\n{header}");
+    let with_view = daemon_config(&server.uri(), "interval = \"1s\"", dir.path());
     let config = common::write(dir.path(), "c.toml", &with_view);
     let daemon = common::Daemon::start(&config, &[]);
     let reads = |m: &Metrics| {
@@ -804,11 +808,7 @@ async fn a_reload_during_a_read_lets_it_revoke_its_token_and_records_nothing() {
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let header = format!(
-        "[defaults]\ninterval = \"1h\"\nstate_dir = \"{}\"\n",
-        dir.path().join("state").display()
-    );
-    let with_view = format!("{}\n{header}", view_config(&server.uri(), ""));
+    let with_view = daemon_config(&server.uri(), "", dir.path());
     let config = common::write(dir.path(), "c.toml", &with_view);
     let daemon = common::Daemon::start(&config, &[]);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -1047,11 +1047,7 @@ async fn execution_windows_neither_overlap_nor_leave_a_gap_across_a_restart() {
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{}\n[defaults]\ninterval = \"1h\"\nstate_dir = \"{}\"\n",
-        view_config(&server.uri(), "interval = \"1s\""),
-        dir.path().join("state").display()
-    );
+    let text = daemon_config(&server.uri(), "interval = \"1s\"", dir.path());
     let config = common::write(dir.path(), "c.toml", &text);
     let queries = |at_least: usize, what: &'static str| {
         let server = &server;
