@@ -100,11 +100,13 @@ timeout = "5s"
 state_dir = "{state_dir}"
 
 # The org view: Genesys Cloud's own list of the org's integrations (one of them in ERROR, one
-# that credwatch does not check) and the mTLS client certificates it presents (a DigiCert one
-# 20 days from expiry), read with the OAuth client of "Genesys Cloud Data Actions" below.
+# that credwatch does not check), the mTLS client certificates it presents (a DigiCert one 20
+# days from expiry) and its record of data-action executions (Genesys's calls to "Zendesk
+# Support" are refused while credwatch's check of it passes: a disagreement), read with the
+# OAuth client of "Genesys Cloud Data Actions" below.
 [genesys]
 integration = "Genesys Cloud Data Actions"
-interval = "30s"
+interval = "10s"
 "#,
         state_dir = state_dir.display(),
     );

@@ -1,5 +1,6 @@
 //! Where an org view's reads go besides the status page: the metrics, and the state (the
-//! OAuth clients' dates and verdicts, and where the executions window ended).
+//! OAuth clients' dates and verdicts, and where the executions window ended); and where
+//! Genesys's executions are compared with credwatch's own latest results.
 
 use std::sync::Arc;
 
@@ -23,7 +24,17 @@ impl orgview::Observe for ViewObserver {
             .map(|until| until as i64)
     }
 
-    fn observe_view(&self, report: &orgview::ViewReport) {
+    fn observe_view(&self, report: &mut orgview::ViewReport) {
+        report.compared = orgview::compare(report, |name, kind| {
+            let id = format!("{}/{}", report.org, name);
+            self.state.peek(&id, |record| {
+                let record = record.filter(|r| r.kind.as_deref() == Some(kind))?;
+                record.last().map(|entry| match entry.failure {
+                    None => Ok(()),
+                    Some(reason) => Err(reason),
+                })
+            })
+        });
         self.metrics.observe_view(report);
         if let Some((_, end)) = report.window {
             let id = format!("{}/{}", report.org, report.integration);

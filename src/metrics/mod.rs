@@ -296,7 +296,7 @@ impl Metrics {
         });
     }
 
-    /// Records one read of an org's view (see [`crate::orgview::Observe`]).
+    /// Records one read of an org's view (the daemon's [`crate::orgview::Observe`] calls it).
     pub fn observe_view(&self, report: &ViewReport) {
         self.view.observe(report);
         if let Some(revoked) = report.revoked {
@@ -328,11 +328,5 @@ impl Metrics {
         let mut out = Vec::new();
         self.write(&mut out).expect("writing to a Vec cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")
-    }
-}
-
-impl crate::orgview::Observe for Metrics {
-    fn observe_view(&self, report: &ViewReport) {
-        Metrics::observe_view(self, report);
     }
 }

@@ -1,5 +1,6 @@
 //! The org view's metrics (`[genesys]`): Genesys Cloud's integrations with their states and
-//! whether credwatch checks each, the mTLS client certificates' expiry, and the view's own
+//! whether credwatch checks each, where Genesys's executions and credwatch's checks disagree,
+//! the mTLS client certificates' expiry, and the view's own
 //! result, reported like a check's under series of its own. A few series per org, so they live
 //! in the `prometheus` registry; the label sets written for an org are remembered so that the
 //! next read replaces them.
@@ -19,6 +20,7 @@ pub(super) struct ViewMetrics {
     info: GaugeVec,
     watched: GaugeVec,
     certificate_expiry: GaugeVec,
+    disagreement: GaugeVec,
     success: GaugeVec,
     failure_reason: GaugeVec,
     last_run: GaugeVec,
@@ -34,6 +36,7 @@ struct Written {
     info: Vec<Vec<String>>,
     watched: Vec<Vec<String>>,
     certificates: Vec<Vec<String>>,
+    disagreements: Vec<Vec<String>>,
     failure: Option<FailureReason>,
 }
 
@@ -85,6 +88,12 @@ impl ViewMetrics {
                 "credwatch_genesys_mtls_certificate_expiry_timestamp_seconds",
                 "When an mTLS client certificate Genesys Cloud presents to web services expires (unix seconds).",
                 &["org", "signing_authority", "status"],
+            ),
+            disagreement: gauge_vec(
+                registry,
+                "credwatch_genesys_disagreement",
+                "1 when Genesys Cloud's executions of a watched data-action integration and credwatch's own check of it disagree over the view's last window: direction genesys_fails (Genesys met 401/403, credwatch passed) or credwatch_fails (credwatch fails, Genesys's executions succeed); 0 with direction none otherwise.",
+                &["org", "integration", "type", "direction"],
             ),
             success: gauge_vec(
                 registry,
@@ -172,6 +181,22 @@ impl ViewMetrics {
                 }),
             );
         }
+        if let Some(compared) = &report.compared {
+            replace(
+                &self.disagreement,
+                &mut written.disagreements,
+                compared.iter().map(|c| {
+                    let direction = c.direction.map_or("none", |d| d.as_str());
+                    let labels = vec![
+                        org.to_string(),
+                        c.integration.clone(),
+                        c.kind.to_string(),
+                        direction.to_string(),
+                    ];
+                    (labels, if c.direction.is_some() { 1.0 } else { 0.0 })
+                }),
+            );
+        }
         let finished = unix_seconds(report.finished);
         self.last_run.with_label_values(&[org]).set(finished);
         if let Some(reason) = written.failure.take() {
@@ -208,6 +233,11 @@ impl ViewMetrics {
         replace(
             &self.certificate_expiry,
             &mut gone.certificates,
+            std::iter::empty(),
+        );
+        replace(
+            &self.disagreement,
+            &mut gone.disagreements,
             std::iter::empty(),
         );
         if let Some(reason) = gone.failure {

@@ -7,6 +7,7 @@
 
 mod api;
 mod clients;
+mod disagreement;
 mod executions;
 mod task;
 
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use api::{CERTIFICATES_PERMISSION, INTEGRATIONS_PERMISSION, PAGE_SIZE};
 pub use clients::{OAUTH_CLIENT_PERMISSION, OauthClient};
+pub use disagreement::{Comparison, Direction, compare};
 pub use executions::{EXECUTIONS_PERMISSION, Executions, Outcome as ExecutionOutcome, window};
 pub use task::{Observe, spawn};
 
@@ -91,6 +93,9 @@ pub struct ViewReport {
     /// The window (unix seconds) the executions were asked for; the next read starts at its
     /// end.
     pub window: Option<(i64, i64)>,
+    /// Genesys's executions compared with credwatch's own checks (see [`compare`]), filled
+    /// in by whoever knows credwatch's results ([`Observe::observe_view`]).
+    pub compared: Option<Vec<Comparison>>,
     /// Whether the token was revoked (`None`: `revoke = false`, or no token).
     pub revoked: Option<bool>,
     pub finished: SystemTime,
@@ -115,6 +120,7 @@ pub async fn read(org: &Arc<str>, view: &OrgView, since: Option<i64>) -> ViewRep
         oauth_clients: None,
         executions: None,
         window: None,
+        compared: None,
         revoked: None,
         finished: SystemTime::now(),
         duration: Duration::ZERO,

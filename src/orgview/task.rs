@@ -12,8 +12,9 @@ use super::{ViewReport, Views, read};
 /// Where a read's report goes besides the status page's store (the metrics): the org view
 /// knows only this, so that the metrics may know the report without the view knowing them.
 pub trait Observe: Send + Sync {
-    /// Records one read of an org's view.
-    fn observe_view(&self, report: &ViewReport);
+    /// Records one read of an org's view; it may fill in what the view cannot know itself
+    /// (`compared`) before the status page's store keeps it.
+    fn observe_view(&self, report: &mut ViewReport);
 
     /// Where the previous executions window read with the integration `integration_id`
     /// ended (unix seconds), as remembered from an earlier run: the first read goes on from
@@ -48,11 +49,11 @@ pub fn spawn(
             loop {
                 // A read in flight is not cut short (it is bounded by its timeout): its token
                 // is revoked at its end. A read that ends after `stop` is not recorded.
-                let report = read(&org, &view, since).await;
+                let mut report = read(&org, &view, since).await;
                 if stop.is_cancelled() {
                     return;
                 }
-                metrics.observe_view(&report);
+                metrics.observe_view(&mut report);
                 if let Some((_, end)) = report.window {
                     since = Some(end);
                 }

@@ -1,7 +1,9 @@
 //! The org view on the status page and in the API (`[genesys]`): per org, the last read of
-//! Genesys Cloud's integrations and mTLS client certificates, and which data-action
-//! integrations credwatch does not check.
+//! Genesys Cloud's integrations and mTLS client certificates, which data-action integrations
+//! credwatch does not check, Genesys's record of their executions, and where that record and
+//! credwatch's own checks disagree.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -13,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use crate::clock::{rfc3339, unix_seconds};
-use crate::orgview::{GenesysIntegration, ViewReport};
+use crate::orgview::{Comparison, Direction, GenesysIntegration, ViewReport};
 
 /// `GET /api/v1/genesys`: every org view's last read.
 pub(super) async fn api(AxumState(app): AxumState<AppState>) -> Response {
@@ -45,10 +47,38 @@ pub(super) async fn api(AxumState(app): AxumState<AppState>) -> Response {
                 "token_revoked": report.revoked,
                 "integrations": report.integrations,
                 "certificates": certificates,
+                "executions": report.window.map(|(start, end)| json!({
+                    "start": rfc3339(start as f64),
+                    "end": rfc3339(end as f64),
+                    "integrations": report.executions,
+                })),
+                "compared": report.compared.as_ref().map(|all| {
+                    all.iter().map(|c| json!({
+                        "integration": c.integration,
+                        "type": c.kind,
+                        "successes": c.successes,
+                        "auth_failures": c.auth_failures,
+                        "credwatch": c.credwatch,
+                        "disagreement": c.direction,
+                        "message": c.direction.map(Direction::advice),
+                    })).collect::<Vec<_>>()
+                }),
             })
         })
         .collect();
     Json(json!({ "orgs": orgs })).into_response()
+}
+
+/// Where the last reads found Genesys and credwatch disagreeing, by credwatch's `ORG/NAME`.
+pub(super) fn disagreements(reports: &[Arc<ViewReport>]) -> BTreeMap<String, Direction> {
+    reports
+        .iter()
+        .flat_map(|report| {
+            let compared = report.compared.iter().flatten();
+            compared
+                .filter_map(|c| Some((format!("{}/{}", report.org, c.integration), c.direction?)))
+        })
+        .collect()
 }
 
 /// The status page's section: one block per org with a view.
@@ -68,8 +98,11 @@ pub(super) fn section(reports: &[Arc<ViewReport>]) -> Markup {
             @if let Some(integrations) = &report.integrations {
                 @let actions: Vec<&GenesysIntegration> = integrations.iter().filter(|i| i.kind.is_some()).collect();
                 p { (integrations.len()) " integrations, " (actions.len()) " of them data actions credwatch can check." }
+                @if let Some((start, end)) = report.window {
+                    p { "Executions Genesys recorded from " (rfc3339(start as f64)) " to " (rfc3339(end as f64)) "." }
+                }
                 table {
-                    thead { tr { th { "Name" } th { "Type" } th { "Intended" } th { "Reported" } th { "Checked by credwatch" } } }
+                    thead { tr { th { "Name" } th { "Type" } th { "Intended" } th { "Reported" } th { "Checked by credwatch" } th { "Executions (last window)" } } }
                     tbody {
                         @for i in &actions {
                             tr {
@@ -81,6 +114,7 @@ pub(super) fn section(reports: &[Arc<ViewReport>]) -> Markup {
                                     @if let Some(detail) = &i.detail { br; small { (detail) } }
                                 }
                                 td { @if i.watched == Some(true) { "yes" } @else { span.amber { "no" } } }
+                                td { (executions(report, i)) }
                             }
                         }
                     }
@@ -112,6 +146,36 @@ pub(super) fn section(reports: &[Arc<ViewReport>]) -> Markup {
                 }
                 @if certificates.is_empty() { p.muted { "Genesys Cloud lists no mTLS client certificate." } }
             }
+        }
+    }
+}
+
+/// One integration's executions in the read's window, by outcome, and the disagreement with
+/// credwatch's check, if any.
+fn executions(report: &ViewReport, integration: &GenesysIntegration) -> Markup {
+    let counts = report
+        .executions
+        .iter()
+        .flatten()
+        .find(|e| e.integration_id == integration.id);
+    let compared: Option<&Comparison> = report
+        .compared
+        .iter()
+        .flatten()
+        .find(|c| integration.kind == Some(c.kind) && c.integration == integration.name);
+    html! {
+        @match counts {
+            Some(counts) => {
+                @for (n, (outcome, count)) in counts.outcomes.iter().enumerate() {
+                    @if n > 0 { ", " }
+                    (count) " " (outcome.as_str())
+                }
+            }
+            None => @if report.window.is_some() { span.muted { "none" } },
+        }
+        @if let Some(direction) = compared.and_then(|c| c.direction) {
+            br; (super::page::disagreement(direction))
+            br; small { (direction.advice()) }
         }
     }
 }

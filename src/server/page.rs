@@ -3,6 +3,7 @@
 //! script and no external asset, refreshing itself. Failures first, a summary line, filters by
 //! type and by result through query parameters.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use super::model::{IntegrationModel, Status, Summary};
 use crate::clock::unix_seconds;
 use crate::forecast::Forecast;
+use crate::orgview::Direction;
 use crate::verify::TYPES;
 
 /// Seconds between the page's own refreshes.
@@ -92,7 +94,11 @@ fn layout(title: &str, body: Markup) -> Markup {
 }
 
 /// The overview: summary, filters, one row per integration, failures first.
-pub fn overview(mut models: Vec<IntegrationModel>, filters: &Filters) -> Markup {
+pub fn overview(
+    mut models: Vec<IntegrationModel>,
+    filters: &Filters,
+    disagreements: &BTreeMap<String, Direction>,
+) -> Markup {
     let summary = Summary::of(&models);
     let orgs: std::collections::BTreeSet<String> = models.iter().map(|v| v.org.clone()).collect();
     let many_orgs = orgs.len() > 1;
@@ -154,7 +160,12 @@ pub fn overview(mut models: Vec<IntegrationModel>, filters: &Filters) -> Markup 
                         td.name { a href={ "/integrations/" (segment(&model.id)) } { (model.name) } }
                         td { (model.kind) br; small { (model.credential_type) } }
                         td { @if model.active { "yes" } @else { span.muted { "no" } } }
-                        td.nowrap { (result(model)) }
+                        td.nowrap {
+                            (result(model))
+                            @if let Some(direction) = disagreements.get(&model.id) {
+                                br; (disagreement(*direction))
+                            }
+                        }
                         td.message { (message(model.message.as_deref())) }
                         td.nowrap { (ago(model.seconds.last_success, now)) }
                         td.nowrap { (expires(model.seconds.expiries.first(), now)) }
@@ -170,6 +181,15 @@ pub fn overview(mut models: Vec<IntegrationModel>, filters: &Filters) -> Markup 
     }
 }
 
+/// The mark of a row where Genesys's executions and credwatch's check disagree.
+pub(super) fn disagreement(direction: Direction) -> Markup {
+    let text = match direction {
+        Direction::GenesysFails => "Genesys's actions refused (401/403)",
+        Direction::CredwatchFails => "Genesys's actions succeed",
+    };
+    html! { span.bad.disagreement title=(direction.advice()) { "⚠ " (text) } }
+}
+
 /// The page of the whole status, with the org views (`[genesys]`) after the integrations.
 pub fn overview_page(
     models: Vec<IntegrationModel>,
@@ -183,7 +203,8 @@ pub fn overview_page(
         .cloned()
         .collect();
     let section = super::genesys::section(&genesys);
-    let body = html! { (overview(models, filters)) (section) };
+    let disagreements = super::genesys::disagreements(&genesys);
+    let body = html! { (overview(models, filters, &disagreements)) (section) };
     layout("credwatch", body).into_string()
 }
 

@@ -30,7 +30,7 @@ fn demo(site: &Site) -> String {
 [[integration]]
 type = "zendesk"
 name = "Zendesk Support"
-notes = "Healthy: an agent's API token."
+notes = "Healthy: an agent's API token. Genesys's data actions still send the token it replaced, and are refused: the org view's disagreement."
 [integration.credentials]
 email = "{email}"
 base_url = "{zendesk}"

@@ -1094,3 +1094,110 @@ async fn execution_windows_neither_overlap_nor_leave_a_gap_across_a_restart() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn genesys_and_credwatch_disagreeing_either_way_is_exported_and_marked() {
+    let (server, _) = stand_in(pages(100)).await;
+    // credwatch's check of `genesys_cloud ERROR` passes; `zendesk ACTIVE`'s fails (nothing
+    // listens at its base URL).
+    Mock::given(method("GET"))
+        .and(path("/api/v2/tokens/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"name": "c"})))
+        .mount(&server)
+        .await;
+    // Genesys's side: the first refused with 401s, the second's executions succeed.
+    Mock::given(method("POST"))
+        .and(path(AGGREGATES))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"results": [
+                executions("genesys_cloud-ERROR", "REMOTE_ENDPOINT_ERROR", "401", 5),
+                executions("genesys_cloud-ERROR", "NONE", "200", 1),
+                executions("zendesk-ACTIVE", "NONE", "200", 30),
+            ]})),
+        )
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = daemon_config(&server.uri(), "interval = \"1s\"", dir.path());
+    let config = common::write(dir.path(), "c.toml", &text);
+    let daemon = common::Daemon::start(&config, &[]);
+    // Checked now rather than at their places in the first interval.
+    for name in ["zendesk%20ACTIVE", "genesys_cloud%20ERROR"] {
+        let (status, body) = daemon
+            .post(&format!("/api/v1/integrations/{name}/check"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let disagreement = |m: &Metrics, integration: &str, kind: &str, direction: &str| {
+        m.get(
+            "credwatch_genesys_disagreement",
+            &[
+                ("org", "acme"),
+                ("integration", integration),
+                ("type", kind),
+                ("direction", direction),
+            ],
+        )
+    };
+    let m = daemon
+        .metrics_when(Duration::from_secs(15), "both disagreements", |m| {
+            disagreement(m, "genesys_cloud ERROR", "genesys_cloud", "genesys_fails") == Some(1.0)
+                && disagreement(m, "zendesk ACTIVE", "zendesk", "credwatch_fails") == Some(1.0)
+        })
+        .await;
+    // One series each: the direction, or none.
+    assert_eq!(m.count("credwatch_genesys_disagreement", &[]), 2);
+    assert_eq!(
+        m.get(
+            "credwatch_check_success",
+            &[("org", "acme"), ("integration", "genesys_cloud ERROR")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "credwatch_check_success",
+            &[("org", "acme"), ("integration", "zendesk ACTIVE")]
+        ),
+        Some(0.0)
+    );
+
+    let (_, body) = daemon.get("/api/v1/genesys").await;
+    let api: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let compared = api["orgs"][0]["compared"].as_array().unwrap();
+    let genesys = compared
+        .iter()
+        .find(|c| c["integration"] == "genesys_cloud ERROR")
+        .unwrap();
+    assert_eq!(genesys["disagreement"], "genesys_fails");
+    assert_eq!(genesys["auth_failures"], 5);
+    assert_eq!(genesys["credwatch"], "success");
+    assert!(
+        genesys["message"]
+            .as_str()
+            .unwrap()
+            .contains("update the credential in Genesys")
+    );
+    let zendesk = compared
+        .iter()
+        .find(|c| c["integration"] == "zendesk ACTIVE")
+        .unwrap();
+    assert_eq!(zendesk["disagreement"], "credwatch_fails");
+    assert_eq!(zendesk["successes"], 30);
+    assert_eq!(zendesk["credwatch"], "network_error");
+    let window = &api["orgs"][0]["executions"];
+    assert!(
+        window["start"].is_string() && window["end"].is_string(),
+        "{window}"
+    );
+
+    // The page marks both rows, in credwatch's table and in the view's.
+    let (_, page) = daemon.get("/").await;
+    assert_eq!(
+        page.matches("actions refused (401/403)").count(),
+        2,
+        "{page}"
+    );
+    assert_eq!(page.matches("actions succeed</span>").count(), 2, "{page}");
+    assert!(page.contains("5 auth_failure"), "{page}");
+}
