@@ -107,8 +107,23 @@ state_dir = "{state_dir}"
 [genesys]
 integration = "Genesys Cloud Data Actions"
 interval = "10s"
+
+# Canary actions Genesys runs itself, with the credentials stored in Genesys: the Orders API's
+# WhoAmI passes; the Zendesk lookup fails (Genesys holds the token rotated away from).
+[[genesys.canary]]
+action = "{canary_ok}"
+integration = "Orders API"
+interval = "1m"
+
+[[genesys.canary]]
+action = "{canary_refused}"
+integration = "Zendesk Support"
+input = {{ verbose = true }}
+interval = "1m"
 "#,
         state_dir = state_dir.display(),
+        canary_ok = simulator::CANARY_OK,
+        canary_refused = simulator::CANARY_REFUSED,
     );
     let site = Site {
         endpoints,

@@ -1,6 +1,7 @@
 //! The configuration: the TOML model, its validation (Genesys limits, unique names, cadences) and
 //! the integrations it yields. A bad config is rejected whole, with the file, line and field.
 
+mod canary;
 mod raw;
 mod server;
 
@@ -9,6 +10,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use canary::{CANARY_INTERVAL, Canary};
 pub use server::{Role, ServerConfig, ServerTls, User};
 
 use crate::http::HttpClient;
@@ -53,6 +55,8 @@ pub struct OrgView {
     /// Every active `genesys_cloud` integration of the org (its id) with its OAuth client's id:
     /// the view reads each client's state.
     pub clients: Vec<(String, String)>,
+    /// `[[genesys.canary]]`: data actions Genesys runs for credwatch.
+    pub canaries: Vec<Canary>,
 }
 
 /// The default `[genesys] interval`.
@@ -377,10 +381,12 @@ fn org_view(
         Some(v) => parse_duration(v.get_ref())
             .map_err(|e| source.error(Some(v.span()), format!("genesys.{key}: {e}"))),
     };
+    let timeout = duration(genesys.timeout, "timeout", integration.timeout)?;
     Ok(OrgView {
         integration: integration.clone(),
         interval: duration(genesys.interval, "interval", VIEW_INTERVAL)?,
-        timeout: duration(genesys.timeout, "timeout", integration.timeout)?,
+        timeout,
+        canaries: canary::canaries(source, org, genesys.canary, integrations, timeout)?,
         checked: integrations
             .iter()
             .filter(|i| i.active)

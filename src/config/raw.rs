@@ -60,6 +60,9 @@ pub(crate) struct RawGenesys {
     pub(crate) integration: Spanned<String>,
     pub(crate) interval: Option<Spanned<String>>,
     pub(crate) timeout: Option<Spanned<String>>,
+    /// `[[genesys.canary]]`.
+    #[serde(default)]
+    pub(crate) canary: Vec<Spanned<super::canary::RawCanary>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -1,6 +1,6 @@
 //! What a reload changes, as a pure comparison of the running config and the new one: which
 //! integrations lose their series, which are checked soon, what the state keeps, and which org
-//! views end.
+//! views and canaries end.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -23,6 +23,9 @@ pub(super) struct ConfigDiff<'a> {
     pub(super) views_gone: Vec<&'a str>,
     /// Orgs the new config reads a view of: the only reports kept.
     pub(super) viewed: HashSet<&'a str>,
+    /// The new config's canaries, by org and action: the only ones whose series and reports
+    /// are kept.
+    pub(super) canaries: HashSet<(&'a str, &'a str)>,
 }
 
 impl<'a> ConfigDiff<'a> {
@@ -65,7 +68,16 @@ impl<'a> ConfigDiff<'a> {
             .filter(|o| o.view.is_some() && !viewed.contains(&*o.name))
             .map(|o| &*o.name)
             .collect();
+        let canaries = new
+            .orgs
+            .iter()
+            .flat_map(|o| {
+                let canaries = o.view.iter().flat_map(|v| &v.canaries);
+                canaries.map(|c| (&*o.name, c.action.as_str()))
+            })
+            .collect();
         ConfigDiff {
+            canaries,
             unchecked,
             changed,
             ids: new.integrations.iter().map(|i| i.id.as_str()).collect(),

@@ -428,7 +428,11 @@ impl Reloader {
             // No view any more: nothing it found fails a check ahead of the login.
             self.services.state.clear_ahead(org);
         }
-        self.services.views.retain(|org| diff.viewed.contains(org));
+        let keep_canary = |org: &str, action: &str| diff.canaries.contains(&(org, action));
+        self.services
+            .views
+            .retain(|org| diff.viewed.contains(org), keep_canary);
+        self.services.metrics.retain_canaries(keep_canary);
         self.services.metrics.set_config(&new);
         self.users.replace(new.server.users.clone());
         self.hosts.replace(new.server.names.clone());

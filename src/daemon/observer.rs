@@ -24,6 +24,10 @@ impl orgview::Observe for ViewObserver {
             .map(|until| until as i64)
     }
 
+    fn observe_canary(&self, report: &orgview::CanaryReport) {
+        self.metrics.observe_canary(report);
+    }
+
     fn observe_view(&self, report: &mut orgview::ViewReport) {
         report.compared = orgview::compare(report, |name, kind| {
             let id = format!("{}/{}", report.org, name);

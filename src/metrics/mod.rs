@@ -5,6 +5,7 @@
 //! what the state does not (counters, histograms, what the config says). Everything that is
 //! not per integration is in a `prometheus` registry.
 
+mod canary;
 mod org_view;
 mod series;
 
@@ -42,6 +43,7 @@ pub struct Metrics {
     reload_successful: Gauge,
     reload_timestamp: Gauge,
     view: org_view::ViewMetrics,
+    canaries: canary::CanaryMetrics,
 }
 
 fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
@@ -148,6 +150,7 @@ impl Metrics {
         }
         Self {
             view: org_view::ViewMetrics::new(&registry),
+            canaries: canary::CanaryMetrics::new(&registry),
             state,
             series: series::Store::default(),
             check_duration,
@@ -310,6 +313,16 @@ impl Metrics {
     /// Drops the org view's series of an org whose view is no longer configured.
     pub fn forget_view(&self, org: &str) {
         self.view.forget(org);
+    }
+
+    /// Records one run of a canary action.
+    pub fn observe_canary(&self, report: &crate::orgview::CanaryReport) {
+        self.canaries.observe(report);
+    }
+
+    /// Drops the series of every canary `keep` (org, action) says no to.
+    pub fn retain_canaries(&self, keep: impl Fn(&str, &str) -> bool) {
+        self.canaries.retain(keep);
     }
 
     /// Writes the text exposition format to `out`: the per-integration series, then the

@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use prometheus::{GaugeVec, IntCounterVec, Opts, Registry};
+use prometheus::{GaugeVec, IntCounterVec, Registry};
 
-use super::gauge_vec;
+use super::{counter_vec, gauge_vec};
 use crate::clock::unix_seconds;
-use crate::orgview::ViewReport;
+use crate::orgview::{Comparison, ViewReport};
 use crate::outcome::FailureReason;
 
 /// Every org-view metric.
@@ -42,28 +42,18 @@ struct Written {
 
 impl ViewMetrics {
     pub(super) fn new(registry: &Registry) -> Self {
-        let reads = IntCounterVec::new(
-            Opts::new(
-                "credwatch_genesys_view_reads_total",
-                "Reads of the Genesys Cloud org view, by org and result (success or a failure reason).",
-            ),
+        let reads = counter_vec(
+            registry,
+            "credwatch_genesys_view_reads_total",
+            "Reads of the Genesys Cloud org view, by org and result (success or a failure reason).",
             &["org", "result"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(reads.clone()))
-            .expect("unique metric");
-        let executions = IntCounterVec::new(
-            Opts::new(
-                "credwatch_genesys_action_executions_total",
-                "Data-action executions Genesys Cloud recorded, by org, Genesys's integration name, type and outcome (success, auth_failure, client_error, server_error, timeout, other).",
-            ),
+        );
+        let executions = counter_vec(
+            registry,
+            "credwatch_genesys_action_executions_total",
+            "Data-action executions Genesys Cloud recorded, by org, Genesys's integration name, type and outcome (success, auth_failure, client_error, server_error, timeout, other).",
             &["org", "integration", "type", "outcome"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(executions.clone()))
-            .expect("unique metric");
+        );
         Self {
             info: gauge_vec(
                 registry,
@@ -182,21 +172,13 @@ impl ViewMetrics {
             );
         }
         if let Some(compared) = &report.compared {
-            replace(
-                &self.disagreement,
-                &mut written.disagreements,
-                compared.iter().map(|c| {
-                    let direction = c.direction.map_or("none", |d| d.as_str());
-                    let labels = vec![
-                        org.to_string(),
-                        c.integration.clone(),
-                        c.kind.to_string(),
-                        direction.to_string(),
-                    ];
-                    (labels, if c.direction.is_some() { 1.0 } else { 0.0 })
-                }),
-            );
+            self.disagreements(org, compared, &mut written.disagreements);
         }
+        self.result(org, report, written);
+    }
+
+    /// The read's own result: success or its failure's reason, and when.
+    fn result(&self, org: &str, report: &ViewReport, written: &mut Written) {
         let finished = unix_seconds(report.finished);
         self.last_run.with_label_values(&[org]).set(finished);
         if let Some(reason) = written.failure.take() {
@@ -220,6 +202,24 @@ impl ViewMetrics {
                 written.failure = Some(failure.reason);
             }
         }
+    }
+
+    /// Replaces the org's disagreement series with those of `compared`.
+    fn disagreements(&self, org: &str, compared: &[Comparison], written: &mut Vec<Vec<String>>) {
+        replace(
+            &self.disagreement,
+            written,
+            compared.iter().map(|c| {
+                let direction = c.direction.map_or("none", |d| d.as_str());
+                let labels = vec![
+                    org.to_string(),
+                    c.integration.clone(),
+                    c.kind.to_string(),
+                    direction.to_string(),
+                ];
+                (labels, if c.direction.is_some() { 1.0 } else { 0.0 })
+            }),
+        );
     }
 
     /// Drops every series of an org whose view is no longer configured.

@@ -6,6 +6,7 @@
 //! the login ([`OauthClient::ahead`]).
 
 mod api;
+mod canary;
 mod clients;
 mod disagreement;
 mod executions;
@@ -16,6 +17,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use api::{CERTIFICATES_PERMISSION, INTEGRATIONS_PERMISSION, PAGE_SIZE};
+pub use canary::{CANARY_PERMISSION, CanaryReport};
 pub use clients::{OAUTH_CLIENT_PERMISSION, OauthClient};
 pub use disagreement::{Comparison, Direction, compare};
 pub use executions::{EXECUTIONS_PERMISSION, Executions, Outcome as ExecutionOutcome, window};
@@ -225,10 +227,12 @@ async fn oauth_clients(
     Ok(clients)
 }
 
-/// The last report of every org's view, for the status page and the API.
+/// The last report of every org's view and of every canary, for the status page and the API.
 #[derive(Debug, Default)]
 pub struct Views {
     reports: RwLock<BTreeMap<String, Arc<ViewReport>>>,
+    /// By org and action.
+    canaries: RwLock<BTreeMap<(String, String), Arc<CanaryReport>>>,
 }
 
 impl Views {
@@ -240,12 +244,37 @@ impl Views {
             .insert(report.org.to_string(), Arc::new(report));
     }
 
-    /// Forgets the views of orgs `keep` says no to.
-    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+    /// Keeps `report` as its canary's latest.
+    pub fn record_canary(&self, report: CanaryReport) {
+        let key = (report.org.to_string(), report.action.clone());
+        self.canaries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, Arc::new(report));
+    }
+
+    /// Forgets the views of orgs `keep` says no to, and the canaries `keep_canary` (org,
+    /// action) says no to.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool, keep_canary: impl Fn(&str, &str) -> bool) {
         self.reports
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|org, _| keep(org));
+        self.canaries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(org, action), _| keep_canary(org, action));
+    }
+
+    /// The latest run of every canary of `org`, by action.
+    pub fn canaries_of(&self, org: &str) -> Vec<Arc<CanaryReport>> {
+        self.canaries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|((o, _), _)| o == org)
+            .map(|(_, report)| report.clone())
+            .collect()
     }
 
     /// Every org's latest report, by org.

@@ -1,13 +1,16 @@
 //! The org views' tasks: one per org with `[genesys]`, reading at once and then every
 //! `interval` (later when Genesys Cloud asked for a longer wait), each report going to the
-//! status page's store and to the metrics.
+//! status page's store and to the metrics; and one per org with canaries, running each at once
+//! and then every its `interval`.
 
 use std::sync::Arc;
+
+use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{ViewReport, Views, read};
+use super::{CanaryReport, ViewReport, Views, canary, read};
 
 /// Where a read's report goes besides the status page's store (the metrics): the org view
 /// knows only this, so that the metrics may know the report without the view knowing them.
@@ -22,6 +25,9 @@ pub trait Observe: Send + Sync {
     fn executions_since(&self, _integration_id: &str) -> Option<i64> {
         None
     }
+
+    /// Records one run of a canary.
+    fn observe_canary(&self, report: &CanaryReport);
 }
 use crate::config::Config;
 
@@ -38,6 +44,9 @@ pub fn spawn(
         let Some(view) = org.view.clone() else {
             continue;
         };
+        if !view.canaries.is_empty() {
+            spawn_canaries(&org.name, &view, views, metrics, stop, tasks);
+        }
         let (org, views, metrics, stop) = (
             org.name.clone(),
             views.clone(),
@@ -71,4 +80,49 @@ pub fn spawn(
             }
         });
     }
+}
+
+/// The task of an org's canaries: each runs at once, then every its `interval` (later when
+/// Genesys Cloud asked for a longer wait); those due together share one token.
+fn spawn_canaries(
+    org: &Arc<str>,
+    view: &crate::config::OrgView,
+    views: &Arc<Views>,
+    observe: &Arc<dyn Observe>,
+    stop: &CancellationToken,
+    tasks: &TaskTracker,
+) {
+    let (org, view, views, observe, stop) = (
+        org.clone(),
+        view.clone(),
+        views.clone(),
+        observe.clone(),
+        stop.clone(),
+    );
+    tasks.spawn(async move {
+        let mut next = vec![Instant::now(); view.canaries.len()];
+        loop {
+            let now = Instant::now();
+            let due: Vec<usize> = (0..next.len()).filter(|&n| next[n] <= now).collect();
+            if !due.is_empty() {
+                let canaries: Vec<_> = due.iter().map(|&n| &view.canaries[n]).collect();
+                let reports = canary::run(&org, &view, &canaries).await;
+                if stop.is_cancelled() {
+                    return;
+                }
+                for (n, report) in due.into_iter().zip(reports) {
+                    let interval = view.canaries[n].interval;
+                    let asked = report.outcome.as_ref().err().and_then(|f| f.retry_after);
+                    next[n] = Instant::now() + asked.map_or(interval, |a| a.max(interval));
+                    observe.observe_canary(&report);
+                    views.record_canary(report);
+                }
+            }
+            let wake = next.iter().min().copied().unwrap_or_else(Instant::now);
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    });
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use crate::clock::{rfc3339, unix_seconds};
-use crate::orgview::{Comparison, Direction, GenesysIntegration, ViewReport};
+use crate::orgview::{CanaryReport, Comparison, Direction, GenesysIntegration, ViewReport, Views};
 
 /// `GET /api/v1/genesys`: every org view's last read.
 pub(super) async fn api(AxumState(app): AxumState<AppState>) -> Response {
@@ -37,6 +37,12 @@ pub(super) async fn api(AxumState(app): AxumState<AppState>) -> Response {
                     .collect::<Vec<_>>()
             });
             let failure = report.outcome.as_ref().err();
+            let canaries: Vec<Value> = app
+                .genesys
+                .canaries_of(&report.org)
+                .iter()
+                .map(|c| canary_json(c))
+                .collect();
             json!({
                 "org": &*report.org,
                 "integration": report.integration,
@@ -63,10 +69,25 @@ pub(super) async fn api(AxumState(app): AxumState<AppState>) -> Response {
                         "message": c.direction.map(Direction::advice),
                     })).collect::<Vec<_>>()
                 }),
+                "canaries": canaries,
             })
         })
         .collect();
     Json(json!({ "orgs": orgs })).into_response()
+}
+
+/// One canary's last run, as the API gives it.
+fn canary_json(report: &CanaryReport) -> Value {
+    let failure = report.outcome.as_ref().err();
+    json!({
+        "action": report.action,
+        "integration": report.integration,
+        "result": failure.map_or("success", |f| f.reason.as_str()),
+        "step": report.step,
+        "message": failure.map(|f| f.message.clone()),
+        "finished": rfc3339(unix_seconds(report.finished)),
+        "duration_seconds": (report.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+    })
 }
 
 /// Where the last reads found Genesys and credwatch disagreeing, by credwatch's `ORG/NAME`.
@@ -82,7 +103,7 @@ pub(super) fn disagreements(reports: &[Arc<ViewReport>]) -> BTreeMap<String, Dir
 }
 
 /// The status page's section: one block per org with a view.
-pub(super) fn section(reports: &[Arc<ViewReport>]) -> Markup {
+pub(super) fn section(reports: &[Arc<ViewReport>], views: &Views) -> Markup {
     let now = unix_seconds(SystemTime::now());
     html! {
         @for report in reports {
@@ -146,6 +167,7 @@ pub(super) fn section(reports: &[Arc<ViewReport>]) -> Markup {
                 }
                 @if certificates.is_empty() { p.muted { "Genesys Cloud lists no mTLS client certificate." } }
             }
+            (canaries(&views.canaries_of(&report.org), now))
         }
     }
 }
@@ -176,6 +198,34 @@ fn executions(report: &ViewReport, integration: &GenesysIntegration) -> Markup {
         @if let Some(direction) = compared.and_then(|c| c.direction) {
             br; (super::page::disagreement(direction))
             br; small { (direction.advice()) }
+        }
+    }
+}
+
+/// The canary actions Genesys ran for an org: their last runs.
+fn canaries(reports: &[Arc<CanaryReport>], now: f64) -> Markup {
+    html! {
+        @if !reports.is_empty() {
+            table {
+                thead { tr { th { "Canary action (run by Genesys)" } th { "Speaks for" } th { "Result" } th { "Failing step" } th { "Message" } th { "Last run" } } }
+                tbody {
+                    @for c in reports {
+                        tr {
+                            td.name { (c.action) }
+                            td { (c.integration) }
+                            td {
+                                @match &c.outcome {
+                                    Ok(()) => span.success { "success" },
+                                    Err(failure) => span.bad { (failure.reason.as_str()) },
+                                }
+                            }
+                            td { (c.step.as_deref().unwrap_or("")) }
+                            td.message { (c.outcome.as_ref().err().map_or("", |f| f.message.as_str())) }
+                            td.nowrap { (super::page::ago(Some(unix_seconds(c.finished)), now)) }
+                        }
+                    }
+                }
+            }
         }
     }
 }

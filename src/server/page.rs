@@ -155,29 +155,39 @@ pub fn overview(
             } }
             tbody {
                 @for model in &models {
-                    tr {
-                        @if many_orgs { td { (model.org) } }
-                        td.name { a href={ "/integrations/" (segment(&model.id)) } { (model.name) } }
-                        td { (model.kind) br; small { (model.credential_type) } }
-                        td { @if model.active { "yes" } @else { span.muted { "no" } } }
-                        td.nowrap {
-                            (result(model))
-                            @if let Some(direction) = disagreements.get(&model.id) {
-                                br; (disagreement(*direction))
-                            }
-                        }
-                        td.message { (message(model.message.as_deref())) }
-                        td.nowrap { (ago(model.seconds.last_success, now)) }
-                        td.nowrap { (expires(model.seconds.expiries.first(), now)) }
-                        td.nowrap { (until(model.seconds.token_expiry, now)) }
-                        td { (certificates(model, now)) }
-                        td.nowrap { (guard(model, now)) }
-                        td.notes { (model.notes.as_deref().unwrap_or("")) }
-                    }
+                    (row(model, many_orgs, disagreements.get(&model.id).copied(), now))
                 }
             }
         }
         @if models.is_empty() { p.muted { "No integration matches." } }
+    }
+}
+
+/// One integration's row of the overview; `disagreement` marks it.
+fn row(
+    model: &IntegrationModel,
+    many_orgs: bool,
+    disagreement: Option<Direction>,
+    now: f64,
+) -> Markup {
+    html! {
+        tr {
+            @if many_orgs { td { (model.org) } }
+            td.name { a href={ "/integrations/" (segment(&model.id)) } { (model.name) } }
+            td { (model.kind) br; small { (model.credential_type) } }
+            td { @if model.active { "yes" } @else { span.muted { "no" } } }
+            td.nowrap {
+                (result(model))
+                @if let Some(direction) = disagreement { br; (self::disagreement(direction)) }
+            }
+            td.message { (message(model.message.as_deref())) }
+            td.nowrap { (ago(model.seconds.last_success, now)) }
+            td.nowrap { (expires(model.seconds.expiries.first(), now)) }
+            td.nowrap { (until(model.seconds.token_expiry, now)) }
+            td { (certificates(model, now)) }
+            td.nowrap { (guard(model, now)) }
+            td.notes { (model.notes.as_deref().unwrap_or("")) }
+        }
     }
 }
 
@@ -194,15 +204,15 @@ pub(super) fn disagreement(direction: Direction) -> Markup {
 pub fn overview_page(
     models: Vec<IntegrationModel>,
     filters: &Filters,
-    genesys: &[std::sync::Arc<crate::orgview::ViewReport>],
+    views: &crate::orgview::Views,
 ) -> String {
     let org = filters.org.as_deref().filter(|o| !o.is_empty());
-    let genesys: Vec<_> = genesys
-        .iter()
+    let genesys: Vec<_> = views
+        .all()
+        .into_iter()
         .filter(|report| org.is_none_or(|org| *report.org == *org))
-        .cloned()
         .collect();
-    let section = super::genesys::section(&genesys);
+    let section = super::genesys::section(&genesys, views);
     let disagreements = super::genesys::disagreements(&genesys);
     let body = html! { (overview(models, filters, &disagreements)) (section) };
     layout("credwatch", body).into_string()

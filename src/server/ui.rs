@@ -16,11 +16,7 @@ pub(super) async fn overview(
     AxumState(app): AxumState<AppState>,
     Query(filters): Query<Filters>,
 ) -> Response {
-    page_response(page::overview_page(
-        app.models(),
-        &filters,
-        &app.genesys.all(),
-    ))
+    page_response(page::overview_page(app.models(), &filters, &app.genesys))
 }
 
 /// `GET /integrations/{name}`: the "Check now" button only for a user who may press it.

@@ -149,6 +149,7 @@ fn router(material: &Material) -> Router {
             "/api/v2/analytics/actions/aggregates/query",
             post(action_aggregates),
         )
+        .route("/api/v2/integrations/actions/{id}/test", post(action_test))
         .with_state(Org {
             tokens: Tokens::default(),
             certificates: std::sync::Arc::new(material.genesys_mtls.clone()),
@@ -254,6 +255,50 @@ async fn action_aggregates(State(org): State<Org>, headers: HeaderMap, body: Byt
         })
         .collect();
     axum::Json(serde_json::json!({"results": results})).into_response()
+}
+
+/// The demo's data actions a canary may test: the WhoAmI of the Orders API passes; the
+/// Zendesk lookup fails, as Genesys still holds the token rotated away from.
+pub const CANARY_OK: &str = "custom_-_0b1c2d3e-whoami-orders";
+pub const CANARY_REFUSED: &str = "custom_-_4f5a6b7c-zendesk-me";
+
+/// `POST /api/v2/integrations/actions/{id}/test`: a `TestExecutionResult`.
+async fn action_test(
+    State(org): State<Org>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if !org.tokens.bearer_ok(&headers) {
+        return unauthorized();
+    }
+    let step = |n: u32, name: &str| serde_json::json!({"step": n, "name": name, "success": true});
+    let body = match id.as_str() {
+        CANARY_OK => serde_json::json!({
+            "operations": [step(1, "Resolve request configuration template"), step(2, "Execute"), step(3, "Resolve translation map"), step(4, "Apply output transformation")],
+            "finalResult": {"user": "genesys-data-actions"},
+            "success": true,
+        }),
+        CANARY_REFUSED => {
+            let error = |message: &str| serde_json::json!({"message": message, "code": "UNAUTHORIZED", "status": 401});
+            let mut failed = serde_json::json!({"step": 2, "name": "Execute", "success": false});
+            failed["error"] = error(
+                "REST call for action execute failed. Message: Request to backend service failed. Response from web service: {\"error\":\"Couldn't authenticate you\"}",
+            );
+            serde_json::json!({
+                "operations": [step(1, "Resolve request configuration template"), failed],
+                "error": error("REST call for action execute failed."),
+                "success": false,
+            })
+        }
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                axum::Json(serde_json::json!({"message": format!("Action {id} not found"), "code": "not.found", "status": 404})),
+            )
+                .into_response();
+        }
+    };
+    axum::Json(body).into_response()
 }
 
 /// `GET /api/v2/oauth/clients/{id}`: the demo's clients, one of them inactive and to be deleted.

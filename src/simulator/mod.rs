@@ -29,6 +29,7 @@ use axum::http::{HeaderMap, header};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use genesys_cloud::{CANARY_OK, CANARY_REFUSED};
 pub use material::Material;
 
 /// One service of a simulated provider: its name (its key in [`Endpoints`]) and whether it is

@@ -201,7 +201,7 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
         .iter()
         .flat_map(|g| g["rules"].as_array().unwrap())
         .collect();
-    assert_eq!(rules.len(), 22);
+    assert_eq!(rules.len(), 24);
     for rule in &rules {
         assert_eq!(rule["health"], "ok", "{rule}");
     }

@@ -129,6 +129,26 @@ async fn the_demo_shows_every_type_and_the_promised_failures() {
         ),
         1
     );
+    // The canaries Genesys runs: the Orders API's passes, the Zendesk one is refused at its
+    // Execute step.
+    let canary = |integration: &str| {
+        m.get(
+            "credwatch_genesys_canary_success",
+            &[("integration", integration)],
+        )
+    };
+    assert_eq!(canary("Orders API"), Some(1.0));
+    assert_eq!(canary("Zendesk Support"), Some(0.0));
+    assert_eq!(
+        m.get(
+            "credwatch_genesys_canary_failure_reason",
+            &[
+                ("integration", "Zendesk Support"),
+                ("reason", "invalid_credentials")
+            ]
+        ),
+        Some(1.0)
+    );
     for name in ["Dynamics 365 locked user", "Salesforce rotated password"] {
         assert_eq!(
             m.get("credwatch_lockout_guard_engaged", &[("integration", name)]),
@@ -324,6 +344,12 @@ async fn the_demo_shows_every_type_and_the_promised_failures() {
     assert!(page.contains("Genesys Cloud view of default"), "{page}");
     assert!(page.contains("Web Services Data Actions (2)"), "{page}");
     assert!(page.contains("actions refused (401/403)"), "{page}");
+    assert!(page.contains("Canary action (run by Genesys)"), "{page}");
+    assert!(
+        page.contains("Couldn&#39;t authenticate you")
+            || page.contains("Couldn't authenticate you"),
+        "{page}"
+    );
 
     // A real browser renders it (no script involved).
     if common::peer("chromium", &["chromium", "--version"]) {
@@ -510,9 +536,9 @@ fn rendered_by_chromium(url: &str, integrations: usize, dir: &std::path::Path) {
     // the screenshot is a page, not a blank.
     let dom = chromium(url, &["--dump-dom"], dir);
     assert!(dom.contains("Salesforce rotated password"), "{dom}");
-    // The integrations with their header, then the org view's: nine data actions and three
-    // certificates, each table with its header.
-    let view_rows = (1 + 9) + (1 + 3);
+    // The integrations with their header, then the org view's: nine data actions, three
+    // certificates and two canaries, each table with its header.
+    let view_rows = (1 + 9) + (1 + 3) + (1 + 2);
     // What ends within 30 days: the expired client certificate, the one with 5 days left, the
     // Salesforce password 10 days before its policy's end, the Entra one 20 days before, and
     // the retired Genesys OAuth client, deleted in 6 days.
