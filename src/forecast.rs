@@ -16,6 +16,8 @@ pub enum Credential {
     ClientSecret,
     ServiceAccountKey,
     OauthClient,
+    /// The IAM role Genesys assumes (AWS Lambda): it does not end, but it may go unused.
+    Role,
 }
 
 impl Credential {
@@ -27,6 +29,7 @@ impl Credential {
             Self::ClientSecret => "client_secret",
             Self::ServiceAccountKey => "service_account_key",
             Self::OauthClient => "oauth_client",
+            Self::Role => "role",
         }
     }
 }
@@ -77,6 +80,25 @@ pub struct Learnt {
     /// When it ends (unix seconds), and who says so: the provider, or a policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<(Source, f64)>,
+    /// When the provider says it was last used, unix seconds (an IAM role's `RoleLastUsed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used: Option<f64>,
+}
+
+impl Learnt {
+    /// What a check learnt of a credential's dates: its last change and its end.
+    pub fn dated(
+        credential: Credential,
+        changed: Option<f64>,
+        expires: Option<(Source, f64)>,
+    ) -> Self {
+        Self {
+            credential,
+            changed,
+            expires,
+            used: None,
+        }
+    }
 }
 
 /// A published end of a whole kind of credential of one integration type.
@@ -178,11 +200,13 @@ mod tests {
         let learnt = [
             Learnt {
                 credential: Credential::Password,
+                used: None,
                 changed: Some(100.0),
                 expires: Some((Source::Policy, 300.0)),
             },
             Learnt {
                 credential: Credential::OauthClient,
+                used: None,
                 changed: Some(50.0),
                 expires: None,
             },
@@ -204,11 +228,13 @@ mod tests {
     fn a_credential_learnt_anew_replaces_what_was_known_of_it() {
         let password = |changed| Learnt {
             credential: Credential::Password,
+            used: None,
             changed: Some(changed),
             expires: None,
         };
         let key = Learnt {
             credential: Credential::ServiceAccountKey,
+            used: None,
             changed: None,
             expires: Some((Source::Provider, 9.0)),
         };

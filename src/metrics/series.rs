@@ -288,6 +288,18 @@ const FAMILIES: &[Family] = &[
         },
     },
     Family {
+        name: "credwatch_aws_role_last_used_timestamp_seconds",
+        kind: "gauge",
+        help: "When the IAM role of an aws_lambda integration was last used to assume it, by anyone, as IAM's RoleLastUsed says (unix seconds; with genesys_trust = true). IAM tracks 400 days.",
+        samples: |k, out| {
+            let learnt = k.record.map_or(&[][..], |r| &r.credentials);
+            let role = learnt
+                .iter()
+                .find(|l| l.credential == forecast::Credential::Role);
+            out.some(role.and_then(|l| l.used))
+        },
+    },
+    Family {
         name: "credwatch_lockout_guard_engaged",
         kind: "gauge",
         help: "1 while the lockout guard pauses attempts so as not to lock the account; 0 when it does not (integrations the guard watches only).",

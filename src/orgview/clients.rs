@@ -50,6 +50,7 @@ impl OauthClient {
     pub fn learnt(&self) -> Learnt {
         Learnt {
             credential: Credential::OauthClient,
+            used: None,
             changed: self.date_modified,
             expires: self.date_to_delete.map(|at| (Source::Provider, at)),
         }

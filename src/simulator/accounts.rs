@@ -53,6 +53,10 @@ pub const AWS_ROLE: &str = "genesys-data-actions";
 pub const AWS_EXTERNAL_ID: &str = "demo-genesys-org-id";
 /// A role whose trust policy names another external id.
 pub const AWS_OTHER_ROLE: &str = "genesys-reporting";
+/// A role credwatch may assume whose trust policy no longer names Genesys's AWS account.
+pub const AWS_LOST_TRUST_ROLE: &str = "genesys-billing";
+/// The AWS account Genesys Cloud assumes roles from (commercial regions).
+pub const GENESYS_AWS_ACCOUNT: &str = "765628985471";
 
 /// Web services: HTTP Basic, and an OAuth client-credentials server.
 pub const WEB_USER: &str = "orders-api";

@@ -1,7 +1,9 @@
 //! AWS STS's query API as the SDK meets it: `POST /` with a form (`Action=AssumeRole` or
 //! `GetCallerIdentity`, `Version=2011-06-15`), every request signed with SigV4 and checked
 //! here against the signer's secret (credwatch's own IAM user, or the temporary credentials
-//! AssumeRole issued, with their session token), answers in STS's XML.
+//! AssumeRole issued, with their session token), answers in STS's XML. IAM's `GetRole`
+//! (`Version=2010-05-08`) is answered at the same address: the roles' trust policies
+//! (URL-encoded, as IAM sends them) and their last use.
 
 use aws_lc_rs::{digest, hmac};
 use axum::Router;
@@ -53,15 +55,32 @@ fn demo(site: &Site) -> String {
 [[integration]]
 type = "aws_lambda"
 name = "Lambda order lookup"
-notes = "Healthy: the role trusts credwatch's IAM user with this external id."
+notes = "Healthy: the role trusts credwatch's IAM user and Genesys's AWS account with this external id (IAM GetRole reads its trust policy); Genesys last used it 3 days ago."
 [integration.credentials]
 role_arn = "arn:aws:iam::{account}:role/{role}"
 external_id = "{external_id}"
 region = "us-east-1"
 access_key_id = {key_id}
 secret_access_key = {secret}
+genesys_trust = true
 [integration.endpoints]
 sts_endpoint = "{sts}"
+iam_endpoint = "{sts}"
+
+[[integration]]
+type = "aws_lambda"
+name = "Lambda billing"
+notes = "permission_denied: credwatch may assume the role, but its trust policy no longer names Genesys's AWS account, so Genesys's data actions fail; last used 45 days ago."
+[integration.credentials]
+role_arn = "arn:aws:iam::{account}:role/{lost_trust_role}"
+external_id = "{external_id}"
+region = "us-east-1"
+access_key_id = {key_id}
+secret_access_key = {secret}
+genesys_trust = true
+[integration.endpoints]
+sts_endpoint = "{sts}"
+iam_endpoint = "{sts}"
 
 [[integration]]
 type = "aws_lambda"
@@ -80,6 +99,7 @@ sts_endpoint = "{sts}"
         account = accounts::AWS_ACCOUNT,
         role = accounts::AWS_ROLE,
         other_role = accounts::AWS_OTHER_ROLE,
+        lost_trust_role = accounts::AWS_LOST_TRUST_ROLE,
         external_id = accounts::AWS_EXTERNAL_ID,
         key_id = site.secret("aws-access-key-id"),
         secret = site.secret("aws-secret-access-key"),
@@ -124,6 +144,7 @@ async fn call(
                 accounts::AWS_ACCOUNT
             ),
         ),
+        (Some("GetRole"), Signer::User) => get_role(field(&form, "RoleName").unwrap_or_default()),
         (Some("AssumeRole"), Signer::Session(_)) => error(
             StatusCode::FORBIDDEN,
             "AccessDenied",
@@ -141,12 +162,10 @@ fn assume_role(sts: &Sts, form: &[(String, String)]) -> Response {
     let role_arn = field(form, "RoleArn").unwrap_or_default();
     let session_name = field(form, "RoleSessionName").unwrap_or_default();
     let role = role_arn.rsplit('/').next().unwrap_or_default();
-    let expected_arn = format!(
-        "arn:aws:iam::{}:role/{}",
-        accounts::AWS_ACCOUNT,
-        accounts::AWS_ROLE
-    );
-    if role_arn != expected_arn || field(form, "ExternalId") != Some(accounts::AWS_EXTERNAL_ID) {
+    let trusts_credwatch = [accounts::AWS_ROLE, accounts::AWS_LOST_TRUST_ROLE]
+        .iter()
+        .any(|r| role_arn == format!("arn:aws:iam::{}:role/{r}", accounts::AWS_ACCOUNT));
+    if !trusts_credwatch || field(form, "ExternalId") != Some(accounts::AWS_EXTERNAL_ID) {
         return error(
             StatusCode::FORBIDDEN,
             "AccessDenied",
@@ -181,6 +200,60 @@ fn assume_role(sts: &Sts, form: &[(String, String)]) -> Response {
     );
     sts.sessions.insert(key_id, session);
     ok("AssumeRole", &body)
+}
+
+/// IAM `GetRole`: the healthy role trusts Genesys's account and credwatch's user with the
+/// external id, and Genesys used it 3 days ago; the billing role's Genesys statement was
+/// removed (credwatch may still assume it), and its last use was 45 days ago.
+fn get_role(name: &str) -> Response {
+    let (principals, days) = match name {
+        accounts::AWS_ROLE => (
+            vec![
+                format!("arn:aws:iam::{}:root", accounts::GENESYS_AWS_ACCOUNT),
+                format!("arn:aws:iam::{}:user/credwatch", accounts::AWS_ACCOUNT),
+            ],
+            3,
+        ),
+        accounts::AWS_LOST_TRUST_ROLE => (
+            vec![format!(
+                "arn:aws:iam::{}:user/credwatch",
+                accounts::AWS_ACCOUNT
+            )],
+            45,
+        ),
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "NoSuchEntity",
+                &format!("The role with name {name} cannot be found."),
+            );
+        }
+    };
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"AWS": principals},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": accounts::AWS_EXTERNAL_ID}}
+    }]});
+    let at = |days: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(days))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let role = format!(
+        "<Role><Path>/</Path><AssumeRolePolicyDocument>{}</AssumeRolePolicyDocument><MaxSessionDuration>3600</MaxSessionDuration><RoleId>AROADEMO{}</RoleId><RoleName>{name}</RoleName><Arn>arn:aws:iam::{}:role/{name}</Arn><CreateDate>{}</CreateDate><RoleLastUsed><LastUsedDate>{}</LastUsedDate><Region>us-east-1</Region></RoleLastUsed></Role>",
+        encode(&policy.to_string()),
+        random_hex(6).to_uppercase(),
+        accounts::AWS_ACCOUNT,
+        at(400),
+        at(days),
+    );
+    xml(
+        StatusCode::OK,
+        format!(
+            "<GetRoleResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><GetRoleResult>{role}</GetRoleResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></GetRoleResponse>",
+            random_hex(16)
+        ),
+    )
 }
 
 /// Who signed a request.

@@ -14,12 +14,12 @@ use credwatch::outcome::{Failure, FailureReason};
 use wiremock::matchers::{body_string_contains, header_exists, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-const ROLE: &str = "arn:aws:iam::123456789012:role/integrations/genesys-data-actions";
-const ASSUMED: &str =
+pub(crate) const ROLE: &str = "arn:aws:iam::123456789012:role/integrations/genesys-data-actions";
+pub(crate) const ASSUMED: &str =
     "arn:aws:sts::123456789012:assumed-role/genesys-data-actions/credwatch-Lambda-prod--EU-";
-const EXTERNAL_ID: &str = "genesys-org-8c1f5b2e";
-const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
-const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+pub(crate) const EXTERNAL_ID: &str = "genesys-org-8c1f5b2e";
+pub(crate) const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+pub(crate) const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const TEMP_KEY_ID: &str = "ASIATEMPORARYKEY0001";
 const TEMP_SECRET: &str = "temporary-secret-access-key-qwertyuiop";
 const SESSION_TOKEN: &str = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN";
@@ -43,16 +43,16 @@ sts_endpoint = "{endpoint}"
     )
 }
 
-/// moto's server with two IAM users, stopped when dropped.
-struct Moto {
+/// moto's server with two IAM users and two roles, stopped when dropped.
+pub(crate) struct Moto {
     child: Child,
-    url: String,
-    credwatch: (String, String),
+    pub(crate) url: String,
+    pub(crate) credwatch: (String, String),
     nobody: (String, String),
 }
 
 impl Moto {
-    fn start() -> Moto {
+    pub(crate) fn start() -> Moto {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/aws/moto_sts.py");
         let mut child = Command::new("python3")
             .arg(script)
@@ -158,7 +158,7 @@ async fn moto_sts_verifies_signatures_and_policies() {
     }
 }
 
-fn assume_role_answer(expiration: &str) -> ResponseTemplate {
+pub(crate) fn assume_role_answer(expiration: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(
         format!(
             r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
@@ -181,7 +181,7 @@ fn assume_role_answer(expiration: &str) -> ResponseTemplate {
     )
 }
 
-fn caller_identity_answer(arn: &str) -> ResponseTemplate {
+pub(crate) fn caller_identity_answer(arn: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(
         format!(
             r#"<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
@@ -197,7 +197,7 @@ fn caller_identity_answer(arn: &str) -> ResponseTemplate {
     )
 }
 
-fn sts_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
+pub(crate) fn sts_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_raw(
         format!(
             r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">

@@ -117,7 +117,7 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     demo.metrics_when(
         Duration::from_secs(40),
         "every demo integration checked",
-        |m| m.count("credwatch_check_success", &[]) == 18,
+        |m| m.count("credwatch_check_success", &[]) == 19,
     )
     .await;
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -22,6 +22,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("Genesys Cloud slow login", "timeout"),
     ("Lambda order lookup", "success"),
     ("Lambda reporting", "permission_denied"),
+    ("Lambda billing", "permission_denied"),
     ("Google Cloud", "success"),
     ("Google deleted key", "invalid_credentials"),
     ("Google Workspace directory", "impersonation_denied"),
@@ -251,6 +252,20 @@ async fn the_demo_shows_every_type_and_the_promised_failures() {
     assert!(
         (key_ends - (now + 60.0 * 86_400.0)).abs() < 120.0,
         "{key_ends}"
+    );
+    // The AWS roles' trust in Genesys (IAM GetRole): the order lookup's role was last used 3
+    // days ago; the billing role lost Genesys's trust.
+    let used = m
+        .get(
+            "credwatch_aws_role_last_used_timestamp_seconds",
+            &[("integration", "Lambda order lookup")],
+        )
+        .expect("the role's last use");
+    assert!((used - (now - 3.0 * 86_400.0)).abs() < 120.0, "{used}");
+    let (_, billing) = daemon.get("/api/v1/integrations/Lambda%20billing").await;
+    assert!(
+        billing.contains("no longer trusts Genesys's AWS account with this external id"),
+        "{billing}"
     );
     // Genesys's own record of executions (12 a window in the simulator, one window a read):
     // the second web service's third party refuses Genesys's credential.

@@ -388,6 +388,7 @@ async fn the_password_expiry_comes_from_graph_with_one_password_attempt() {
         report.learnt,
         [Learnt {
             credential: Credential::Password,
+            used: None,
             changed: Some(changed),
             // Entra's default: 90 days.
             expires: Some((Source::Policy, changed + 90.0 * 86_400.0)),

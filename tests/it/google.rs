@@ -523,6 +523,7 @@ async fn a_published_key_tells_when_it_was_made_and_when_it_ends() {
         report.learnt,
         [Learnt {
             credential: Credential::ServiceAccountKey,
+            used: None,
             changed: Some(1_790_812_800.0),
             expires: Some((Source::Provider, 1_798_761_600.0)),
         }]

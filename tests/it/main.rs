@@ -7,6 +7,7 @@
 mod common;
 
 mod aws_lambda;
+mod aws_trust;
 mod canaries;
 mod cli;
 mod config;

@@ -431,6 +431,7 @@ async fn the_password_change_and_the_policy_give_the_forecast() {
         report.learnt,
         [Learnt {
             credential: Credential::Password,
+            used: None,
             changed: Some(changed),
             expires: Some((Source::Policy, changed + 90.0 * 86_400.0)),
         }]

@@ -1,6 +1,8 @@
 //! No secret leaves credwatch: with canary values in every secret field of every type, and
 //! providers that echo secrets back in their errors, no canary (nor its Basic-auth encoding)
-//! appears in the debug logs, `/metrics`, `check` output, `validate` output or any message.
+//! appears in the debug logs, `/metrics`, `check` output, `validate` output or any message;
+//! nor in the org view's, whose canary action's failing step quotes the request Genesys got
+//! (its bearer token) and the secret of the integration it speaks for.
 
 use crate::common;
 
@@ -101,6 +103,20 @@ async fn providers() -> (MockServer, MockServer, MockServer) {
         .respond_with(EchoEverything)
         .mount(&genesys)
         .await;
+    // Genesys runs the canary action, whose failing step quotes the whole request (the view's
+    // token in its Authorization) and the Zendesk token the action was sent with.
+    Mock::given(path("/api/v2/integrations/actions/custom_-_echo/test"))
+        .respond_with(EchoingTest)
+        .mount(&genesys)
+        .await;
+    // The OAuth client the view reads of both Genesys integrations: active.
+    Mock::given(path("/api/v2/oauth/clients/cid"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"id": "cid", "state": "active"})),
+        )
+        .mount(&genesys)
+        .await;
     Mock::given(path("/dynamics/api/data/v9.2/WhoAmI"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(serde_json::json!({"UserId": "u-1"})),
@@ -124,6 +140,25 @@ impl wiremock::Respond for EchoEverything {
         );
         ResponseTemplate::new(400).set_body_json(serde_json::json!({
             "error": "invalid_grant", "error_description": said
+        }))
+    }
+}
+
+/// A data action test whose `Execute` step failed with the third party quoting the request.
+struct EchoingTest;
+
+impl wiremock::Respond for EchoingTest {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let said = format!(
+            "Response from web service: bad token {} for {:?} {}",
+            CANARIES[0],
+            request.headers.get("authorization"),
+            String::from_utf8_lossy(&request.body)
+        );
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "success": false,
+            "operations": [{"step": 1, "name": "Execute", "success": false,
+                            "error": {"message": said, "code": "UNAUTHORIZED", "status": 401}}]
         }))
     }
 }
@@ -160,6 +195,15 @@ fn config(zendesk: &str, genesys: &str, echo: &str, all: &str, dir: &std::path::
 interval = "1s"
 timeout = "3s"
 state_dir = "{state}"
+
+[genesys]
+integration = "Genesys granted"
+interval = "1s"
+
+[[genesys.canary]]
+action = "custom_-_echo"
+integration = "Zendesk Data Actions"
+interval = "1s"
 
 [[integration]]
 type = "zendesk"
@@ -343,6 +387,15 @@ async fn no_canary_leaves_through_any_output() {
                     && total("mTLS", "config_error") >= 2.0
                     && total("Microsoft Dynamics 365 Data Actions", "invalid_credentials") >= 1.0
                     && guarded("Microsoft Dynamics 365 Data Actions")
+                    && m.get(
+                        "credwatch_genesys_canary_runs_total",
+                        &[
+                            ("action", "custom_-_echo"),
+                            ("result", "invalid_credentials"),
+                        ],
+                    )
+                    .unwrap_or(0.0)
+                        >= 2.0
             },
         )
         .await;
@@ -357,6 +410,10 @@ async fn no_canary_leaves_through_any_output() {
     let (status, list) = daemon.get("/api/v1/integrations").await;
     assert_eq!(status, 200, "{list}");
     assert_clean("/api/v1/integrations", &list);
+    let (status, genesys) = daemon.get("/api/v1/genesys").await;
+    assert_eq!(status, 200, "{genesys}");
+    assert!(genesys.contains("bad token [redacted]"), "{genesys}");
+    assert_clean("/api/v1/genesys", &genesys);
     let list: serde_json::Value = serde_json::from_str(&list).unwrap();
     let names: Vec<String> = list["integrations"]
         .as_array()

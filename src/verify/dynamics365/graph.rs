@@ -142,11 +142,8 @@ impl PasswordExpiry {
             .password_policies
             .as_deref()
             .is_some_and(|policies| policies.contains("DisablePasswordExpiration"));
-        ctx.learn(Learnt {
-            credential: Credential::Password,
-            changed: Some(changed),
-            expires: (!never).then_some((Source::Policy, changed + self.max_age.as_secs_f64())),
-        });
+        let expires = (!never).then_some((Source::Policy, changed + self.max_age.as_secs_f64()));
+        ctx.learn(Learnt::dated(Credential::Password, Some(changed), expires));
     }
 }
 

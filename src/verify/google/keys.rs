@@ -63,6 +63,7 @@ pub(super) async fn check(
     if let Some((made, ends)) = crate::certs::validity(pem.as_bytes()) {
         ctx.learn(Learnt {
             credential: Credential::ServiceAccountKey,
+            used: None,
             changed: Some(made as f64),
             expires: (ends < NEVER).then_some((Source::Provider, ends as f64)),
         });

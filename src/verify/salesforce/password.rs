@@ -149,6 +149,7 @@ impl Policy {
             .map(|age| (Source::Policy, changed + age.as_secs_f64()));
         ctx.learn(Learnt {
             credential: Credential::Password,
+            used: None,
             changed: Some(changed),
             expires,
         });

@@ -1,6 +1,14 @@
 //! AWS Lambda: STS `AssumeRole` of the integration's role with its external id, as Genesys Cloud
 //! does, then `GetCallerIdentity` with the temporary credentials. Both calls are made and signed
-//! by `aws-sdk-sts`; credwatch's own identity is configured keys or the default AWS chain.
+//! by `aws-sdk-sts`; credwatch's own identity is configured keys or the default AWS chain. With
+//! `genesys_trust = true`, IAM `GetRole` then reads whether the role still trusts Genesys's own
+//! AWS account with the external id ([`iam`]).
+
+mod iam;
+mod sts_errors;
+mod trust;
+
+use sts_errors::sts_reason;
 
 use std::time::SystemTime;
 
@@ -43,6 +51,10 @@ struct AwsLambda {
     access_key_id: Option<SecretField>,
     secret_access_key: Option<SecretField>,
     sts_endpoint: Option<SharedUrl>,
+    /// `genesys_trust = true`: the AWS account Genesys assumes the role from
+    /// (`genesys_account`, default [`trust::GENESYS_ACCOUNT`]).
+    genesys_trust: Option<String>,
+    iam_endpoint: Option<SharedUrl>,
     /// The default chain's provider, built at the first check (it caches what it fetches).
     default_chain: OnceCell<Option<SharedCredentialsProvider>>,
 }
@@ -82,18 +94,44 @@ fn build(spec: &mut Spec) -> Result<Box<dyn Verifier>, ConfigError> {
             "access_key_id and secret_access_key go together (or leave both out for the default AWS chain)",
         ));
     }
+    let genesys_trust = genesys_trust(c)?;
     Ok(Box::new(AwsLambda {
         role_arn,
         external_id,
         region,
         access_key_id,
         secret_access_key,
+        genesys_trust,
         sts_endpoint: spec
             .endpoints
             .opt_url("sts_endpoint")?
             .map(|url| spec.endpoints.shared(url)),
+        iam_endpoint: spec
+            .endpoints
+            .opt_url("iam_endpoint")?
+            .map(|url| spec.endpoints.shared(url)),
         default_chain: OnceCell::new(),
     }))
+}
+
+/// `genesys_trust` and `genesys_account`: the account whose trust to read, when asked.
+fn genesys_trust(c: &mut crate::spec::Section) -> Result<Option<String>, ConfigError> {
+    let on = c.opt_bool("genesys_trust")?.unwrap_or(false);
+    let account = c.opt_string("genesys_account")?;
+    match (on, account) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(c.error(
+            "genesys_account",
+            "only read with genesys_trust = true (set it too, or remove genesys_account)",
+        )),
+        (true, None) => Ok(Some(trust::GENESYS_ACCOUNT.to_string())),
+        (true, Some(account))
+            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Ok(Some(account))
+        }
+        (true, Some(_)) => Err(c.error("genesys_account", "must be a 12-digit AWS account id")),
+    }
 }
 
 /// `arn:{partition}:iam::{12 digits}:role/{path and name}`.
@@ -126,11 +164,22 @@ impl Verifier for AwsLambda {
 enum Call {
     AssumeRole,
     GetCallerIdentity,
+    /// IAM's, with `genesys_trust`.
+    GetRole,
 }
 
 impl AwsLambda {
     async fn run(&self, ctx: &CheckContext) -> Outcome {
         let own = self.own_identity(ctx).await?;
+        let success = self.assume(ctx, own.clone()).await?;
+        if let Some(account) = &self.genesys_trust {
+            self.genesys_trust(ctx, own, account).await?;
+        }
+        Ok(success)
+    }
+
+    /// AssumeRole, then (with `follow_up`) GetCallerIdentity as the role.
+    async fn assume(&self, ctx: &CheckContext, own: SharedCredentialsProvider) -> Outcome {
         let sts = aws_sdk_sts::Client::from_conf(self.sts_config(ctx, own));
         let assumed = sts
             .assume_role()
@@ -278,9 +327,9 @@ impl AwsLambda {
         let scrubber = ctx.scrubber();
         let operation = call.operation();
         let mut message = if code.is_empty() {
-            format!("STS {operation} answered HTTP {status} without an error code")
+            format!("{operation} answered HTTP {status} without an error code")
         } else {
-            format!("STS {operation} answered {}", scrubber.printable(code, 64))
+            format!("{operation} answered {}", scrubber.printable(code, 64))
         };
         if !said.is_empty() {
             message.push_str(": ");
@@ -301,10 +350,12 @@ impl AwsLambda {
 }
 
 impl Call {
+    /// The service and the operation: `STS AssumeRole`.
     fn operation(self) -> &'static str {
         match self {
-            Call::AssumeRole => "AssumeRole",
-            Call::GetCallerIdentity => "GetCallerIdentity",
+            Call::AssumeRole => "STS AssumeRole",
+            Call::GetCallerIdentity => "STS GetCallerIdentity",
+            Call::GetRole => "IAM GetRole",
         }
     }
 }
@@ -328,120 +379,26 @@ where
             Failure::new(
                 FailureReason::NetworkError,
                 format!(
-                    "STS {operation} could not be sent: {}",
+                    "{operation} could not be sent: {}",
                     DisplayErrorContext(error)
                 ),
             )
         }
         SdkError::TimeoutError(_) => Failure::new(
             FailureReason::Timeout,
-            format!("no answer from STS {operation} in time"),
+            format!("no answer from {operation} in time"),
         ),
         SdkError::ResponseError(_) => Failure::new(
             FailureReason::ProtocolError,
-            format!("STS {operation} answered something that is not STS's XML"),
+            format!("{operation} answered something that is not AWS's XML"),
         ),
         _ => Failure::new(
             FailureReason::ConfigError,
             format!(
-                "STS {operation} could not be made: {}",
+                "{operation} could not be made: {}",
                 DisplayErrorContext(error)
             ),
         ),
-    }
-}
-
-/// What an STS error means for the integration, read from its code, the call, and the status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    /// The role refused credwatch (trust policy, external id, or no such role).
-    RoleRefused,
-    /// credwatch's own access key was rejected.
-    OwnKeyRejected,
-    /// credwatch's own session credentials expired.
-    OwnKeyExpired,
-    /// The role ARN, external id or region is wrong.
-    BadConfig,
-    /// STS said it is throttling.
-    Throttled,
-    /// HTTP 429 without a throttling code (a proxy, perhaps).
-    TooManyRequests,
-    /// STS refused the temporary credentials it had just issued.
-    IssuedRefused,
-    /// STS failed on its side.
-    StsFailed,
-    /// Nothing credwatch knows.
-    Unknown,
-}
-
-/// The STS error table: `code` (empty when the answer had none), the `call` that failed and the
-/// HTTP `status`.
-fn sts_reason(code: &str, call: Call, status: u16) -> Verdict {
-    match (code, call) {
-        ("AccessDenied", Call::AssumeRole) => Verdict::RoleRefused,
-        ("InvalidClientTokenId" | "SignatureDoesNotMatch", Call::AssumeRole) => {
-            Verdict::OwnKeyRejected
-        }
-        ("ExpiredToken" | "ExpiredTokenException", Call::AssumeRole) => Verdict::OwnKeyExpired,
-        (
-            "RegionDisabledException"
-            | "ValidationError"
-            | "MalformedPolicyDocument"
-            | "MalformedPolicyDocumentException"
-            | "PackedPolicyTooLarge"
-            | "PackedPolicyTooLargeException",
-            _,
-        ) => Verdict::BadConfig,
-        ("Throttling" | "ThrottlingException" | "RequestLimitExceeded", _) => Verdict::Throttled,
-        _ if status == 429 => Verdict::TooManyRequests,
-        (_, Call::GetCallerIdentity) if (400..500).contains(&status) => Verdict::IssuedRefused,
-        _ if status >= 500 => Verdict::StsFailed,
-        _ => Verdict::Unknown,
-    }
-}
-
-impl Verdict {
-    fn reason(self) -> FailureReason {
-        match self {
-            Verdict::RoleRefused => FailureReason::PermissionDenied,
-            Verdict::OwnKeyRejected | Verdict::IssuedRefused => FailureReason::InvalidCredentials,
-            Verdict::OwnKeyExpired => FailureReason::ExpiredCredentials,
-            Verdict::BadConfig => FailureReason::ConfigError,
-            Verdict::Throttled | Verdict::TooManyRequests => FailureReason::RateLimited,
-            Verdict::StsFailed => FailureReason::ProviderError,
-            Verdict::Unknown => FailureReason::ProtocolError,
-        }
-    }
-
-    /// What the operator should look at, after STS's own words.
-    fn hint(self, role_arn: &str, region: &str) -> String {
-        let own = "credwatch's own AWS identity";
-        match self {
-            Verdict::RoleRefused => format!(
-                "AWS does not say which of these it is: the role's trust policy does not \
-                 trust credwatch's principal, the external id does not match the trust \
-                 policy's sts:ExternalId, or the role {role_arn} does not exist"
-            ),
-            Verdict::OwnKeyRejected => format!(
-                "{own} was rejected, not the integration's role: the integration is not \
-                 proven broken; fix credwatch's access key"
-            ),
-            Verdict::OwnKeyExpired => format!(
-                "{own} has expired, not the integration's role: the integration is not \
-                 proven broken; renew credwatch's session credentials"
-            ),
-            Verdict::BadConfig => format!("check role_arn, external_id and region ({region})"),
-            Verdict::Throttled => "STS is throttling credwatch".to_string(),
-            Verdict::TooManyRequests => {
-                "too many requests: STS, or a proxy in front of it, is throttling credwatch"
-                    .to_string()
-            }
-            Verdict::IssuedRefused => {
-                "STS refused the temporary credentials it had just issued for the role".to_string()
-            }
-            Verdict::StsFailed => "STS failed on its side".to_string(),
-            Verdict::Unknown => "an STS answer credwatch does not know".to_string(),
-        }
     }
 }
 
@@ -481,7 +438,8 @@ fn session_name(integration: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Call, Verdict, sts_reason};
+    use super::sts_errors::Verdict;
+    use super::{Call, sts_reason};
     use crate::outcome::FailureReason;
 
     /// The STS error table, row by row: what PROVIDERS.md maps each code to.
