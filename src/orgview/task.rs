@@ -110,10 +110,13 @@ fn spawn_canaries(
                 if stop.is_cancelled() {
                     return;
                 }
+                for &n in &due {
+                    next[n] = Instant::now() + view.canaries[n].interval;
+                }
                 for (n, report) in due.into_iter().zip(reports) {
-                    let interval = view.canaries[n].interval;
-                    let asked = report.outcome.as_ref().err().and_then(|f| f.retry_after);
-                    next[n] = Instant::now() + asked.map_or(interval, |a| a.max(interval));
+                    if let Some(asked) = report.outcome.as_ref().err().and_then(|f| f.retry_after) {
+                        next[n] = next[n].max(Instant::now() + asked);
+                    }
                     observe.observe_canary(&report);
                     views.record_canary(report);
                 }

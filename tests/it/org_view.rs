@@ -207,6 +207,15 @@ async fn stand_in(pages: Pages) -> (MockServer, Vec<(&'static str, &'static str,
     (server, expiries)
 }
 
+/// `GET /api/v2/tokens/me` answers: the checks of the Genesys integration pass.
+async fn checks_pass(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/api/v2/tokens/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"name": "c"})))
+        .mount(server)
+        .await;
+}
+
 fn pages(page: usize) -> Pages {
     Pages {
         page,
@@ -728,11 +737,7 @@ fn every_type_has_its_genesys_type_id() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_reads_the_view_on_its_interval_and_a_reload_without_it_drops_its_series() {
     let (server, _) = stand_in(pages(100)).await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/tokens/me"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"name": "c"})))
-        .mount(&server)
-        .await;
+    checks_pass(&server).await;
     let dir = tempfile::tempdir().unwrap();
     let with_view = daemon_config(&server.uri(), "interval = \"1s\"", dir.path());
     let config = common::write(dir.path(), "c.toml", &with_view);
@@ -1041,11 +1046,7 @@ async fn reading_executions_without_the_permission_names_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn execution_windows_neither_overlap_nor_leave_a_gap_across_a_restart() {
     let (server, _) = stand_in(pages(100)).await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/tokens/me"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"name": "c"})))
-        .mount(&server)
-        .await;
+    checks_pass(&server).await;
     let dir = tempfile::tempdir().unwrap();
     let text = daemon_config(&server.uri(), "interval = \"1s\"", dir.path());
     let config = common::write(dir.path(), "c.toml", &text);
@@ -1100,11 +1101,7 @@ async fn genesys_and_credwatch_disagreeing_either_way_is_exported_and_marked() {
     let (server, _) = stand_in(pages(100)).await;
     // credwatch's check of `genesys_cloud ERROR` passes; `zendesk ACTIVE`'s fails (nothing
     // listens at its base URL).
-    Mock::given(method("GET"))
-        .and(path("/api/v2/tokens/me"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"name": "c"})))
-        .mount(&server)
-        .await;
+    checks_pass(&server).await;
     // Genesys's side: the first refused with 401s, the second's executions succeed.
     Mock::given(method("POST"))
         .and(path(AGGREGATES))
