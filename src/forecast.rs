@@ -175,11 +175,16 @@ pub fn each<'a>(
 /// Merges what a check learnt into what was known: a credential learnt anew replaces what was
 /// known of it; the others stay (a check that failed before it could read them learnt nothing).
 pub fn merge(known: &mut Vec<Learnt>, learnt: &[Learnt]) {
+    let before = known.len();
     for new in learnt {
         match known.iter_mut().find(|k| k.credential == new.credential) {
             Some(old) => *old = *new,
             None => known.push(*new),
         }
+    }
+    // Tens of thousands of records keep one or two: no room for more.
+    if known.len() != before {
+        known.shrink_to_fit();
     }
 }
 

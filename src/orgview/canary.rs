@@ -132,7 +132,16 @@ impl ErrorBody {
             FailureReason::Timeout
         } else if status(&|s| s == 429) {
             FailureReason::RateLimited
-        } else if code("ACTION.CERTIFICATE") || text.contains("certificate") {
+        } else if code("ACTION.CERTIFICATE")
+            || [
+                "pkix",
+                "handshake",
+                "certification path",
+                "certificate verify",
+            ]
+            .iter()
+            .any(|t| text.contains(t))
+        {
             FailureReason::TlsError
         } else if status(&|s| s >= 500) {
             FailureReason::ProviderError
@@ -304,7 +313,8 @@ pub async fn run(org: &Arc<str>, view: &OrgView, canaries: &[&Canary]) -> Vec<Ca
                     "the org view's OAuth client could not log in to run the canary: {}",
                     failure.message
                 ),
-            );
+            )
+            .with_retry_after(failure.retry_after);
             let failed = StepFailure {
                 step: None,
                 failure,
@@ -456,6 +466,12 @@ mod tests {
                 "NOT_FOUND",
                 "Response from web service: no such order",
                 FailureReason::ConfigError,
+            ),
+            (
+                500,
+                "INTERNAL_SERVER_ERROR",
+                "javax.net.ssl.SSLHandshakeException: PKIX path building failed",
+                FailureReason::TlsError,
             ),
         ];
         for (status, code, message, reason) in rows {
