@@ -1,7 +1,7 @@
 //! The org views' tasks: one per org with `[genesys]`, reading at once and then every
 //! `interval` (later when Genesys Cloud asked for a longer wait), each report going to the
 //! status page's store and to the metrics; and one per org with canaries, running each at once
-//! and then every its `interval`.
+//! and then at its own `interval`.
 
 use std::sync::Arc;
 
@@ -82,7 +82,7 @@ pub fn spawn(
     }
 }
 
-/// The task of an org's canaries: each runs at once, then every its `interval` (later when
+/// The task of an org's canaries: each runs at once, then at its own `interval` (later when
 /// Genesys Cloud asked for a longer wait); those due together share one token.
 fn spawn_canaries(
     org: &Arc<str>,

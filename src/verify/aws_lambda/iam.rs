@@ -44,7 +44,7 @@ impl AwsLambda {
             .role_name(name)
             .send()
             .await
-            .map_err(|e| self.get_role_failure(&e))?;
+            .map_err(|e| self.get_role_failure(ctx, &e))?;
         let Some(role) = answer.role() else {
             return Err(Failure::new(
                 FailureReason::ProtocolError,
@@ -96,6 +96,7 @@ impl AwsLambda {
 
     fn get_role_failure<E>(
         &self,
+        ctx: &CheckContext,
         error: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
     ) -> Failure
     where
@@ -139,12 +140,14 @@ impl AwsLambda {
                 "an IAM answer credwatch does not know".to_string(),
             ),
         };
+        // IAM's words are scrubbed before they are cut, as STS's are.
+        let scrubber = ctx.scrubber();
         let code = if code.is_empty() {
             format!("HTTP {status}")
         } else {
-            code.to_string()
+            scrubber.printable(code, 64)
         };
-        let said: String = said.chars().take(240).collect();
+        let said = scrubber.printable(said, 240);
         Failure::new(
             reason,
             format!("IAM GetRole answered {code}: {said} ({hint})"),
