@@ -562,7 +562,9 @@ answer_fuzz!(zendesk_answers, "zendesk");
 /// A valid config with every type, its secrets written as literals (allowed, warned about).
 fn base_config() -> String {
     let mut text = String::from(
-        "[defaults]\ninterval = \"5m\"\ntimeout = \"10s\"\n\n[server]\nlisten = \"127.0.0.1:9464\"\n\n",
+        "[defaults]\ninterval = \"5m\"\ntimeout = \"10s\"\n\n[server]\nlisten = \"127.0.0.1:9464\"\n\n\
+         [genesys]\nintegration = \"fuzz genesys_cloud\"\n\n\
+         [[genesys.canary]]\naction = \"custom_-_fuzz\"\ninput = { id = \"1\" }\n\n",
     );
     for kind in credwatch::verify::TYPES.iter().map(|t| t.key) {
         let (integration, _) = integration(
@@ -576,7 +578,7 @@ fn base_config() -> String {
     text
 }
 
-const LINES: [&str; 16] = [
+const LINES: [&str; 20] = [
     "[[integration]]",
     "[integration.credentials]",
     "[integration.endpoints]",
@@ -593,6 +595,10 @@ const LINES: [&str; 16] = [
     "include = [\"/nonexistent/*.toml\"]",
     "org = \"\"",
     "name = \"\"",
+    "[[genesys.canary]]",
+    "action = \"custom/..\"",
+    "input = 3",
+    "genesys_trust = true",
 ];
 
 /// A mutation of the base config.
@@ -626,6 +632,10 @@ fn apply(text: &str, mutation: &Mutation) -> String {
         }
         n
     };
+    // A text truncated to nothing has no line to replace or delete: one empty line it is.
+    if lines.is_empty() {
+        lines.push(String::new());
+    }
     match mutation {
         Mutation::ReplaceLine(n, line) => {
             let n = n % lines.len();
@@ -649,6 +659,13 @@ fn config_loader_on_mutated_configs() {
     let base = base_config();
     let loaded = Config::parse("fuzz.toml", &base).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(loaded.integrations.len(), credwatch::verify::TYPES.len());
+    // Found by the fuzzer: truncated to nothing, then a line replaced.
+    let emptied = apply(&base, &Mutation::Truncate(0));
+    let text = apply(
+        &emptied,
+        &Mutation::ReplaceLine(0, "[[integration]]".to_string()),
+    );
+    assert!(Config::parse("fuzz.toml", &text).is_err());
     proptest!(cases(), |(mutations in proptest::collection::vec(mutation(), 1..4))| {
         let text = mutations.iter().fold(base.clone(), |text, m| apply(&text, m));
         let said = match Config::parse("fuzz.toml", &text) {
