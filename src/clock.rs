@@ -2,13 +2,18 @@
 //! API, the page, messages). Below every module that records or shows a time, so that none of
 //! them needs another for it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `time` as unix seconds (0 for a time before the epoch).
 pub fn unix_seconds(time: SystemTime) -> f64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+/// A duration in seconds, rounded to the millisecond (for output and the state).
+pub fn rounded_seconds(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 /// Unix seconds as RFC 3339 (UTC, whole seconds).

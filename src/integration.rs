@@ -88,6 +88,11 @@ impl std::fmt::Debug for Integration {
     }
 }
 
+/// The id of the integration `name` of `org`: `ORG/NAME`.
+pub fn id_of(org: &str, name: &str) -> String {
+    format!("{org}/{name}")
+}
+
 /// The integration `address` names among `integrations`: `ORG/NAME` first, then a bare `NAME`
 /// that is unique. The error says why none (or which ones) match.
 pub fn find<'a>(

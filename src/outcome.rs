@@ -118,6 +118,19 @@ impl Failure {
     }
 }
 
+/// Every value of a `result` label: `success`, then each reason.
+pub fn results() -> impl Iterator<Item = &'static str> {
+    std::iter::once("success").chain(FailureReason::ALL.iter().map(|r| r.as_str()))
+}
+
+/// `success` or the failure's reason: the `result` label, and the API's `result`.
+pub fn result_of<T>(outcome: &Result<T, Failure>) -> &'static str {
+    match outcome {
+        Ok(_) => "success",
+        Err(failure) => failure.reason.as_str(),
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.reason, self.message)

@@ -66,15 +66,12 @@ impl Report {
 
     /// How long the check took, in seconds rounded to the millisecond (for output and state).
     pub fn duration_seconds(&self) -> f64 {
-        (self.duration.as_secs_f64() * 1000.0).round() / 1000.0
+        crate::clock::rounded_seconds(self.duration)
     }
 
     /// `success` or the failure reason: the `result` label.
     pub fn result(&self) -> &'static str {
-        match &self.outcome {
-            Ok(_) => "success",
-            Err(failure) => failure.reason.as_str(),
-        }
+        crate::outcome::result_of(&self.outcome)
     }
 }
 

@@ -260,7 +260,7 @@ pub(crate) fn build_integration(
     };
     let secrets = secrets(spec, warnings)?;
     Ok(Integration {
-        id: format!("{}/{name}", org.name),
+        id: crate::integration::id_of(&org.name, &name),
         name,
         org: org.name.clone(),
         kind,

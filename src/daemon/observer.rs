@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::integration::id_of;
 use crate::metrics::Metrics;
 use crate::orgview;
 use crate::state::State;
@@ -30,7 +31,7 @@ impl orgview::Observe for ViewObserver {
 
     fn observe_view(&self, report: &mut orgview::ViewReport) {
         report.compared = orgview::compare(report, |name, kind| {
-            let id = format!("{}/{}", report.org, name);
+            let id = id_of(&report.org, name);
             self.state.peek(&id, |record| {
                 let record = record.filter(|r| r.kind.as_deref() == Some(kind))?;
                 record.last().map(|entry| match entry.failure {
@@ -41,7 +42,7 @@ impl orgview::Observe for ViewObserver {
         });
         self.metrics.observe_view(report);
         if let Some((_, end)) = report.window {
-            let id = format!("{}/{}", report.org, report.integration);
+            let id = id_of(&report.org, &report.integration);
             self.state.set_executions_until(&id, end as f64);
         }
         for client in report.oauth_clients.iter().flatten() {

@@ -165,9 +165,7 @@ impl CanaryMetrics {
                 reason.as_str(),
             ]);
         }
-        for result in
-            std::iter::once("success").chain(FailureReason::ALL.iter().map(|r| r.as_str()))
-        {
+        for result in crate::outcome::results() {
             let _ = self
                 .runs
                 .remove_label_values(&[org, action, integration, result]);

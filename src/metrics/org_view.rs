@@ -248,9 +248,7 @@ impl ViewMetrics {
         for family in [&self.success, &self.last_run, &self.last_success] {
             let _ = family.remove_label_values(&[org]);
         }
-        for result in
-            std::iter::once("success").chain(FailureReason::ALL.iter().map(|r| r.as_str()))
-        {
+        for result in crate::outcome::results() {
             let _ = self.reads.remove_label_values(&[org, result]);
         }
     }

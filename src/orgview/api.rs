@@ -198,6 +198,27 @@ impl Reader<'_> {
             })
     }
 
+    /// A request with the token, asking for JSON; `body`, when given, is JSON.
+    pub(super) fn request(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+    ) -> reqwest::RequestBuilder {
+        let request = self
+            .ctx
+            .http
+            .request(method, url)
+            .bearer_auth(self.token.expose())
+            .header(ACCEPT, "application/json");
+        match body {
+            Some(body) => request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body),
+            None => request,
+        }
+    }
+
     /// One call with the token; a 429 is tried again after `Retry-After` while the deadline
     /// allows; 404 is `None`.
     async fn call(
@@ -210,17 +231,7 @@ impl Reader<'_> {
     ) -> Result<Option<Response>, Failure> {
         let mut attempt = 1;
         loop {
-            let mut request = self
-                .ctx
-                .http
-                .request(method.clone(), url.clone())
-                .bearer_auth(self.token.expose())
-                .header(ACCEPT, "application/json");
-            if let Some(body) = &body {
-                request = request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
+            let request = self.request(method.clone(), url.clone(), body.clone());
             let response = self.ctx.http.send(request).await?;
             match response.status.as_u16() {
                 200 => return Ok(Some(response)),

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde::Deserialize;
 
 use super::api::Reader;
@@ -226,14 +225,8 @@ impl Reader<'_> {
                 )
             })?
             .extend(["api", "v2", "integrations", "actions", action, "test"]);
-        let request = self
-            .ctx
-            .http
-            .request(reqwest::Method::POST, url)
-            .bearer_auth(self.token.expose())
-            .header(ACCEPT, "application/json")
-            .header(CONTENT_TYPE, "application/json")
-            .body(canary.input.to_string());
+        let body = canary.input.to_string().into_bytes();
+        let request = self.request(reqwest::Method::POST, url, Some(body));
         let response = self.ctx.http.send(request).await.map_err(Failure::from)?;
         let problem = || {
             serde_json::from_slice::<ErrorBody>(&response.body)

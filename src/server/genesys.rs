@@ -14,8 +14,10 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::clock::{rfc3339, unix_seconds};
+use crate::clock::{rfc3339, rounded_seconds, unix_seconds};
+use crate::integration::id_of;
 use crate::orgview::{CanaryReport, Comparison, Direction, GenesysIntegration, ViewReport, Views};
+use crate::outcome::result_of;
 
 /// `GET /api/v1/genesys`: every org view's last read.
 pub(super) async fn api(AxumState(app): AxumState<AppState>) -> Response {
@@ -36,7 +38,6 @@ pub(super) async fn api(AxumState(app): AxumState<AppState>) -> Response {
                     })
                     .collect::<Vec<_>>()
             });
-            let failure = report.outcome.as_ref().err();
             let canaries: Vec<Value> = app
                 .genesys
                 .canaries_of(&report.org)
@@ -46,10 +47,10 @@ pub(super) async fn api(AxumState(app): AxumState<AppState>) -> Response {
             json!({
                 "org": &*report.org,
                 "integration": report.integration,
-                "result": failure.map_or("success", |f| f.reason.as_str()),
-                "message": failure.map(|f| f.message.clone()),
+                "result": result_of(&report.outcome),
+                "message": report.outcome.as_ref().err().map(|f| &f.message),
                 "finished": rfc3339(unix_seconds(report.finished)),
-                "duration_seconds": (report.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+                "duration_seconds": rounded_seconds(report.duration),
                 "token_revoked": report.revoked,
                 "integrations": report.integrations,
                 "certificates": certificates,
@@ -78,15 +79,14 @@ pub(super) async fn api(AxumState(app): AxumState<AppState>) -> Response {
 
 /// One canary's last run, as the API gives it.
 fn canary_json(report: &CanaryReport) -> Value {
-    let failure = report.outcome.as_ref().err();
     json!({
         "action": report.action,
         "integration": report.integration,
-        "result": failure.map_or("success", |f| f.reason.as_str()),
+        "result": result_of(&report.outcome),
         "step": report.step,
-        "message": failure.map(|f| f.message.clone()),
+        "message": report.outcome.as_ref().err().map(|f| &f.message),
         "finished": rfc3339(unix_seconds(report.finished)),
-        "duration_seconds": (report.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+        "duration_seconds": rounded_seconds(report.duration),
     })
 }
 
@@ -96,8 +96,7 @@ pub(super) fn disagreements(reports: &[Arc<ViewReport>]) -> BTreeMap<String, Dir
         .iter()
         .flat_map(|report| {
             let compared = report.compared.iter().flatten();
-            compared
-                .filter_map(|c| Some((format!("{}/{}", report.org, c.integration), c.direction?)))
+            compared.filter_map(|c| Some((id_of(&report.org, &c.integration), c.direction?)))
         })
         .collect()
 }
