@@ -150,6 +150,20 @@ http {{
             .lines()
             .count()
     }
+
+    /// Waits until nginx has logged exactly `n` requests. nginx logs a request when it frees
+    /// it, which for its 400 pages is after a lingering close, so a line can lag the answer.
+    fn await_served(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.requests_served() != n {
+            assert!(
+                self.requests_served() < n && Instant::now() < deadline,
+                "nginx logged {} requests, not {n}",
+                self.requests_served()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Nginx {
@@ -329,12 +343,14 @@ async fn client_certificates_against_nginx() {
     );
 
     // An expired certificate fails before any request, and its expiry is still exported.
-    let served = nginx.requests_served();
+    // Four requests reached nginx so far: the valid check, the binary's passing check, and the
+    // two refused certificates.
+    nginx.await_served(4);
     let report = check_only(&config(port, dir, Some(("expired", "expired")), true)).await;
     let f = report.outcome.clone().unwrap_err();
     assert_eq!(f.reason, FailureReason::ExpiredCredentials, "{}", f.message);
     assert!(f.message.contains("no request was made"), "{}", f.message);
-    assert_eq!(nginx.requests_served(), served, "no request reached nginx");
+    assert_eq!(nginx.requests_served(), 4, "no request reached nginx");
     record(&report);
     let scrape = common::Metrics::parse(&metrics.render());
     assert_eq!(
@@ -360,4 +376,6 @@ async fn client_certificates_against_nginx() {
         .outcome
         .unwrap_err();
     assert_eq!(f.reason, FailureReason::TlsError, "{}", f.message);
+    // Neither the mismatched key nor the untrusted server let a request through.
+    assert_eq!(nginx.requests_served(), 4, "no request reached nginx");
 }
