@@ -63,6 +63,13 @@ impl FailureReason {
         Self::ConfigError,
     ];
 
+    /// The reason whose label value is `label`, if one is.
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|reason| reason.as_str() == label)
+    }
+
     /// The label value, e.g. `invalid_credentials`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -37,6 +37,22 @@ impl Canary {
     pub fn integration_name(&self) -> &str {
         self.integration.as_ref().map_or("", |i| i.name.as_str())
     }
+
+    /// A digest of what a run does (the action, its input, the integration it speaks for):
+    /// a run remembered with another definition is not this canary's, and this one runs at
+    /// once. The `interval` and `timeout` are not part of it: a new interval counts from the
+    /// last run.
+    pub fn definition(&self) -> String {
+        let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let input = self.input.to_string();
+        for part in [&self.action, self.integration_name(), &input] {
+            digest.update(&(part.len() as u64).to_be_bytes());
+            digest.update(part.as_bytes());
+        }
+        let mut hex = crate::hex(digest.finish().as_ref());
+        hex.truncate(16);
+        hex
+    }
 }
 
 /// `[[genesys.canary]]` as written.

@@ -57,6 +57,10 @@ pub struct OrgView {
     pub clients: Vec<(String, String)>,
     /// `[[genesys.canary]]`: data actions Genesys runs for credwatch.
     pub canaries: Vec<Canary>,
+    /// With canaries, every integration of the org: a third party may echo any credential
+    /// Genesys holds into a canary's message, so each secret credwatch knows of the org is kept
+    /// out of it, not only the spoken-for integration's. Empty without canaries.
+    pub scrubbed: Vec<Arc<Integration>>,
 }
 
 /// The default `[genesys] interval`.
@@ -382,11 +386,16 @@ fn org_view(
             .map_err(|e| source.error(Some(v.span()), format!("genesys.{key}: {e}"))),
     };
     let timeout = duration(genesys.timeout, "timeout", integration.timeout)?;
+    let canaries = canary::canaries(source, org, genesys.canary, integrations, timeout)?;
     Ok(OrgView {
         integration: integration.clone(),
         interval: duration(genesys.interval, "interval", VIEW_INTERVAL)?,
         timeout,
-        canaries: canary::canaries(source, org, genesys.canary, integrations, timeout)?,
+        scrubbed: match canaries.is_empty() {
+            true => Vec::new(),
+            false => integrations.to_vec(),
+        },
+        canaries,
         checked: integrations
             .iter()
             .filter(|i| i.active)

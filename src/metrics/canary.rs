@@ -60,7 +60,7 @@ impl CanaryMetrics {
             last_success: gauge_vec(
                 registry,
                 "credwatch_genesys_canary_last_success_timestamp_seconds",
-                "When a canary data action last succeeded (unix seconds), in this run of credwatch.",
+                "When a canary data action last succeeded (unix seconds), as far as this run of credwatch knows (a last run before a restart that succeeded counts).",
                 &LABELS,
             ),
             duration: gauge_vec(
@@ -74,8 +74,9 @@ impl CanaryMetrics {
         }
     }
 
-    /// Records one run.
-    pub(super) fn observe(&self, report: &CanaryReport) {
+    /// Records one run; `count` it in the runs counter unless it ran before a restart or a
+    /// reload (shown again, counted then).
+    pub(super) fn observe(&self, report: &CanaryReport, count: bool) {
         let labels = [
             &*report.org,
             report.action.as_str(),
@@ -107,9 +108,11 @@ impl CanaryMetrics {
             Ok(()) => {
                 self.success.with_label_values(&labels).set(1.0);
                 self.last_success.with_label_values(&labels).set(finished);
-                self.runs
-                    .with_label_values(&[labels[0], labels[1], labels[2], "success"])
-                    .inc();
+                if count {
+                    self.runs
+                        .with_label_values(&[labels[0], labels[1], labels[2], "success"])
+                        .inc();
+                }
                 None
             }
             Err(failure) => {
@@ -118,9 +121,11 @@ impl CanaryMetrics {
                 self.failure_reason
                     .with_label_values(&[labels[0], labels[1], labels[2], reason])
                     .set(1.0);
-                self.runs
-                    .with_label_values(&[labels[0], labels[1], labels[2], reason])
-                    .inc();
+                if count {
+                    self.runs
+                        .with_label_values(&[labels[0], labels[1], labels[2], reason])
+                        .inc();
+                }
                 Some(failure.reason)
             }
         };

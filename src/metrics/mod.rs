@@ -317,7 +317,13 @@ impl Metrics {
 
     /// Records one run of a canary action.
     pub fn observe_canary(&self, report: &crate::orgview::CanaryReport) {
-        self.canaries.observe(report);
+        self.canaries.observe(report, true);
+    }
+
+    /// Shows a canary's run remembered from before a restart or a reload: its gauges, not
+    /// its runs counter.
+    pub fn restore_canary(&self, report: &crate::orgview::CanaryReport) {
+        self.canaries.observe(report, false);
     }
 
     /// Drops the series of every canary `keep` (org, action) says no to.

@@ -274,8 +274,8 @@ impl Reader<'_> {
 
 /// Runs `canaries` of an org now, side by side: one token of the view's OAuth client for all
 /// of them, each test bounded by its timeout, the token revoked after. Every message is
-/// scrubbed of the view's secrets and token and of the secrets of the integrations the
-/// canaries speak for.
+/// scrubbed of the view's secrets and token and of the secrets of every integration of the
+/// org (a third party may echo any credential Genesys holds).
 pub async fn run(org: &Arc<str>, view: &OrgView, canaries: &[&Canary]) -> Vec<CanaryReport> {
     let integration = &view.integration;
     let longest = canaries.iter().map(|c| c.timeout).max().unwrap_or_default();
@@ -286,8 +286,10 @@ pub async fn run(org: &Arc<str>, view: &OrgView, canaries: &[&Canary]) -> Vec<Ca
         true,
     );
     ctx.revoke = integration.revoke;
-    for spoken_for in canaries.iter().filter_map(|c| c.integration.as_ref()) {
-        for field in &spoken_for.secrets {
+    // Any credential Genesys holds for the org may come back in a third party's answer: the
+    // secrets of every integration of the org (the spoken-for ones among them).
+    for integration in &view.scrubbed {
+        for field in &integration.secrets {
             // Only remembered, to be scrubbed: one that cannot be read is nobody's echo.
             let _ = ctx.secret(field);
         }

@@ -1,7 +1,7 @@
 //! The org views' tasks: one per org with `[genesys]`, reading at once and then every
 //! `interval` (later when Genesys Cloud asked for a longer wait), each report going to the
-//! status page's store and to the metrics; and one per org with canaries, running each at once
-//! and then at its own `interval`.
+//! status page's store and to the metrics; and one per org with canaries, running each at its
+//! own `interval` (counted from its last run, across reloads and restarts).
 
 use std::sync::Arc;
 
@@ -26,8 +26,21 @@ pub trait Observe: Send + Sync {
         None
     }
 
-    /// Records one run of a canary.
-    fn observe_canary(&self, report: &CanaryReport);
+    /// Records one run of a canary of the view read with the integration `integration_id`;
+    /// `definition` is the canary's [`Canary::definition`](crate::config::Canary::definition).
+    fn observe_canary(&self, integration_id: &str, definition: &str, report: &CanaryReport);
+
+    /// The last runs remembered (from before a restart or a reload) of the canaries of the
+    /// view read with `integration_id` whose action and definition are among `current`, shown
+    /// again as they were; the others are forgotten.
+    fn resume_canaries(
+        &self,
+        _org: &Arc<str>,
+        _integration_id: &str,
+        _current: &[(&str, &str)],
+    ) -> Vec<CanaryReport> {
+        Vec::new()
+    }
 }
 use crate::config::Config;
 
@@ -82,8 +95,9 @@ pub fn spawn(
     }
 }
 
-/// The task of an org's canaries: each runs at once, then at its own `interval` (later when
-/// Genesys Cloud asked for a longer wait); those due together share one token.
+/// The task of an org's canaries: each runs when its `interval` since its last run has passed
+/// (at once when none is remembered, or the canary changed since), then at its `interval`
+/// (later when Genesys Cloud asked for a longer wait); those due together share one token.
 fn spawn_canaries(
     org: &Arc<str>,
     view: &crate::config::OrgView,
@@ -100,7 +114,8 @@ fn spawn_canaries(
         stop.clone(),
     );
     tasks.spawn(async move {
-        let mut next = vec![Instant::now(); view.canaries.len()];
+        let definitions: Vec<String> = view.canaries.iter().map(|c| c.definition()).collect();
+        let mut next = resume(&org, &view, &definitions, &views, &*observe);
         loop {
             let now = Instant::now();
             let due: Vec<usize> = (0..next.len()).filter(|&n| next[n] <= now).collect();
@@ -117,7 +132,7 @@ fn spawn_canaries(
                     if let Some(asked) = report.outcome.as_ref().err().and_then(|f| f.retry_after) {
                         next[n] = next[n].max(Instant::now() + asked);
                     }
-                    observe.observe_canary(&report);
+                    observe.observe_canary(&view.integration.id, &definitions[n], &report);
                     views.record_canary(report);
                 }
             }
@@ -128,4 +143,33 @@ fn spawn_canaries(
             }
         }
     });
+}
+
+/// When each canary of `view` runs first: its `interval` after its last run remembered with
+/// its definition (shown again meanwhile), else at once.
+fn resume(
+    org: &Arc<str>,
+    view: &crate::config::OrgView,
+    definitions: &[String],
+    views: &Views,
+    observe: &dyn Observe,
+) -> Vec<Instant> {
+    let current: Vec<(&str, &str)> = view
+        .canaries
+        .iter()
+        .zip(definitions)
+        .map(|(c, d)| (c.action.as_str(), d.as_str()))
+        .collect();
+    let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+    let mut next = vec![now; view.canaries.len()];
+    for report in observe.resume_canaries(org, &view.integration.id, &current) {
+        let Some(n) = view.canaries.iter().position(|c| c.action == report.action) else {
+            continue;
+        };
+        // A run stamped in the future (the clock was set back) counts as just now.
+        let ago = wall.duration_since(report.finished).unwrap_or_default();
+        next[n] = now + view.canaries[n].interval.saturating_sub(ago);
+        views.record_canary(report);
+    }
+    next
 }

@@ -284,6 +284,26 @@ mod tests {
                 ..Record::default()
             }),
         );
+        let view = super::super::ViewMemory {
+            executions_until: Some(7.0),
+            canaries: vec![super::super::CanaryRun {
+                action: "custom_-_a".into(),
+                definition: "0123456789abcdef".into(),
+                integration: "Orders API".into(),
+                finished: 9.5,
+                duration_seconds: 0.25,
+                result: "invalid_credentials".into(),
+                step: Some("Execute".into()),
+                message: Some("refused".into()),
+            }],
+        };
+        integrations.insert(
+            "b".to_string(),
+            Box::new(Record {
+                view: Some(Box::new(view.clone())),
+                ..Record::default()
+            }),
+        );
         let inner = Mutex::new(Inner {
             records: integrations,
             ..Inner::default()
@@ -292,6 +312,8 @@ mod tests {
         let loaded = load(&file, "default");
         assert!(loaded.warning.is_none());
         assert_eq!(loaded.integrations["a"].last_success, Some(5.0));
+        assert_eq!(loaded.integrations["a"].view, None);
+        assert_eq!(loaded.integrations["b"].view.as_deref(), Some(&view));
     }
 
     #[test]

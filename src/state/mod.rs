@@ -1,10 +1,12 @@
 //! What credwatch remembers about each integration, in memory and in `state_dir/state.json`:
 //! the last 20 results, the last success, the lockout guard with the fingerprint of the
-//! credentials that failed. The daemon saves it shortly after every change (see [`State::save`]);
+//! credentials that failed, and what an org view read with it remembers (see [`ViewMemory`]).
+//! The daemon saves it shortly after every change (see [`State::save`]);
 //! `credwatch check` reads it to honour the guard.
 
 mod file;
 mod record;
+mod view;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -15,6 +17,7 @@ use tokio::sync::Notify;
 
 pub use file::STATE_FILE;
 pub use record::{Entry, EntryJson, HISTORY, Record};
+pub use view::{CanaryRun, ViewMemory};
 
 use crate::clock::unix_seconds;
 use crate::forecast::Learnt;
@@ -155,27 +158,6 @@ impl State {
             if record.credentials == before {
                 return;
             }
-            inner.dirty = true;
-        }
-        self.changed.notify_one();
-    }
-
-    /// Where the last window of Genesys's execution records read with the integration ended.
-    pub fn executions_until(&self, name: &str) -> Option<f64> {
-        self.lock().records.get(name)?.executions_until
-    }
-
-    /// Remembers where the window of execution records read with the integration ended (the
-    /// state file keeps it: the next window starts there, also after a restart).
-    pub fn set_executions_until(&self, name: &str, until: f64) {
-        {
-            let mut inner = self.lock();
-            let record = inner.records.entry(name.to_string()).or_default();
-            // Only a genesys_cloud integration reads an org view.
-            if record.kind.is_none() {
-                record.kind = Some(Cow::Borrowed("genesys_cloud"));
-            }
-            record.executions_until = Some(until);
             inner.dirty = true;
         }
         self.changed.notify_one();

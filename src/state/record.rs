@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::view::{CanaryRun, ViewMemory};
 use crate::forecast::Learnt;
 use crate::guard::Engaged;
 use crate::outcome::FailureReason;
@@ -36,8 +37,8 @@ pub struct Record {
     /// What checks learnt of the credentials' dates (most types learn nothing).
     pub credentials: Vec<Learnt>,
     /// For the integration an org view reads with: where its last window of Genesys's
-    /// execution records ended (unix seconds).
-    pub executions_until: Option<f64>,
+    /// execution records ended, and its canaries' last runs.
+    pub view: Option<Box<ViewMemory>>,
     /// The last results, oldest first.
     pub history: VecDeque<Entry>,
     /// The messages of the failures in `history`, oldest first, by their entry's time.
@@ -109,7 +110,7 @@ impl Record {
             server_certificate_expiry: self.server_certificate_expiry,
             guard: self.guard.clone(),
             credentials: self.credentials.clone(),
-            executions_until: self.executions_until,
+            view: self.view.clone(),
             history: last.into_iter().collect(),
             messages: message.into_iter().collect(),
             seen: self.seen,
@@ -214,6 +215,8 @@ struct RecordJson {
     #[serde(default)]
     executions_until: Option<f64>,
     #[serde(default)]
+    canaries: Vec<CanaryRun>,
+    #[serde(default)]
     history: Vec<EntryJson<'static>>,
 }
 
@@ -229,16 +232,19 @@ impl TryFrom<RecordJson> for Record {
             server_certificate_expiry: json.server_certificate_expiry,
             guard: json.guard,
             credentials: json.credentials,
-            executions_until: json.executions_until,
+            view: (json.executions_until.is_some() || !json.canaries.is_empty()).then(|| {
+                Box::new(ViewMemory {
+                    executions_until: json.executions_until,
+                    canaries: json.canaries,
+                })
+            }),
             ..Record::default()
         };
         for entry in json.history {
             let failure = match &*entry.result {
                 "success" => None,
                 other => Some(
-                    FailureReason::ALL
-                        .into_iter()
-                        .find(|reason| reason.as_str() == other)
+                    FailureReason::from_label(other)
                         .ok_or_else(|| format!("unknown result {other:?}"))?,
                 ),
             };
@@ -271,8 +277,13 @@ impl Serialize for Record {
         if !self.credentials.is_empty() {
             map.serialize_entry("credentials", &self.credentials)?;
         }
-        if let Some(until) = self.executions_until {
-            map.serialize_entry("executions_until", &until)?;
+        if let Some(view) = &self.view {
+            if let Some(until) = view.executions_until {
+                map.serialize_entry("executions_until", &until)?;
+            }
+            if !view.canaries.is_empty() {
+                map.serialize_entry("canaries", &view.canaries)?;
+            }
         }
         map.serialize_entry("history", &History(self))?;
         map.end()

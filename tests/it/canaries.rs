@@ -3,8 +3,8 @@
 //! passing test, a step the third party refused (401), a missing action (404) and a missing
 //! permission (403) each get their metrics, their page row and their API entry; the messages
 //! Genesys echoes (the view's secret and token, the spoken-for integration's password) are
-//! scrubbed everywhere; a reload without a canary drops its series; config mistakes name the
-//! field.
+//! scrubbed everywhere; a reload without a canary drops its series; a canary keeps its schedule
+//! across reloads and restarts unless it changed; config mistakes name the field.
 
 use crate::common;
 
@@ -306,6 +306,126 @@ async fn genesys_runs_each_canary_and_each_result_is_exported_shown_and_scrubbed
     );
     let (_, body) = daemon.get("/api/v1/genesys").await;
     assert!(!body.contains("custom_-_refused"), "{body}");
+}
+
+/// The action tests Genesys ran of `action`.
+async fn tests_of(server: &MockServer, action: &str) -> usize {
+    let at = format!("/api/v2/integrations/actions/{action}/test");
+    common::received(server, "POST", &at).await.len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_runs_at_its_interval_across_reloads_and_restarts_unless_it_changed() {
+    let server = genesys().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ok = canary(
+        "custom_-_ok",
+        "integration = \"Orders API\"\ninput = { orderId = \"1001\", verbose = true }",
+    );
+    let two = ok.clone() + &canary("custom_-_refused", "integration = \"Orders API\"");
+    let file = common::write(
+        dir.path(),
+        "c.toml",
+        &config(&server.uri(), &two, dir.path()),
+    );
+    let daemon = common::Daemon::start(&file, &[]);
+    let runs = |m: &Metrics, action: &str| {
+        m.count("credwatch_genesys_canary_runs_total", &[("action", action)])
+    };
+    daemon
+        .metrics_when(Duration::from_secs(15), "both canaries ran", |m| {
+            m.count("credwatch_genesys_canary_last_run_timestamp_seconds", &[]) == 2
+        })
+        .await;
+
+    // A reload: the refused canary no longer speaks for "Orders API" (changed: it runs at
+    // once); the passing one is as it was (its next run is an hour after its last).
+    let changed = ok.clone() + &canary("custom_-_refused", "");
+    common::write(
+        dir.path(),
+        "c.toml",
+        &config(&server.uri(), &changed, dir.path()),
+    );
+    let (status, body) = daemon.post("/-/reload").await;
+    assert_eq!(status, 200, "{body}");
+    let m = daemon
+        .metrics_when(Duration::from_secs(15), "the changed canary ran", |m| {
+            m.get(
+                "credwatch_genesys_canary_success",
+                &[("action", "custom_-_refused"), ("integration", "")],
+            ) == Some(0.0)
+        })
+        .await;
+    // A run is recorded when every test of it answered: the unchanged one was not in it.
+    assert_eq!(tests_of(&server, "custom_-_refused").await, 2);
+    assert_eq!(
+        tests_of(&server, "custom_-_ok").await,
+        1,
+        "{}",
+        daemon.logs()
+    );
+    assert_eq!(
+        m.get(
+            "credwatch_genesys_canary_success",
+            &[("action", "custom_-_ok")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(runs(&m, "custom_-_ok"), 1);
+    let (status, _) = daemon.terminate();
+    assert!(status.success());
+    let state = std::fs::read_to_string(dir.path().join("state/state.json")).unwrap();
+    assert!(state.contains("\"canaries\""), "{state}");
+    for secret in [SECRET, TOKEN, PASSWORD] {
+        assert!(!state.contains(secret), "the state keeps {secret}");
+    }
+
+    // A restart: neither runs (an hour has not passed); both are shown as they last ran, and
+    // counted by no runs counter of this run.
+    let daemon = common::Daemon::start(&file, &[]);
+    let m = daemon
+        .metrics_when(Duration::from_secs(15), "the canaries shown again", |m| {
+            m.count("credwatch_genesys_canary_success", &[]) == 2
+                && m.count("credwatch_genesys_view_success", &[]) == 1
+        })
+        .await;
+    assert_eq!(
+        m.get(
+            "credwatch_genesys_canary_success",
+            &[("action", "custom_-_ok"), ("integration", "Orders API")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        m.get(
+            "credwatch_genesys_canary_failure_reason",
+            &[
+                ("action", "custom_-_refused"),
+                ("reason", "invalid_credentials")
+            ]
+        ) == Some(1.0),
+        "{}",
+        m.text
+    );
+    assert_eq!(m.count("credwatch_genesys_canary_runs_total", &[]), 0);
+    let (_, body) = daemon.get("/api/v1/genesys").await;
+    let api: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let refused = api["orgs"][0]["canaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["action"] == "custom_-_refused")
+        .cloned()
+        .unwrap();
+    assert_eq!(refused["step"], "Execute", "{body}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("[redacted]"),
+        "{body}"
+    );
+    // Had either been due, it would have run at the start: give it a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(tests_of(&server, "custom_-_ok").await, 1);
+    assert_eq!(tests_of(&server, "custom_-_refused").await, 2);
 }
 
 #[test]
