@@ -105,5 +105,6 @@ fn report_of(org: &Arc<str>, run: CanaryRun) -> Option<CanaryReport> {
         step: run.step,
         finished: UNIX_EPOCH + Duration::try_from_secs_f64(run.finished).ok()?,
         duration: Duration::try_from_secs_f64(run.duration_seconds).ok()?,
+        held_until: None,
     })
 }

@@ -34,6 +34,26 @@ pub struct CanaryReport {
     pub step: Option<String>,
     pub finished: SystemTime,
     pub duration: Duration,
+    /// When the lockout guard holds the canary (see [`wait_after`]): not run before then.
+    pub held_until: Option<SystemTime>,
+}
+
+/// How long after `report`'s run `canary` runs again: its `interval`, or, when the third party
+/// refused the credential Genesys holds (`invalid_credentials` or `account_locked` at a step)
+/// and the integration it speaks for has the lockout guard, at least that integration's
+/// `guard_retry`: each run is a login with that credential, and a wrong one run every few
+/// minutes locks the account for everyone using it. `true` when the guard holds it.
+pub fn wait_after(canary: &Canary, report: &CanaryReport) -> (Duration, bool) {
+    let refused = matches!(
+        &report.outcome,
+        Err(f) if matches!(f.reason, FailureReason::InvalidCredentials | FailureReason::AccountLocked)
+    );
+    match &canary.integration {
+        Some(guarded) if guarded.guard && refused && report.step.is_some() => {
+            (canary.interval.max(guarded.guard_retry), true)
+        }
+        _ => (canary.interval, false),
+    }
 }
 
 /// A failed run: the failure, and the action's step that failed, if one did.
@@ -383,6 +403,7 @@ fn report(
         step,
         finished: SystemTime::now(),
         duration: started.elapsed(),
+        held_until: None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! own `interval` (counted from its last run, across reloads and restarts).
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use tokio::time::Instant;
 
@@ -128,7 +129,13 @@ fn spawn_canaries(
                 for &n in &due {
                     next[n] = Instant::now() + view.canaries[n].interval;
                 }
-                for (n, report) in due.into_iter().zip(reports) {
+                for (n, mut report) in due.into_iter().zip(reports) {
+                    let (wait, held) = canary::wait_after(&view.canaries[n], &report);
+                    next[n] = next[n].max(Instant::now() + wait);
+                    if held {
+                        report.held_until = Some(SystemTime::now() + wait);
+                        warn_held(&report, wait);
+                    }
                     if let Some(asked) = report.outcome.as_ref().err().and_then(|f| f.retry_after) {
                         next[n] = next[n].max(Instant::now() + asked);
                     }
@@ -145,8 +152,21 @@ fn spawn_canaries(
     });
 }
 
-/// When each canary of `view` runs first: its `interval` after its last run remembered with
-/// its definition (shown again meanwhile), else at once.
+/// Says that the lockout guard holds a canary, and until when.
+fn warn_held(report: &CanaryReport, wait: std::time::Duration) {
+    tracing::warn!(
+        org = %report.org,
+        action = %report.action,
+        integration = %report.integration,
+        "the third party refused the credential Genesys Cloud holds for {:?}: the lockout guard holds the canary for {} (guard_retry), since each run logs in with that credential; fix it in Genesys Cloud, then change the canary or wait",
+        report.integration,
+        humantime::format_duration(wait)
+    );
+}
+
+/// When each canary of `view` runs first: its `interval` (or the lockout guard's wait, see
+/// [`canary::wait_after`]) after its last run remembered with its definition (shown again
+/// meanwhile), else at once.
 fn resume(
     org: &Arc<str>,
     view: &crate::config::OrgView,
@@ -162,13 +182,17 @@ fn resume(
         .collect();
     let (now, wall) = (Instant::now(), std::time::SystemTime::now());
     let mut next = vec![now; view.canaries.len()];
-    for report in observe.resume_canaries(org, &view.integration.id, &current) {
+    for mut report in observe.resume_canaries(org, &view.integration.id, &current) {
         let Some(n) = view.canaries.iter().position(|c| c.action == report.action) else {
             continue;
         };
         // A run stamped in the future (the clock was set back) counts as just now.
         let ago = wall.duration_since(report.finished).unwrap_or_default();
-        next[n] = now + view.canaries[n].interval.saturating_sub(ago);
+        let (wait, held) = canary::wait_after(&view.canaries[n], &report);
+        next[n] = now + wait.saturating_sub(ago);
+        if held && wait > ago {
+            report.held_until = Some(report.finished.min(wall) + wait);
+        }
         views.record_canary(report);
     }
     next

@@ -87,6 +87,7 @@ fn canary_json(report: &CanaryReport) -> Value {
         "message": report.outcome.as_ref().err().map(|f| &f.message),
         "finished": rfc3339(unix_seconds(report.finished)),
         "duration_seconds": rounded_seconds(report.duration),
+        "held_until": report.held_until.map(|at| rfc3339(unix_seconds(at))),
     })
 }
 
@@ -219,7 +220,13 @@ fn canaries(reports: &[Arc<CanaryReport>], now: f64) -> Markup {
                                 }
                             }
                             td { (c.step.as_deref().unwrap_or("")) }
-                            td.message { (c.outcome.as_ref().err().map_or("", |f| f.message.as_str())) }
+                            td.message {
+                                (c.outcome.as_ref().err().map_or("", |f| f.message.as_str()))
+                                @if let Some(at) = c.held_until {
+                                    br;
+                                    span.bad { "Held by the lockout guard until " (rfc3339(unix_seconds(at))) ": each run logs in with the credential Genesys holds." }
+                                }
+                            }
                             td.nowrap { (super::page::ago(Some(unix_seconds(c.finished)), now)) }
                         }
                     }

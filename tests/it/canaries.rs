@@ -428,6 +428,69 @@ async fn a_canary_runs_at_its_interval_across_reloads_and_restarts_unless_it_cha
     assert_eq!(tests_of(&server, "custom_-_refused").await, 2);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_refused_the_credential_of_a_guarded_integration_is_held_across_restarts() {
+    let server = genesys().await;
+    let dir = tempfile::tempdir().unwrap();
+    // "Orders API" logs in with a password (basic): the lockout guard is on. The missing action,
+    // every second, is the clock.
+    let canaries = canary(
+        "custom_-_refused",
+        "integration = \"Orders API\"\ninterval = \"1s\"",
+    ) + &canary("custom_-_gone", "interval = \"1s\"");
+    let text = config(&server.uri(), &canaries, dir.path());
+    let file = common::write(dir.path(), "c.toml", &text);
+    let daemon = common::Daemon::start(&file, &[]);
+    let server = &server;
+    let ticks = |n: usize| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while tests_of(server, "custom_-_gone").await < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{n} runs of the clock"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    ticks(3).await;
+    assert_eq!(tests_of(server, "custom_-_refused").await, 1);
+    let held = |body: &str| {
+        let api: serde_json::Value = serde_json::from_str(body).unwrap();
+        let of = |action: &str| {
+            let canaries = api["orgs"][0]["canaries"].as_array().unwrap();
+            let found = canaries.iter().find(|c| c["action"] == action).unwrap();
+            found["held_until"].clone()
+        };
+        (of("custom_-_refused"), of("custom_-_gone"))
+    };
+    let (_, body) = daemon.get("/api/v1/genesys").await;
+    let (refused, gone) = held(&body);
+    let until = chrono::DateTime::parse_from_rfc3339(refused.as_str().expect("held")).unwrap();
+    let hours = (until.timestamp() - chrono::Utc::now().timestamp()) as f64 / 3600.0;
+    assert!(
+        (5.9..=6.0).contains(&hours),
+        "held for guard_retry (6h): {hours}"
+    );
+    assert!(gone.is_null(), "{body}");
+    let (_, page) = daemon.get("/").await;
+    assert!(page.contains("Held by the lockout guard until"), "{page}");
+    assert!(
+        daemon.logs().contains("the lockout guard holds the canary"),
+        "{}",
+        daemon.logs()
+    );
+    let (status, _) = daemon.terminate();
+    assert!(status.success());
+
+    // After a restart it is still held, and said to be.
+    let daemon = common::Daemon::start(&file, &[]);
+    let clock = tests_of(server, "custom_-_gone").await;
+    ticks(clock + 2).await;
+    assert_eq!(tests_of(server, "custom_-_refused").await, 1);
+    let (_, body) = daemon.get("/api/v1/genesys").await;
+    assert!(held(&body).0.is_string(), "{body}");
+}
+
 #[test]
 fn canary_mistakes_are_config_errors_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
