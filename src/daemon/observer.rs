@@ -3,7 +3,6 @@
 //! runs); and where Genesys's executions are compared with credwatch's own latest results.
 
 use std::sync::Arc;
-
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::clock::unix_seconds;
