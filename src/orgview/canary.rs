@@ -535,4 +535,85 @@ mod tests {
         let failed = judged(failed_step(500, "E", &long)).err().unwrap();
         assert!(failed.failure.message.len() < 1000);
     }
+
+    /// Only a refusal of the credential at a step, for a guarded integration, holds a canary.
+    #[test]
+    fn the_guard_holds_only_a_refused_step_of_a_guarded_integration() {
+        let text = r#"
+[defaults]
+guard_retry = "2h"
+
+[genesys]
+integration = "Genesys Cloud"
+
+[[genesys.canary]]
+action = "custom_-_password"
+integration = "Password"
+interval = "5m"
+
+[[genesys.canary]]
+action = "custom_-_token"
+integration = "Token"
+interval = "5m"
+
+[[genesys.canary]]
+action = "custom_-_none"
+interval = "5m"
+
+[[integration]]
+type = "genesys_cloud"
+name = "Genesys Cloud"
+[integration.credentials]
+client_id = "i"
+client_secret = "s"
+region = "mypurecloud.com"
+
+[[integration]]
+type = "web_service"
+name = "Password"
+[integration.credentials]
+credential_type = "basic"
+username = "u"
+password = "p"
+[integration.request]
+url = "https://example.com/me"
+
+[[integration]]
+type = "zendesk"
+name = "Token"
+[integration.credentials]
+email = "ops@example.com"
+base_url = "https://acme.zendesk.com"
+api_token = "t"
+"#;
+        let config = crate::config::Config::parse("test.toml", text).unwrap();
+        let view = config.orgs[0].view.as_ref().unwrap();
+        let [password, token, none] = [0, 1, 2].map(|n| &view.canaries[n]);
+        let ran = |reason: Option<FailureReason>, step: Option<&str>| CanaryReport {
+            org: Arc::from("default"),
+            action: String::new(),
+            integration: String::new(),
+            outcome: reason.map_or(Ok(()), |r| Err(Failure::new(r, "refused"))),
+            step: step.map(String::from),
+            finished: SystemTime::now(),
+            duration: Duration::ZERO,
+            held_until: None,
+        };
+        let (five_minutes, two_hours) = (Duration::from_secs(300), Duration::from_secs(7200));
+        let refused = ran(Some(FailureReason::InvalidCredentials), Some("Execute"));
+        assert_eq!(wait_after(password, &refused), (two_hours, true));
+        let locked = ran(Some(FailureReason::AccountLocked), Some("Execute"));
+        assert_eq!(wait_after(password, &locked), (two_hours, true));
+        // Genesys's own login of the view's client, a success, another reason: no hold.
+        for report in [
+            ran(Some(FailureReason::InvalidCredentials), None),
+            ran(None, None),
+            ran(Some(FailureReason::ProviderError), Some("Execute")),
+        ] {
+            assert_eq!(wait_after(password, &report), (five_minutes, false));
+        }
+        // An API token is not a password login, and no integration says nothing of one.
+        assert_eq!(wait_after(token, &refused), (five_minutes, false));
+        assert_eq!(wait_after(none, &refused), (five_minutes, false));
+    }
 }
