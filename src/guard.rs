@@ -26,7 +26,6 @@ pub const KEY_FILE: &str = "guard.key";
 
 /// An engaged guard, as the state file keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Engaged {
     /// The reason of the failure that engaged it.
     pub reason: FailureReason,

@@ -336,6 +336,23 @@ mod tests {
         );
     }
 
+    /// A record with fields a newer release added is read for what this one knows: its
+    /// guard and results stay.
+    #[test]
+    fn fields_a_newer_release_added_are_dropped_not_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(STATE_FILE);
+        let text = r#"{"format":"credwatch-state","version":2,"integrations":{"acme/A":{"type":"salesforce","last_success":5.0,"token_expiry":null,"guard":{"reason":"invalid_credentials","message":"no","since":1.0,"fingerprint":"k:f","later":1},"history":[{"time":6.0,"duration_seconds":0.5,"result":"invalid_credentials","message":"no","later":2}],"canaries":[{"action":"a","definition":"d","finished":7.0,"duration_seconds":1.0,"result":"success","later":3}],"later":4}}}"#;
+        std::fs::write(&file, text).unwrap();
+        let loaded = load(&file, "default");
+        assert!(loaded.warning.is_none(), "{:?}", loaded.warning);
+        let record = &loaded.integrations["acme/A"];
+        assert_eq!(record.last_success, Some(5.0));
+        assert!(record.guard.is_some());
+        assert_eq!(record.history.len(), 1);
+        assert_eq!(record.view.as_ref().unwrap().canaries.len(), 1);
+    }
+
     #[test]
     fn foreign_truncated_and_garbage_files_are_moved_aside() {
         for content in [

@@ -172,7 +172,6 @@ impl Entry {
 
 /// A result as the state file and the API write it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EntryJson<'a> {
     pub time: f64,
     pub duration_seconds: f64,
@@ -194,9 +193,10 @@ impl<'a> EntryJson<'a> {
     }
 }
 
-/// [`Record`] as the state file has it.
+/// [`Record`] as the state file has it. Fields it does not know (a newer release of the same
+/// layout wrote them) are dropped, not a reason to move the whole file aside with every
+/// lockout guard in it: only a newer `version` is.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RecordJson {
     #[serde(rename = "type", default)]
     kind: Option<Cow<'static, str>>,

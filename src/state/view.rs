@@ -19,7 +19,6 @@ pub struct ViewMemory {
 
 /// The last run of one canary, as the state file keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CanaryRun {
     /// The data action's id.
     pub action: String,
