@@ -157,6 +157,22 @@ impl Reader<'_> {
         Ok(out)
     }
 
+    /// The API URL of `segments`, each percent-encoded as one path segment (ids come from the
+    /// config or from Genesys Cloud's answers).
+    pub(super) fn path(&self, segments: &[&str]) -> Result<Url, Failure> {
+        let mut url = self.origin.clone();
+        url.path_segments_mut()
+            .map_err(|()| {
+                Failure::new(
+                    FailureReason::ConfigError,
+                    "the Genesys Cloud API URL cannot take a path",
+                )
+            })?
+            .clear()
+            .extend(segments);
+        Ok(url)
+    }
+
     fn url(&self, path: &str) -> Url {
         let mut url = self.origin.clone();
         url.set_path(path);

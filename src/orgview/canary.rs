@@ -236,15 +236,7 @@ impl Reader<'_> {
     /// `POST /api/v2/integrations/actions/{action}/test` with the canary's input.
     async fn test_action(&self, canary: &Canary) -> Result<(), StepFailure> {
         let action = &canary.action;
-        let mut url = self.origin.clone();
-        url.path_segments_mut()
-            .map_err(|()| {
-                Failure::new(
-                    FailureReason::ConfigError,
-                    "the Genesys Cloud API URL cannot take a path",
-                )
-            })?
-            .extend(["api", "v2", "integrations", "actions", action, "test"]);
+        let url = self.path(&["api", "v2", "integrations", "actions", action, "test"])?;
         let body = canary.input.to_string().into_bytes();
         let request = self.request(reqwest::Method::POST, url, Some(body));
         let response = self.ctx.http.send(request).await.map_err(Failure::from)?;

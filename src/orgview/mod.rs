@@ -10,6 +10,7 @@ mod canary;
 mod clients;
 mod disagreement;
 mod executions;
+mod release;
 mod task;
 
 use std::collections::BTreeMap;

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{CanaryReport, ViewReport, Views, canary, read};
+use super::{CanaryReport, ViewReport, Views, canary, read, release};
 
 /// Where a read's report goes besides the status page's store (the metrics): the org view
 /// knows only this, so that the metrics may know the report without the view knowing them.
@@ -98,7 +98,9 @@ pub fn spawn(
 
 /// The task of an org's canaries: each runs when its `interval` since its last run has passed
 /// (at once when none is remembered, or the canary changed since), then at its `interval`
-/// (later when Genesys Cloud asked for a longer wait); those due together share one token.
+/// (later when Genesys Cloud asked for a longer wait); those due together share one token. One
+/// the lockout guard holds is not run until its `guard_retry` has passed, or until Genesys
+/// Cloud says the credential of its action changed (asked at its `interval`).
 fn spawn_canaries(
     org: &Arc<str>,
     view: &crate::config::OrgView,
@@ -116,34 +118,39 @@ fn spawn_canaries(
     );
     tasks.spawn(async move {
         let definitions: Vec<String> = view.canaries.iter().map(|c| c.definition()).collect();
-        let mut next = resume(&org, &view, &definitions, &views, &*observe);
+        let mut schedule = resume(&org, &view, &definitions, &views, &*observe);
         loop {
             let now = Instant::now();
-            let due: Vec<usize> = (0..next.len()).filter(|&n| next[n] <= now).collect();
+            let due: Vec<usize> = (0..view.canaries.len())
+                .filter(|&n| schedule.next[n] <= now)
+                .collect();
+            let (asked, mut due): (Vec<usize>, Vec<usize>) = due
+                .into_iter()
+                .partition(|&n| schedule.held[n].is_some_and(|h| now < h.until));
+            if !asked.is_empty() {
+                due.extend(schedule.released(&view, &asked).await);
+                if stop.is_cancelled() {
+                    return;
+                }
+            }
             if !due.is_empty() {
                 let canaries: Vec<_> = due.iter().map(|&n| &view.canaries[n]).collect();
                 let reports = canary::run(&org, &view, &canaries).await;
                 if stop.is_cancelled() {
                     return;
                 }
-                for &n in &due {
-                    next[n] = Instant::now() + view.canaries[n].interval;
-                }
                 for (n, mut report) in due.into_iter().zip(reports) {
-                    let (wait, held) = canary::wait_after(&view.canaries[n], &report);
-                    next[n] = next[n].max(Instant::now() + wait);
-                    if held {
-                        report.held_until = Some(SystemTime::now() + wait);
-                        warn_held(&report, wait);
-                    }
-                    if let Some(asked) = report.outcome.as_ref().err().and_then(|f| f.retry_after) {
-                        next[n] = next[n].max(Instant::now() + asked);
-                    }
+                    schedule.ran(&view.canaries[n], n, &mut report);
                     observe.observe_canary(&view.integration.id, &definitions[n], &report);
                     views.record_canary(report);
                 }
             }
-            let wake = next.iter().min().copied().unwrap_or_else(Instant::now);
+            let wake = schedule
+                .next
+                .iter()
+                .min()
+                .copied()
+                .unwrap_or_else(Instant::now);
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => {}
                 _ = stop.cancelled() => return,
@@ -152,48 +159,122 @@ fn spawn_canaries(
     });
 }
 
+/// A canary the lockout guard holds.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// When its refused run finished: a credential modified in Genesys Cloud after it lets go.
+    since: SystemTime,
+    /// When `guard_retry` lets go.
+    until: Instant,
+}
+
+/// When each canary of an org is due, and which ones the lockout guard holds.
+struct Schedule {
+    next: Vec<Instant>,
+    held: Vec<Option<Held>>,
+}
+
+impl Schedule {
+    /// Sets the next run of the canary `n` after `report`'s run, and whether the guard holds
+    /// it (then `report` says until when, and a warning says why).
+    fn ran(&mut self, canary: &crate::config::Canary, n: usize, report: &mut CanaryReport) {
+        let (wait, held) = canary::wait_after(canary, report);
+        let now = Instant::now();
+        // A held canary is due again at its interval, to ask whether its credential changed.
+        self.next[n] = now + canary.interval;
+        self.held[n] = held.then(|| Held {
+            since: report.finished,
+            until: now + wait,
+        });
+        if held {
+            report.held_until = Some(SystemTime::now() + wait);
+            warn_held(report, wait);
+        }
+        if let Some(asked) = report.outcome.as_ref().err().and_then(|f| f.retry_after) {
+            self.next[n] = self.next[n].max(now + asked);
+        }
+    }
+
+    /// Asks Genesys Cloud whether the credential of each held canary of `asked` changed since
+    /// its refused run: those whose did are released (returned, to run now); the others are
+    /// asked again at their interval, or run when the guard lets go.
+    async fn released(&mut self, view: &crate::config::OrgView, asked: &[usize]) -> Vec<usize> {
+        let held: Vec<(&str, SystemTime)> = asked
+            .iter()
+            .map(|&n| {
+                let since = self.held[n].map_or(SystemTime::UNIX_EPOCH, |h| h.since);
+                (view.canaries[n].action.as_str(), since)
+            })
+            .collect();
+        let changed = release::probe(view, &held).await;
+        let mut released = Vec::new();
+        for (&n, changed) in asked.iter().zip(changed) {
+            let canary = &view.canaries[n];
+            if changed {
+                tracing::info!(
+                    action = %canary.action,
+                    integration = canary.integration_name(),
+                    "the credential of the held canary's action changed in Genesys Cloud: the lockout guard lets it run"
+                );
+                released.push(n);
+            } else if let Some(held) = self.held[n] {
+                self.next[n] = (Instant::now() + canary.interval).min(held.until);
+            }
+        }
+        released
+    }
+}
+
 /// Says that the lockout guard holds a canary, and until when.
 fn warn_held(report: &CanaryReport, wait: std::time::Duration) {
     tracing::warn!(
         org = %report.org,
         action = %report.action,
         integration = %report.integration,
-        "the third party refused the credential Genesys Cloud holds for {:?}: the lockout guard holds the canary for {} (guard_retry), since each run logs in with that credential; fix it in Genesys Cloud, then change the canary or wait",
+        "the third party refused the credential Genesys Cloud holds for {:?}: the lockout guard holds the canary for {} (guard_retry), or until that credential changes in Genesys Cloud, since each run logs in with it",
         report.integration,
         humantime::format_duration(wait)
     );
 }
 
-/// When each canary of `view` runs first: its `interval` (or the lockout guard's wait, see
-/// [`canary::wait_after`]) after its last run remembered with its definition (shown again
-/// meanwhile), else at once.
+/// When each canary of `view` runs first: its `interval` after its last run remembered with
+/// its definition (shown again meanwhile), else at once; one the guard held then is held still
+/// (see [`canary::wait_after`]).
 fn resume(
     org: &Arc<str>,
     view: &crate::config::OrgView,
     definitions: &[String],
     views: &Views,
     observe: &dyn Observe,
-) -> Vec<Instant> {
+) -> Schedule {
     let current: Vec<(&str, &str)> = view
         .canaries
         .iter()
         .zip(definitions)
         .map(|(c, d)| (c.action.as_str(), d.as_str()))
         .collect();
-    let (now, wall) = (Instant::now(), std::time::SystemTime::now());
-    let mut next = vec![now; view.canaries.len()];
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let mut schedule = Schedule {
+        next: vec![now; view.canaries.len()],
+        held: vec![None; view.canaries.len()],
+    };
     for mut report in observe.resume_canaries(org, &view.integration.id, &current) {
         let Some(n) = view.canaries.iter().position(|c| c.action == report.action) else {
             continue;
         };
+        let canary = &view.canaries[n];
         // A run stamped in the future (the clock was set back) counts as just now.
         let ago = wall.duration_since(report.finished).unwrap_or_default();
-        let (wait, held) = canary::wait_after(&view.canaries[n], &report);
-        next[n] = now + wait.saturating_sub(ago);
+        schedule.next[n] = now + canary.interval.saturating_sub(ago);
+        let (wait, held) = canary::wait_after(canary, &report);
         if held && wait > ago {
             report.held_until = Some(report.finished.min(wall) + wait);
+            schedule.held[n] = Some(Held {
+                since: report.finished,
+                until: now + (wait - ago),
+            });
         }
         views.record_canary(report);
     }
-    next
+    schedule
 }

@@ -11,7 +11,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::{Fixture, Metrics, quoted};
-use wiremock::matchers::{body_json, header, method, path};
+use wiremock::matchers::{body_json, header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "canary-view-token-5f1e2d3c4b";
@@ -440,6 +440,42 @@ async fn a_canary_refused_the_credential_of_a_guarded_integration_is_held_across
     ) + &canary("custom_-_gone", "interval = \"1s\"");
     let text = config(&server.uri(), &canaries, dir.path());
     let file = common::write(dir.path(), "c.toml", &text);
+    // What Genesys says of the action's credential: modified long ago (another credential
+    // changed later, on the listing's first page; the action's is on its second).
+    let answer = |body: serde_json::Value| ResponseTemplate::new(200).set_body_json(body);
+    Mock::given(method("GET"))
+        .and(path("/api/v2/integrations/actions/custom_-_refused"))
+        .respond_with(answer(
+            serde_json::json!({"id": "custom_-_refused", "integrationId": "int-orders"}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/integrations/int-orders/config/current"))
+        .respond_with(answer(serde_json::json!({"credentials": {
+            "basicAuth": {"id": "cred-orders", "name": "Orders", "type": {"name": "basicAuth"}}
+        }})))
+        .mount(&server)
+        .await;
+    let listing = "/api/v2/integrations/credentials/listing";
+    Mock::given(method("GET"))
+        .and(path(listing))
+        .and(query_param_is_missing("after"))
+        .respond_with(answer(serde_json::json!({
+            "entities": [{"id": "cred-other", "modifiedDate": "2099-01-01T00:00:00.000Z"}],
+            "nextUri": format!("{listing}?pageSize=200&after=page-2")
+        })))
+        .mount(&server)
+        .await;
+    let second_page = |modified: &str| {
+        Mock::given(method("GET"))
+            .and(path(listing))
+            .and(query_param("after", "page-2"))
+            .respond_with(answer(serde_json::json!({
+                "entities": [{"id": "cred-orders", "modifiedDate": modified}]
+            })))
+    };
+    second_page("2020-01-01T00:00:00.000Z").mount(&server).await;
     let daemon = common::Daemon::start(&file, &[]);
     let server = &server;
     let ticks = |n: usize| async move {
@@ -489,6 +525,33 @@ async fn a_canary_refused_the_credential_of_a_guarded_integration_is_held_across
     assert_eq!(tests_of(server, "custom_-_refused").await, 1);
     let (_, body) = daemon.get("/api/v1/genesys").await;
     assert!(held(&body).0.is_string(), "{body}");
+    // Meanwhile Genesys was asked, page after page, whether the credential changed.
+    let asked = common::received(server, "GET", listing).await;
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.url.query().is_some_and(|q| q.contains("after=page-2"))),
+        "{asked:?}"
+    );
+
+    // The credential is updated in Genesys: the guard lets the canary run at its next
+    // interval, not six hours later (and holds it again, since the stand-in still refuses).
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    second_page(&now).with_priority(1).mount(server).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while tests_of(server, "custom_-_refused").await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the changed credential released the canary; logs:\n{}",
+            daemon.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        daemon.logs().contains("the lockout guard lets it run"),
+        "{}",
+        daemon.logs()
+    );
 }
 
 #[test]
