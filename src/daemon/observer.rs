@@ -41,12 +41,11 @@ impl orgview::Observe for ViewObserver {
         current: &[(&str, &str)],
     ) -> Vec<CanaryReport> {
         let runs = self.state.canary_runs(integration_id, current);
-        let reports: Vec<CanaryReport> =
-            runs.into_iter().filter_map(|r| report_of(org, r)).collect();
-        for report in &reports {
-            self.metrics.restore_canary(report);
-        }
-        reports
+        runs.into_iter().filter_map(|r| report_of(org, r)).collect()
+    }
+
+    fn restore_canary(&self, report: &CanaryReport) {
+        self.metrics.restore_canary(report);
     }
 
     fn observe_view(&self, report: &mut orgview::ViewReport) {

@@ -1,5 +1,6 @@
 //! The canary actions' metrics (`[[genesys.canary]]`): each canary's last result, its failure
-//! reason, when it last ran and last passed, and its runs by result, labelled by org, data
+//! reason, when it last ran and last passed, whether the lockout guard holds it, and its runs
+//! by result, labelled by org, data
 //! action id and the credwatch integration it speaks for (empty when none). A few series per
 //! canary, in the `prometheus` registry; a canary no longer configured loses its series.
 
@@ -20,6 +21,7 @@ pub(super) struct CanaryMetrics {
     last_run: GaugeVec,
     last_success: GaugeVec,
     duration: GaugeVec,
+    held: GaugeVec,
     runs: IntCounterVec,
     /// Per (org, action): the `integration` label written, and the reason written.
     written: Mutex<HashMap<(String, String), Written>>,
@@ -69,6 +71,12 @@ impl CanaryMetrics {
                 "How long the last run of a canary data action took, Genesys Cloud's login included.",
                 &LABELS,
             ),
+            held: gauge_vec(
+                registry,
+                "credwatch_genesys_canary_held",
+                "1 while the lockout guard holds a canary (the third party refused the password login Genesys Cloud holds for a guarded integration): no run until guard_retry has passed or the credential changes in Genesys Cloud; else 0.",
+                &LABELS,
+            ),
             runs,
             written: Mutex::new(HashMap::new()),
         }
@@ -104,6 +112,12 @@ impl CanaryMetrics {
         self.duration
             .with_label_values(&labels)
             .set(report.duration.as_secs_f64());
+        let held = if report.held_until.is_some() {
+            1.0
+        } else {
+            0.0
+        };
+        self.held.with_label_values(&labels).set(held);
         let reason = match &report.outcome {
             Ok(()) => {
                 self.success.with_label_values(&labels).set(1.0);
@@ -159,6 +173,7 @@ impl CanaryMetrics {
             &self.last_run,
             &self.last_success,
             &self.duration,
+            &self.held,
         ] {
             let _ = family.remove_label_values(&labels);
         }

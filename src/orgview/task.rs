@@ -32,8 +32,8 @@ pub trait Observe: Send + Sync {
     fn observe_canary(&self, integration_id: &str, definition: &str, report: &CanaryReport);
 
     /// The last runs remembered (from before a restart or a reload) of the canaries of the
-    /// view read with `integration_id` whose action and definition are among `current`, shown
-    /// again as they were; the others are forgotten.
+    /// view read with `integration_id` whose action and definition are among `current`; the
+    /// others are forgotten.
     fn resume_canaries(
         &self,
         _org: &Arc<str>,
@@ -42,6 +42,10 @@ pub trait Observe: Send + Sync {
     ) -> Vec<CanaryReport> {
         Vec::new()
     }
+
+    /// Shows a canary's run remembered from before a restart or a reload again (not as a new
+    /// run).
+    fn restore_canary(&self, _report: &CanaryReport) {}
 }
 use crate::config::Config;
 
@@ -238,7 +242,7 @@ fn warn_held(report: &CanaryReport, wait: std::time::Duration) {
 }
 
 /// When each canary of `view` runs first: its `interval` after its last run remembered with
-/// its definition (shown again meanwhile), else at once; one the guard held then is held still
+/// its definition (shown again meanwhile, on the page and in the gauges), else at once; one the guard held then is held still
 /// (see [`canary::wait_after`]).
 fn resume(
     org: &Arc<str>,
@@ -274,6 +278,7 @@ fn resume(
                 until: now + (wait - ago),
             });
         }
+        observe.restore_canary(&report);
         views.record_canary(report);
     }
     schedule

@@ -510,6 +510,11 @@ async fn a_canary_refused_the_credential_of_a_guarded_integration_is_held_across
     assert!(gone.is_null(), "{body}");
     let (_, page) = daemon.get("/").await;
     assert!(page.contains("Held by the lockout guard until"), "{page}");
+    let held_gauge =
+        |m: &Metrics, action: &str| m.get("credwatch_genesys_canary_held", &[("action", action)]);
+    let m = daemon.metrics().await;
+    assert_eq!(held_gauge(&m, "custom_-_refused"), Some(1.0), "{}", m.text);
+    assert_eq!(held_gauge(&m, "custom_-_gone"), Some(0.0));
     assert!(
         daemon.logs().contains("the lockout guard holds the canary"),
         "{}",
@@ -525,6 +530,8 @@ async fn a_canary_refused_the_credential_of_a_guarded_integration_is_held_across
     assert_eq!(tests_of(server, "custom_-_refused").await, 1);
     let (_, body) = daemon.get("/api/v1/genesys").await;
     assert!(held(&body).0.is_string(), "{body}");
+    let m = daemon.metrics().await;
+    assert_eq!(held_gauge(&m, "custom_-_refused"), Some(1.0), "{}", m.text);
     // Meanwhile Genesys was asked, page after page, whether the credential changed.
     let asked = common::received(server, "GET", listing).await;
     assert!(
