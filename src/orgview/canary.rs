@@ -11,9 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Deserialize;
 
 use super::api::Reader;
+use super::session::{self, Session};
 use crate::config::{Canary, OrgView};
 use crate::outcome::{Failure, FailureReason};
-use crate::verify::{CheckContext, status_failure};
+use crate::verify::status_failure;
 
 /// The permission the action test needs.
 pub const CANARY_PERMISSION: &str = "integrations:action:execute";
@@ -289,15 +290,8 @@ impl Reader<'_> {
 /// scrubbed of the view's secrets and token and of the secrets of every integration of the
 /// org (a third party may echo any credential Genesys holds).
 pub async fn run(org: &Arc<str>, view: &OrgView, canaries: &[&Canary]) -> Vec<CanaryReport> {
-    let integration = &view.integration;
     let longest = canaries.iter().map(|c| c.timeout).max().unwrap_or_default();
-    let mut ctx = CheckContext::new(
-        &integration.name,
-        &integration.http,
-        view.timeout.max(longest),
-        true,
-    );
-    ctx.revoke = integration.revoke;
+    let ctx = session::context(view, view.timeout.max(longest));
     // Any credential Genesys holds for the org may come back in a third party's answer: the
     // secrets of every integration of the org (the spoken-for ones among them).
     for integration in &view.scrubbed {
@@ -307,11 +301,9 @@ pub async fn run(org: &Arc<str>, view: &OrgView, canaries: &[&Canary]) -> Vec<Ca
         }
     }
     let started = Instant::now();
-    let Some(api) = integration.verifier.genesys_api() else {
-        return Vec::new();
-    };
-    let login = crate::runner::bounded(&ctx, view.timeout, "the canaries' login", api.login(&ctx));
-    let granted = match login.await {
+    let login = Session::start(&ctx, view);
+    let login = crate::runner::bounded(&ctx, view.timeout, "the canaries' login", login);
+    let session = match login.await {
         Ok(granted) => granted,
         Err(failure) => {
             let failure = Failure::new(
@@ -332,12 +324,7 @@ pub async fn run(org: &Arc<str>, view: &OrgView, canaries: &[&Canary]) -> Vec<Ca
                 .collect();
         }
     };
-    let reader = Reader {
-        ctx: &ctx,
-        origin: api.origin(),
-        token: &granted.access_token,
-        deadline: started + longest,
-    };
+    let reader = session.reader(&ctx, started + longest);
     let runs = canaries.iter().map(|canary| {
         let reader = &reader;
         let ctx = &ctx;
@@ -364,7 +351,7 @@ pub async fn run(org: &Arc<str>, view: &OrgView, canaries: &[&Canary]) -> Vec<Ca
         }
     });
     let reports = futures_util::future::join_all(runs).await;
-    api.revoke(&ctx, &granted.access_token).await;
+    session.end(&ctx).await;
     reports
 }
 

@@ -11,6 +11,7 @@ mod clients;
 mod disagreement;
 mod executions;
 mod release;
+mod session;
 mod task;
 
 use std::collections::BTreeMap;
@@ -25,7 +26,7 @@ pub use executions::{EXECUTIONS_PERMISSION, Executions, Outcome as ExecutionOutc
 pub use task::{Observe, spawn};
 
 use crate::config::OrgView;
-use crate::outcome::{Failure, FailureReason};
+use crate::outcome::Failure;
 use crate::runner;
 use crate::verify::CheckContext;
 
@@ -111,8 +112,7 @@ pub struct ViewReport {
 /// touched.
 pub async fn read(org: &Arc<str>, view: &OrgView, since: Option<i64>) -> ViewReport {
     let integration = &view.integration;
-    let mut ctx = CheckContext::new(&integration.name, &integration.http, view.timeout, true);
-    ctx.revoke = integration.revoke;
+    let ctx = session::context(view, view.timeout);
     let started = Instant::now();
     let mut report = ViewReport {
         org: org.clone(),
@@ -153,19 +153,8 @@ async fn read_parts(
     since: Option<i64>,
     report: &mut ViewReport,
 ) -> Result<(), Failure> {
-    let Some(api) = view.integration.verifier.genesys_api() else {
-        return Err(Failure::new(
-            FailureReason::ConfigError,
-            "the org view's integration is not a genesys_cloud one",
-        ));
-    };
-    let granted = api.login(ctx).await?;
-    let reader = api::Reader {
-        ctx,
-        origin: api.origin(),
-        token: &granted.access_token,
-        deadline,
-    };
+    let session = session::Session::start(ctx, view).await?;
+    let reader = session.reader(ctx, deadline);
     let mut failures = Vec::new();
     match reader.integrations().await {
         Ok(mut integrations) => {
@@ -203,7 +192,7 @@ async fn read_parts(
             Err(failure) => failures.push(failure),
         }
     }
-    report.revoked = api.revoke(ctx, &granted.access_token).await;
+    report.revoked = session.end(ctx).await;
     let mut failures = failures.into_iter();
     match failures.next() {
         None => Ok(()),

@@ -14,9 +14,9 @@ use std::time::Instant;
 
 use super::api::{INTEGRATIONS_PERMISSION, Reader};
 use super::executions::EXECUTIONS_PERMISSION;
+use super::session::{self, Session};
 use crate::config::OrgView;
 use crate::outcome::{Failure, FailureReason};
-use crate::verify::CheckContext;
 
 /// The most pages of the credentials listing read (200 a page).
 const MAX_PAGES: usize = 50;
@@ -55,16 +55,12 @@ struct CursorListing {
 /// for all of them, bounded by the view's timeout; what cannot be read counts as unchanged (the
 /// guard keeps holding) and is logged.
 pub(super) async fn probe(view: &OrgView, held: &[(&str, SystemTime)]) -> Vec<bool> {
-    let integration = &view.integration;
-    let mut ctx = CheckContext::new(&integration.name, &integration.http, view.timeout, true);
-    ctx.revoke = integration.revoke;
-    let Some(api) = integration.verifier.genesys_api() else {
-        return vec![false; held.len()];
-    };
+    let ctx = session::context(view, view.timeout);
     let started = Instant::now();
-    let login = crate::runner::bounded(&ctx, view.timeout, "the canaries' login", api.login(&ctx));
-    let granted = match login.await {
-        Ok(granted) => granted,
+    let login = Session::start(&ctx, view);
+    let login = crate::runner::bounded(&ctx, view.timeout, "the canaries' login", login);
+    let session = match login.await {
+        Ok(session) => session,
         Err(failure) => {
             tracing::warn!(
                 "the org view's OAuth client could not log in to see whether a held canary's credential changed: {}",
@@ -73,12 +69,7 @@ pub(super) async fn probe(view: &OrgView, held: &[(&str, SystemTime)]) -> Vec<bo
             return vec![false; held.len()];
         }
     };
-    let reader = Reader {
-        ctx: &ctx,
-        origin: api.origin(),
-        token: &granted.access_token,
-        deadline: started + view.timeout,
-    };
+    let reader = session.reader(&ctx, started + view.timeout);
     let mut out = Vec::with_capacity(held.len());
     for &(action, since) in held {
         let left = (started + view.timeout).saturating_duration_since(Instant::now());
@@ -97,7 +88,7 @@ pub(super) async fn probe(view: &OrgView, held: &[(&str, SystemTime)]) -> Vec<bo
             Err(_) => false,
         });
     }
-    api.revoke(&ctx, &granted.access_token).await;
+    session.end(&ctx).await;
     out
 }
 
