@@ -45,10 +45,7 @@ pub struct CanaryReport {
 /// `guard_retry`: each run is a login with that credential, and a wrong one run every few
 /// minutes locks the account for everyone using it. `true` when the guard holds it.
 pub fn wait_after(canary: &Canary, report: &CanaryReport) -> (Duration, bool) {
-    let refused = matches!(
-        &report.outcome,
-        Err(f) if matches!(f.reason, FailureReason::InvalidCredentials | FailureReason::AccountLocked)
-    );
+    let refused = matches!(&report.outcome, Err(f) if crate::guard::ENGAGING.contains(&f.reason));
     match &canary.integration {
         Some(guarded) if guarded.guard && refused && report.step.is_some() => {
             (canary.interval.max(guarded.guard_retry), true)
